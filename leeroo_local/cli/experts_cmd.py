@@ -1,0 +1,39 @@
+"""`leeroo-local experts`: the catalog, with sizes and which files are present locally."""
+
+from __future__ import annotations
+
+import typer
+
+from .common import echo_json, user_catalog
+
+
+def register(app: typer.Typer) -> None:
+    app.command("experts")(experts)
+
+
+def experts(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the catalog's experts, their quantizations and what is on this machine."""
+    from ..locate import local_path
+    from ..units import format_size
+
+    catalog = user_catalog()
+    rows = []
+    for e in catalog.experts:
+        for q in e.quants:
+            path = local_path(e, q)
+            rows.append({
+                "id": e.id, "quant": q.type, "size_bytes": q.size_bytes, "size_basis": q.size_basis,
+                "source": e.source.kind, "local": path is not None, "path": str(path) if path else None,
+                "data_column": e.data_column,
+            })
+    if as_json:
+        echo_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("expert", "quant", "size", "basis", "source", "local")
+    for r in rows:
+        table.add_row(r["id"], r["quant"], format_size(r["size_bytes"], binary=False),
+                      r["size_basis"], r["source"], "yes" if r["local"] else "")
+    Console().print(table)

@@ -1,0 +1,75 @@
+"""One exception tree, so adapters (CLI, server, TUI) can map failures to messages and codes."""
+
+from __future__ import annotations
+
+
+class LeerooError(Exception):
+    """Base of every error the library raises on purpose; its message is meant for users."""
+
+    exit_code = 1
+
+
+class ConfigError(LeerooError):
+    """A catalog, settings or universe file is invalid; the message names file, entry and field."""
+
+    exit_code = 2
+
+
+class UnknownExpert(LeerooError):
+    """An expert id that the catalog does not list."""
+
+    exit_code = 2
+
+
+class UnknownQuant(LeerooError):
+    """A quantization that the catalog does not offer for an expert."""
+
+    exit_code = 2
+
+
+class CorruptModel(LeerooError):
+    """A file that is not a readable GGUF: wrong magic, truncated, or inconsistent header."""
+
+    exit_code = 2
+
+
+class BudgetTooSmall(LeerooError):
+    """No expert (or not the requested one) fits the memory budget."""
+
+    exit_code = 3
+
+
+class DownloadError(LeerooError):
+    """A download failed: missing file, size mismatch, or the hub could not be reached."""
+
+    exit_code = 4
+
+
+class NotAvailableOffline(DownloadError):
+    """The file is not in the local cache and the network is off (HF_HUB_OFFLINE)."""
+
+
+class ContextOverflow(LeerooError):
+    """The prompt alone does not fit the expert's context window."""
+
+    exit_code = 2
+
+    def __init__(self, prompt_tokens: int, n_ctx: int, expert: str = ""):
+        self.prompt_tokens = prompt_tokens
+        self.n_ctx = n_ctx
+        who = f" of expert {expert}" if expert else ""
+        super().__init__(
+            f"prompt is {prompt_tokens} tokens but the context{who} holds {n_ctx} tokens"
+        )
+
+
+class ExpertCrashed(LeerooError):
+    """The worker process running an expert died during a request."""
+
+    exit_code = 5
+
+
+class DataError(LeerooError):
+    """Outcome or question data that cannot be read or does not match its format."""
+
+    exit_code = 2

