@@ -1,0 +1,1 @@
+"""Backends run an expert: `llama_cpp` for local GGUF files (the only importer of llama_cpp)."""

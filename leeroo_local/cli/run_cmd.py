@@ -1,0 +1,48 @@
+"""`leeroo-local run PROMPT`: answer one prompt on the universe, streaming to the terminal."""
+
+from __future__ import annotations
+
+import typer
+
+from .common import echo_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+def run(
+    prompt: str = typer.Argument(..., help="The prompt."),
+    expert: str = typer.Option("auto", "--expert", "-e", help="Expert id, or auto to route."),
+    max_tokens: int = typer.Option(256, "--max-tokens", "-n", min=1, help="Most tokens to generate."),
+    temperature: float = typer.Option(0.7, "--temperature", "-t", min=0.0, max=2.0),
+    seed: int = typer.Option(None, "--seed", help="Sampler seed."),
+    ctx: int = typer.Option(None, "--ctx", min=16, help="Context per expert (default: universe's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
+) -> None:
+    """Route PROMPT to an expert and stream its answer (offline on the starter experts)."""
+    from ..backends.base import Sampling
+    from ..service import Result, Service
+    from ..settings import load_settings
+
+    service = Service(load_settings(n_ctx=ctx))
+    sampling = Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    try:
+        for event in service.chat([{"role": "user", "content": prompt}], expert, sampling):
+            if isinstance(event, Result):
+                result = event
+            elif not as_json:
+                typer.echo(event.text, nl=False)
+    finally:
+        service.close()
+    if as_json:
+        echo_json(result.model_dump())
+        return
+    t = result.timings
+    typer.echo("")
+    typer.echo(
+        f"[{result.expert} {result.quant}] {result.route.reason}; load {t.load_s:.2f}s, "
+        f"first token {t.ttft_s:.2f}s, {t.tokens_per_s:.1f} tok/s, "
+        f"{result.energy.joules:.1f} J ({result.energy.method})",
+        err=True,
+    )

