@@ -46,7 +46,16 @@ class DerivedSource(_Strict):
     quant: str = Field(description="Quantization of that expert used as input.")
 
 
-Source = Annotated[Union[HubSource, PypiSource, DerivedSource], Field(discriminator="kind")]
+class LocalSource(_Strict):
+    """A GGUF file the user already has; `file` of each quant is looked up in `folder`."""
+
+    kind: Literal["local"] = Field(description="Files are on this machine already.")
+    folder: str = Field(description="Folder holding the quantizations' files (~ expanded).")
+
+
+Source = Annotated[
+    Union[HubSource, PypiSource, DerivedSource, LocalSource], Field(discriminator="kind")
+]
 
 
 class Quant(_Strict):
@@ -176,7 +185,7 @@ def _where(raw: dict, loc: tuple) -> str:
         entries = raw.get("experts") or []
         ident = entries[idx].get("id") if idx < len(entries) and isinstance(entries[idx], dict) else None
         entry = f"expert {ident!r} (entry {idx + 1})" if ident else f"entry {idx + 1}"
-        rest = [str(p) for p in parts[2:] if p not in ("hf", "pypi", "derived")]
+        rest = [str(p) for p in parts[2:] if p not in ("hf", "pypi", "derived", "local")]
         return f"{entry}, field {'.'.join(rest) or '(entry)'}"
     return f"field {'.'.join(str(p) for p in parts) or '(top level)'}"
 
@@ -214,3 +223,11 @@ def _read_toml(file: Path) -> dict:
         raise ConfigError(f"{file}: no such catalog file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+
+
+def load_user_catalog() -> Catalog:
+    """The shipped catalog plus the user's own $LEEROO_HOME/config/models.toml, if any."""
+    from . import paths
+
+    extra = paths.home() / "config" / "models.toml"
+    return load_catalog(extra=[extra] if extra.exists() else None)

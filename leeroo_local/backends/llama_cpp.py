@@ -121,10 +121,13 @@ class LlamaCppModel:
     def render_chat(self, messages: list[dict]) -> tuple[list[int], list[str]]:
         """Prompt tokens and extra stop strings for a conversation.
 
-        Uses the GGUF's chat template (Jinja, as llama.cpp's own handlers do); a base model
-        without one gets a plain transcript that stops before the next "User:" turn.
+        Uses the GGUF's chat template (Jinja, as llama.cpp's own handlers do). A base model
+        without one continues a lone user message as a plain prompt, and sees a longer
+        conversation as a transcript that stops before the next "User:" turn.
         """
         if self._formatter is None:
+            if len(messages) == 1 and messages[0].get("role") == "user":
+                return self.tokenize(messages[0].get("content") or ""), []  # a base model continues
             return self.tokenize(transcript(messages)), ["\nUser:", "\nSystem:"]
         result = self._formatter(messages=messages)
         tokens = self.tokenize(result.prompt, add_bos=not result.added_special)
@@ -199,10 +202,11 @@ class LlamaCppModel:
             split = len(full) - len(cont)
             if len(full) >= self.info.n_ctx:
                 raise ContextOverflow(len(full), self.info.n_ctx)
-            reuse = _common_prefix(list(llm.input_ids[: llm.n_tokens]), full[:split])
+            # Reuse the cached prefix, but always decode at least the last context token so
+            # the logits read below belong to this context, not to the previous continuation.
+            reuse = min(_common_prefix(list(llm.input_ids[: llm.n_tokens]), full[:split]), split - 1)
             llm.n_tokens = reuse
-            if split > reuse:
-                llm.eval(full[reuse:split])
+            llm.eval(full[reuse:split])
             total = 0.0
             for tok in cont:
                 row = np.ctypeslib.as_array(

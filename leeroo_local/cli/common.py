@@ -7,8 +7,7 @@ from typing import Any
 
 import typer
 
-from .. import paths
-from ..catalog import Catalog, load_catalog
+from ..catalog import Catalog, load_user_catalog
 
 
 def echo_json(data: Any) -> None:
@@ -18,5 +17,4 @@ def echo_json(data: Any) -> None:
 
 def user_catalog() -> Catalog:
     """The shipped catalog plus the user's own models.toml, when there is one."""
-    extra = paths.config_dir() / "models.toml"
-    return load_catalog(extra=[extra] if extra.exists() else None)
+    return load_user_catalog()
