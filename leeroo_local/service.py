@@ -1,18 +1,19 @@
 """The facade the adapters (CLI, server, TUI) use: route a prompt, run it on an expert, measure.
 
-Until the expert pool lands, experts are loaded in this process and kept loaded; the pool will
-replace `_model()` without changing what adapters see.
+Experts run in worker processes managed by the pool (loaded on demand, unloaded when memory is
+needed or their keep-alive ends); the adapters see only routes, text events and results.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Iterator
 
 from pydantic import BaseModel, Field
 
-from .backends.base import Chunk, Sampling
+from .backends.base import Sampling
 from .catalog import Catalog, load_user_catalog
 from .hardware import EnergyMeter
 from .locate import ensure_local
@@ -72,7 +73,8 @@ class Service:
         self.universe = universe or current_universe(self.catalog)
         if settings.n_ctx:
             self.universe = self.universe.model_copy(update={"n_ctx": settings.n_ctx})
-        self._loaded: dict[str, object] = {}
+        self._pool = None
+        self._needs: dict[str, int] = {}
 
     def route(self, prompt: str, expert: str = "auto") -> Route:
         """The expert for `prompt`: the one named, or (for now) the universe's first."""
@@ -93,56 +95,80 @@ class Service:
         e = self.catalog.get(expert)
         return ensure_local(self.catalog, e, e.quant(quant))
 
-    def _model(self, route: Route):
-        key = f"{route.expert}:{route.quant}"
-        if key not in self._loaded:
-            from .backends.llama_cpp import LlamaCppModel
+    def pool(self):
+        """The expert pool, started on first use (so `--help` and routing start nothing)."""
+        if self._pool is None:
+            from .hardware import available_ram
+            from .pool import Pool
+            from .units import parse_size
 
-            started = time.perf_counter()
-            path = self.prepare(route.expert, route.quant)
-            self._loaded[key] = LlamaCppModel(path, n_ctx=self.universe.n_ctx,
-                                              n_threads=self.settings.n_threads or None)
-            return self._loaded[key], time.perf_counter() - started
-        return self._loaded[key], 0.0
+            budget = (parse_size(self.settings.ram_budget) if self.settings.ram_budget
+                      else int(available_ram() * 0.8))
+            self._pool = Pool(budget, self.universe.n_ctx, self.settings.n_threads,
+                              self.settings.keep_alive_s)
+        return self._pool
 
-    def chat(self, messages: list[dict], expert: str = "auto",
-             sampling: Sampling | None = None) -> Iterator[TextEvent | Result]:
+    def need(self, path) -> int:
+        """Predicted bytes of an expert file at the universe's context (header facts, cached)."""
+        key = str(path)
+        if key not in self._needs:
+            from .gguf_info import read_gguf
+            from .memory import estimate, shape_from_gguf
+
+            self._needs[key] = estimate(shape_from_gguf(read_gguf(path)), self.universe.n_ctx).total_bytes
+        return self._needs[key]
+
+    def chat(self, messages: list[dict], expert: str = "auto", sampling: Sampling | None = None,
+             cancel: threading.Event | None = None) -> Iterator[TextEvent | Result]:
         """Stream TextEvents, then one Result with the route, timings, tokens and energy."""
-        sampling = sampling or Sampling()
         prompt = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+        return self._run("chat", messages, prompt, expert, sampling, cancel)
+
+    def complete(self, prompt: str, expert: str = "auto", sampling: Sampling | None = None,
+                 cancel: threading.Event | None = None) -> Iterator[TextEvent | Result]:
+        """Like chat, for a plain prompt (OpenAI's legacy completions)."""
+        return self._run("complete", prompt, prompt, expert, sampling, cancel)
+
+    def _run(self, op, payload, prompt, expert, sampling, cancel):
+        sampling = sampling or Sampling()
         route = self.route(prompt, expert)
-        meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core).start()
         started = time.perf_counter()
-        model, load_s = self._model(route)
-        gen_start = time.perf_counter()
-        parts: list[str] = []
-        first_at = None
-        last = Chunk()
-        for chunk in model.chat(messages, sampling):
-            if chunk.text:
-                if first_at is None:
-                    first_at = time.perf_counter()
-                parts.append(chunk.text)
-                yield TextEvent(chunk.text)
-            if chunk.finish_reason:
-                last = chunk
-        ended = time.perf_counter()
+        path = self.prepare(route.expert, route.quant)
+        key = f"{route.expert}:{route.quant}"
+        with self.pool().acquire(key, path, self.need(path)) as (worker, load_s):
+            meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
+                                pids=[worker.pid]).start()
+            gen_start = time.perf_counter()
+            parts: list[str] = []
+            first_at = None
+            final: dict = {}
+            for kind, value in worker.stream(op, payload, sampling.model_dump(), cancel):
+                if kind == "chunk":
+                    if first_at is None:
+                        first_at = time.perf_counter()
+                    parts.append(value)
+                    yield TextEvent(value)
+                else:
+                    final = value
+            ended = time.perf_counter()
+            energy = meter.stop()
+        produced = final.get("completion_tokens", 0)
         decode_s = ended - (first_at or ended)
-        energy = meter.stop()
         yield Result(
             answer="".join(parts), expert=route.expert, quant=route.quant, route=route,
             timings=Timings(
                 route_s=route.route_s, load_s=load_s,
                 ttft_s=(first_at - gen_start) if first_at else 0.0,
                 total_s=ended - started + route.route_s,
-                tokens_per_s=(last.completion_tokens - 1) / decode_s if decode_s > 0 and last.completion_tokens > 1 else 0.0,
+                tokens_per_s=(produced - 1) / decode_s if decode_s > 0 and produced > 1 else 0.0,
             ),
-            tokens={"prompt": last.prompt_tokens, "completion": last.completion_tokens},
+            tokens={"prompt": final.get("prompt_tokens", 0), "completion": produced},
             energy=Energy(joules=energy.joules, method=energy.method, source=energy.source),
-            finish_reason=last.finish_reason or "stop",
+            finish_reason=final.get("finish_reason") or "stop",
         )
 
     def close(self) -> None:
-        for model in self._loaded.values():
-            model.close()
-        self._loaded.clear()
+        """Stop the pool's workers."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None

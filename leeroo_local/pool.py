@@ -1,0 +1,220 @@
+"""Expert workers: load on demand, keep alive while memory allows, evict the least recently used.
+
+Before a load, the memory model says what the expert needs; if it does not fit beside the
+loaded experts, idle experts are unloaded (least recently used first), and if every loaded
+expert is busy the request waits until one is free, never crashing the pool. Requests for one
+expert are served one at a time, in arrival order. Every decision is taken under one lock on
+the current state, never on a stale snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import BudgetTooSmall, ExpertCrashed
+from .units import format_size
+from .worker import Worker
+
+
+@dataclass
+class Slot:
+    """One expert the pool knows: its file, its memory need, and its worker when loaded."""
+
+    key: str
+    path: Path
+    need: int
+    worker: Worker | None = None
+    loading: bool = False
+    busy: bool = False
+    last_used: float = 0.0
+    load_s: float = 0.0
+    tickets: deque = field(default_factory=deque)
+
+
+class Pool:
+    """Loaded experts under a memory budget (bytes)."""
+
+    def __init__(self, budget_bytes: int, n_ctx: int, n_threads: int = 0,
+                 keep_alive_s: float = 300.0, spare: bool = True):
+        self.budget = budget_bytes
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.keep_alive_s = keep_alive_s
+        self._slots: dict[str, Slot] = {}
+        self._cv = threading.Condition()
+        self._next_ticket = 0
+        self._spare: Worker | None = None
+        self._want_spare = spare
+        self._closed = False
+        self._reaper: threading.Thread | None = None
+        if spare:
+            self._spare = Worker()
+
+    # -- state -------------------------------------------------------------------------------
+    def used(self) -> int:
+        return sum(s.need for s in self._slots.values() if s.worker is not None or s.loading)
+
+    def status(self) -> list[dict]:
+        """Each known expert: loaded or not, memory, busy, seconds of keep-alive left."""
+        now = time.monotonic()
+        with self._cv:
+            return [{
+                "expert": key, "loaded": s.worker is not None, "loading": s.loading,
+                "memory_bytes": s.need, "busy": s.busy, "queued": len(s.tickets),
+                "keep_alive_s": max(0.0, self.keep_alive_s - (now - s.last_used))
+                if s.worker is not None and not s.busy else None,
+                "pid": s.worker.pid if s.worker else None,
+            } for key, s in self._slots.items()]
+
+    def worker_pids(self) -> list[int]:
+        with self._cv:
+            return [s.worker.pid for s in self._slots.values() if s.worker and s.worker.pid]
+
+    # -- use ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def acquire(self, key: str, path: Path, need: int) -> Iterator[tuple[Worker, float]]:
+        """The worker serving `key`, loaded if needed; yields (worker, load seconds or 0)."""
+        if need > self.budget:
+            raise BudgetTooSmall(
+                f"{key} needs {format_size(need)} at {self.n_ctx} tokens of context, more than "
+                f"the pool's whole budget of {format_size(self.budget)}"
+            )
+        self._start_reaper()
+        with self._cv:
+            slot = self._slots.setdefault(key, Slot(key, Path(path), need))
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            slot.tickets.append(ticket)
+            try:
+                while slot.tickets[0] != ticket or slot.busy or slot.loading:
+                    self._cv.wait()
+                slot.busy = True
+                load_needed = slot.worker is None or not slot.worker.alive()
+                if load_needed:
+                    slot.worker = None
+                    victims = self._make_room(slot)
+                    slot.loading = True
+            finally:
+                slot.tickets.remove(ticket)
+                self._cv.notify_all()
+        load_s = 0.0
+        try:
+            if load_needed:
+                for victim in victims:
+                    victim.stop()
+                load_s = self._load(slot)
+            yield slot.worker, load_s
+        except ExpertCrashed:
+            self._drop(slot)
+            raise
+        finally:
+            with self._cv:
+                slot.busy = False
+                slot.last_used = time.monotonic()
+                self._cv.notify_all()
+
+    def _make_room(self, slot: Slot) -> list[Worker]:
+        """Under the lock: evict idle experts (LRU first) until `slot` fits, or wait for one."""
+        victims = []
+        while self.used() + slot.need > self.budget:
+            idle = [s for s in self._slots.values()
+                    if s.worker is not None and not s.busy and not s.loading and s is not slot]
+            if idle:
+                lru = min(idle, key=lambda s: s.last_used)
+                victims.append(lru.worker)
+                lru.worker = None
+                continue
+            self._cv.wait()  # every loaded expert is busy: wait for one to finish
+        return victims
+
+    def _load(self, slot: Slot) -> float:
+        started = time.perf_counter()
+        worker = self._take_worker()
+        try:
+            worker.load(str(slot.path), self.n_ctx, self.n_threads)
+        except BaseException:
+            worker.stop()
+            with self._cv:
+                slot.loading = False
+                self._cv.notify_all()
+            raise
+        with self._cv:
+            slot.worker, slot.loading = worker, False
+            slot.load_s = time.perf_counter() - started
+            self._cv.notify_all()
+        return slot.load_s
+
+    def _take_worker(self) -> Worker:
+        with self._cv:
+            worker, self._spare = self._spare, None
+        if worker is None or not worker.alive():
+            worker = Worker()
+        worker.wait_ready()
+        if self._want_spare and not self._closed:
+            threading.Thread(target=self._refill_spare, daemon=True).start()
+        return worker
+
+    def _refill_spare(self) -> None:
+        fresh = Worker()
+        with self._cv:
+            if self._spare is None and not self._closed:
+                self._spare, fresh = fresh, None
+        if fresh is not None:
+            fresh.stop()
+
+    def _drop(self, slot: Slot) -> None:
+        """A crashed worker: forget it so the next request starts a new one."""
+        with self._cv:
+            worker, slot.worker = slot.worker, None
+            self._cv.notify_all()
+        if worker is not None:
+            worker.stop(timeout=1)
+
+    # -- unloading -----------------------------------------------------------------------------
+    def unload(self, key: str) -> bool:
+        """Unload an idle expert now; False if it is not loaded or busy."""
+        with self._cv:
+            slot = self._slots.get(key)
+            if slot is None or slot.worker is None or slot.busy or slot.loading:
+                return False
+            worker, slot.worker = slot.worker, None
+            self._cv.notify_all()
+        worker.stop()
+        return True
+
+    def unload_idle(self, older_than_s: float | None = None) -> list[str]:
+        """Unload experts idle for longer than the keep-alive; returns their keys."""
+        limit = self.keep_alive_s if older_than_s is None else older_than_s
+        now = time.monotonic()
+        with self._cv:
+            keys = [k for k, s in self._slots.items() if s.worker is not None and not s.busy
+                    and not s.loading and now - s.last_used >= limit]
+        return [k for k in keys if self.unload(k)]
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None and self.keep_alive_s > 0:
+            self._reaper = threading.Thread(target=self._reap, daemon=True, name="pool-reaper")
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        while not self._closed:
+            time.sleep(min(1.0, max(0.05, self.keep_alive_s / 4)))
+            if not self._closed:
+                self.unload_idle()
+
+    def close(self) -> None:
+        """Stop every worker (the spare too)."""
+        self._closed = True
+        with self._cv:
+            workers = [s.worker for s in self._slots.values() if s.worker is not None]
+            for s in self._slots.values():
+                s.worker = None
+            spare, self._spare = self._spare, None
+        for w in workers + ([spare] if spare else []):
+            w.stop()

@@ -1,0 +1,167 @@
+"""One expert in its own process, so unloading really returns its memory to the system.
+
+llama.cpp does not always give memory back on close(); a process that exits does. The parent
+talks to a worker over a multiprocessing Pipe with small tuples:
+
+    parent -> worker   ("load", path, n_ctx, n_threads, n_gpu_layers)
+                       ("chat" | "complete", messages_or_prompt, sampling_dict)
+                       ("loglik", context, [continuations])
+                       ("cancel",)  (between tokens of a stream)
+                       ("exit",)
+    worker -> parent   ("ready", pid) once imported, ("loaded", load_info_dict),
+                       ("chunk", text), ("done", final_chunk_dict), ("result", value),
+                       ("error", error_class_name, message, extra_dict)
+
+A worker is started (and llama_cpp imported) before it is needed, so a cold load costs the model
+load, not a Python start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import threading
+import time
+from multiprocessing.connection import Connection
+
+from . import errors
+from .errors import ExpertCrashed, LeerooError
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def _serve(conn: Connection) -> None:
+    """The worker's main loop (runs in the child process)."""
+    from .backends.base import Sampling
+    from .backends.llama_cpp import LlamaCppModel
+
+    conn.send(("ready", os.getpid()))
+    model = None
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        op = msg[0]
+        try:
+            if op == "exit":
+                return
+            if op == "load":
+                _, path, n_ctx, n_threads, n_gpu_layers = msg
+                model = LlamaCppModel(path, n_ctx=n_ctx, n_threads=n_threads or None,
+                                      n_gpu_layers=n_gpu_layers)
+                conn.send(("loaded", dataclasses.asdict(model.info)))
+            elif op in ("chat", "complete"):
+                sampling = Sampling(**msg[2])
+                stream = model.chat(msg[1], sampling) if op == "chat" else model.complete(msg[1], sampling)
+                cancelled = False
+                for chunk in stream:
+                    if conn.poll() and conn.recv()[0] == "cancel":
+                        stream.close()
+                        cancelled = True
+                        break
+                    if chunk.finish_reason:
+                        conn.send(("done", dataclasses.asdict(chunk)))
+                    else:
+                        conn.send(("chunk", chunk.text))
+                if cancelled:
+                    conn.send(("done", {"text": "", "finish_reason": "cancelled",
+                                        "prompt_tokens": 0, "completion_tokens": 0}))
+            elif op == "loglik":
+                conn.send(("result", model.loglikelihoods(msg[1], msg[2])))
+            elif op == "cancel":
+                continue  # arrived after the stream ended
+            else:
+                conn.send(("error", "LeerooError", f"unknown worker operation {op!r}", {}))
+        except LeerooError as exc:
+            extra = {k: v for k, v in vars(exc).items() if isinstance(v, (int, str, float))}
+            conn.send(("error", type(exc).__name__, str(exc), extra))
+        except Exception as exc:  # report, keep serving: the parent decides what to do
+            conn.send(("error", "LeerooError", f"{type(exc).__name__}: {exc}", {}))
+
+
+def _raise(name: str, message: str, extra: dict) -> None:
+    cls = getattr(errors, name, LeerooError)
+    if cls is errors.ContextOverflow:
+        raise errors.ContextOverflow(extra.get("prompt_tokens", 0), extra.get("n_ctx", 0))
+    raise cls(message)
+
+
+class Worker:
+    """The parent's handle on one worker process. Not thread-safe: the pool serialises use."""
+
+    def __init__(self) -> None:
+        self._conn, child = _SPAWN.Pipe()
+        self.process = _SPAWN.Process(target=_serve, args=(child,), daemon=True,
+                                      name="leeroo-worker")
+        self.process.start()
+        child.close()
+        self.pid: int | None = None
+        self.started_at = time.perf_counter()
+        self.loaded: dict | None = None
+        self._lock = threading.Lock()
+
+    def _recv(self, timeout: float | None = None):
+        try:
+            if timeout is not None and not self._conn.poll(timeout):
+                raise ExpertCrashed("the expert worker did not answer in time")
+            return self._conn.recv()
+        except (EOFError, OSError, ConnectionResetError):
+            code = self.process.exitcode
+            self.process.join(timeout=1)
+            raise ExpertCrashed(
+                f"the expert worker (pid {self.process.pid}) died"
+                + (f" with exit code {self.process.exitcode}" if code is not None or self.process.exitcode is not None else "")
+            ) from None
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        if self.pid is None:
+            msg = self._recv(timeout)
+            self.pid = msg[1]
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0) -> dict:
+        self.wait_ready()
+        self._conn.send(("load", str(path), n_ctx, n_threads, n_gpu_layers))
+        msg = self._recv()
+        if msg[0] == "error":
+            _raise(*msg[1:])
+        self.loaded = msg[1]
+        return msg[1]
+
+    def stream(self, op: str, payload, sampling: dict, cancel: threading.Event | None = None):
+        """Yield ("chunk", text) ... then ("done", final) from the worker; cancel on request."""
+        self._conn.send((op, payload, sampling))
+        cancel_sent = False
+        while True:
+            if cancel is not None and cancel.is_set() and not cancel_sent:
+                self._conn.send(("cancel",))
+                cancel_sent = True
+            msg = self._recv()
+            if msg[0] == "error":
+                _raise(*msg[1:])
+            yield msg
+            if msg[0] == "done":
+                return
+
+    def call(self, op: str, *args):
+        self._conn.send((op, *args))
+        msg = self._recv()
+        if msg[0] == "error":
+            _raise(*msg[1:])
+        return msg[1]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the worker to exit; kill it if it does not. Its memory goes back to the system."""
+        try:
+            self._conn.send(("exit",))
+        except (OSError, BrokenPipeError):
+            pass
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        self._conn.close()
