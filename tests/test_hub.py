@@ -6,13 +6,16 @@ import, so hub.py reads the variable at call time and passes `endpoint=` to ever
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from fake_hub import FakeHub
 from tiny_gguf import write_tiny_llama
+from typer.testing import CliRunner
 
 from leeroo_local import paths
+from leeroo_local.cli import app, main
 from leeroo_local.cli.common import user_catalog
 from leeroo_local.errors import DownloadError, NotAvailableOffline
 from leeroo_local.hub import pull
@@ -149,12 +152,16 @@ def test_sharded_model_pulls_every_shard_into_one_snapshot(hub, gguf_bytes):
     assert seen[-1] == (total, total)
 
 
-def test_missing_file_is_a_clear_error(hub, gguf_bytes):
+def test_missing_file_is_a_clear_error_and_exit_code_4(hub, gguf_bytes, capsys):
     hub.add(REPO, "tiny.Q8_0.gguf", gguf_bytes[0])
     expert, quant = add_expert("tiny-gone", [("Q4_K_M", "tiny.Q4_K_M.gguf", 1000, "exact")])
 
     with pytest.raises(DownloadError, match=f"{REPO} has no file tiny.Q4_K_M.gguf at revision main"):
         pull(expert, quant, progress=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["pull", "tiny-gone"])
+    assert exit_.value.code == 4
+    assert "has no file tiny.Q4_K_M.gguf" in capsys.readouterr().err
     assert hub.count("GET") == 0
 
 
@@ -218,3 +225,29 @@ def test_offline_returns_cached_files_and_explains_missing_ones(hub, gguf_bytes,
     with pytest.raises(NotAvailableOffline, match="unset HF_HUB_OFFLINE and run `leeroo-local pull tiny-b"):
         pull(other, other_q, progress=False)
     assert len(hub.requests) == before
+
+
+def test_cli_pull_prints_path_and_size(hub, gguf_bytes):
+    data = gguf_bytes[1]
+    hub.add(REPO, "tiny.Q8_0.gguf", data)
+    add_expert("tiny-a", [("Q8_0", "tiny.Q8_0.gguf", len(data), "exact"),
+                          ("Q4_K_M", "tiny.Q4_K_M.gguf", 10, "computed")])
+
+    result = CliRunner().invoke(app, ["pull", "tiny-a", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["quant"] == "Q8_0" and out["size_bytes"] == len(data)
+    assert Path(out["path"]).read_bytes() == data
+
+    text = CliRunner().invoke(app, ["pull", "tiny-a", "--quant", "q8_0"])
+    assert text.exit_code == 0
+    assert text.stdout.startswith(out["path"])
+
+
+def test_cli_unknown_expert_names_known_ids(hub, capsys):
+    add_expert("tiny-a", [("Q8_0", "tiny.Q8_0.gguf", 1000, "exact")])
+    with pytest.raises(SystemExit) as exit_:
+        main(["pull", "no-such-expert"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown expert 'no-such-expert'" in err and "tiny-a" in err
