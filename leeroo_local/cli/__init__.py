@@ -11,7 +11,12 @@ import sys
 import typer
 
 from ..errors import LeerooError
-from . import experts_cmd, inspect_cmd, run_cmd
+from . import (  # one command module a line
+    experts_cmd,
+    inspect_cmd,
+    pull_cmd,
+    run_cmd,
+)
 
 app = typer.Typer(
     name="leeroo-local",
@@ -21,7 +26,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (experts_cmd, inspect_cmd, run_cmd):
+for module in (
+    experts_cmd,
+    inspect_cmd,
+    pull_cmd,
+    run_cmd,
+):
     module.register(app)
 
 
