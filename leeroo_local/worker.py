@@ -107,13 +107,18 @@ class Worker:
             if timeout is not None and not self._conn.poll(timeout):
                 raise ExpertCrashed("the expert worker did not answer in time")
             return self._conn.recv()
-        except (EOFError, OSError, ConnectionResetError):
-            code = self.process.exitcode
+        except (EOFError, OSError):
             self.process.join(timeout=1)
-            raise ExpertCrashed(
-                f"the expert worker (pid {self.process.pid}) died"
-                + (f" with exit code {self.process.exitcode}" if code is not None or self.process.exitcode is not None else "")
-            ) from None
+            raise ExpertCrashed(f"the expert worker (pid {self.process.pid}) died "
+                                f"(exit code {self.process.exitcode})") from None
+
+    def _send(self, msg) -> None:
+        try:
+            self._conn.send(msg)
+        except (OSError, BrokenPipeError, ValueError):
+            self.process.join(timeout=1)
+            raise ExpertCrashed(f"the expert worker (pid {self.process.pid}) died "
+                                f"(exit code {self.process.exitcode})") from None
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         if self.pid is None:
@@ -125,7 +130,7 @@ class Worker:
 
     def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0) -> dict:
         self.wait_ready()
-        self._conn.send(("load", str(path), n_ctx, n_threads, n_gpu_layers))
+        self._send(("load", str(path), n_ctx, n_threads, n_gpu_layers))
         msg = self._recv()
         if msg[0] == "error":
             _raise(*msg[1:])
@@ -134,11 +139,11 @@ class Worker:
 
     def stream(self, op: str, payload, sampling: dict, cancel: threading.Event | None = None):
         """Yield ("chunk", text) ... then ("done", final) from the worker; cancel on request."""
-        self._conn.send((op, payload, sampling))
+        self._send((op, payload, sampling))
         cancel_sent = False
         while True:
             if cancel is not None and cancel.is_set() and not cancel_sent:
-                self._conn.send(("cancel",))
+                self._send(("cancel",))
                 cancel_sent = True
             msg = self._recv()
             if msg[0] == "error":
@@ -148,7 +153,7 @@ class Worker:
                 return
 
     def call(self, op: str, *args):
-        self._conn.send((op, *args))
+        self._send((op, *args))
         msg = self._recv()
         if msg[0] == "error":
             _raise(*msg[1:])

@@ -1,0 +1,157 @@
+"""The expert pool with real llama.cpp workers on tiny GGUF experts: memory, order, faults."""
+
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+from leeroo_local.backends.base import Sampling
+from leeroo_local.errors import BudgetTooSmall, CorruptModel, ExpertCrashed
+from leeroo_local.pool import Pool
+
+NEED = 10 * 2**20  # what the tests say each tiny expert needs
+SAMPLING = Sampling(max_tokens=8, seed=1).model_dump()
+
+
+def generate(pool, key, path, need=NEED, sampling=SAMPLING):
+    with pool.acquire(key, path, need) as (worker, load_s):
+        events = list(worker.stream("complete", "hello", sampling))
+    return events, load_s
+
+
+@pytest.fixture
+def pool():
+    p = Pool(budget_bytes=2 * NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=False)
+    yield p
+    p.close()
+
+
+def test_load_on_demand_then_warm(pool, tiny_dir):
+    events, cold = generate(pool, "a", tiny_dir / "tiny-1.gguf")
+    assert events[-1][0] == "done" and events[-1][1]["completion_tokens"] >= 1
+    _, warm = generate(pool, "a", tiny_dir / "tiny-1.gguf")
+    assert cold > 0 and warm == 0
+    assert [s["expert"] for s in pool.status() if s["loaded"]] == ["a"]
+
+
+def test_lru_expert_is_evicted_when_memory_is_needed(pool, tiny_dir):
+    generate(pool, "a", tiny_dir / "tiny-1.gguf")
+    generate(pool, "b", tiny_dir / "tiny-2.gguf")
+    generate(pool, "a", tiny_dir / "tiny-1.gguf")  # a is now the most recently used
+    old_b = next(s["pid"] for s in pool.status() if s["expert"] == "b")
+    generate(pool, "c", tiny_dir / "tiny-3.gguf")
+    loaded = {s["expert"] for s in pool.status() if s["loaded"]}
+    assert loaded == {"a", "c"}
+    assert not psutil.pid_exists(old_b) or psutil.Process(old_b).status() == psutil.STATUS_ZOMBIE
+    assert pool.used() <= pool.budget
+
+
+def test_an_expert_larger_than_the_budget_is_refused(pool, tiny_dir):
+    with pytest.raises(BudgetTooSmall, match="more than the pool's whole budget"):
+        generate(pool, "huge", tiny_dir / "tiny-1.gguf", need=3 * NEED)
+
+
+def test_requests_for_one_expert_are_served_in_arrival_order(tiny_dir):
+    pool = Pool(budget_bytes=NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=False)
+    order, threads = [], []
+
+    def request(i):
+        with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED) as (worker, _):
+            order.append(i)
+            list(worker.stream("complete", "hi", SAMPLING))
+
+    try:
+        with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED):  # hold the expert while others queue
+            for i in range(5):
+                t = threading.Thread(target=request, args=(i,))
+                t.start()
+                threads.append(t)
+                time.sleep(0.05)
+        for t in threads:
+            t.join(30)
+    finally:
+        pool.close()
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_another_expert_waits_for_memory_instead_of_failing(tiny_dir):
+    pool = Pool(budget_bytes=NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=False)
+    done = []
+    try:
+        with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED):
+            t = threading.Thread(target=lambda: done.append(generate(pool, "b", tiny_dir / "tiny-2.gguf")))
+            t.start()
+            time.sleep(0.3)
+            assert not done  # b waits while a is busy and memory is full
+        t.join(30)
+        assert done and done[0][0][-1][0] == "done"
+        assert {s["expert"] for s in pool.status() if s["loaded"]} == {"b"}
+    finally:
+        pool.close()
+
+
+def test_killed_worker_fails_its_request_and_the_expert_restarts(pool, tiny_dir):
+    generate(pool, "a", tiny_dir / "tiny-1.gguf")
+    generate(pool, "b", tiny_dir / "tiny-2.gguf")
+    long = Sampling(max_tokens=200, seed=1).model_dump()
+    with pytest.raises(ExpertCrashed, match="died"):
+        with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED) as (worker, _):
+            os.kill(worker.pid, signal.SIGKILL)  # the worker dies as the request arrives
+            worker.process.join(5)
+            list(worker.stream("complete", "x", long))
+    events, _ = generate(pool, "b", tiny_dir / "tiny-2.gguf")  # other experts keep serving
+    assert events[-1][0] == "done"
+    events, load_s = generate(pool, "a", tiny_dir / "tiny-1.gguf")  # restarted on demand
+    assert events[-1][0] == "done" and load_s > 0
+
+
+def test_corrupt_gguf_fails_the_load_and_leaves_the_pool_working(pool, tiny_dir, tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes((tiny_dir / "tiny-1.gguf").read_bytes()[:3000])
+    with pytest.raises(CorruptModel):
+        generate(pool, "bad", bad)
+    assert pool.used() == 0
+    events, _ = generate(pool, "a", tiny_dir / "tiny-1.gguf")
+    assert events[-1][0] == "done"
+
+
+def test_cancel_stops_a_stream_early(pool, tiny_dir):
+    cancel = threading.Event()
+    long = Sampling(max_tokens=200, seed=1).model_dump()
+    with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED) as (worker, _):
+        chunks = 0
+        for kind, value in worker.stream("complete", "x", long, cancel):
+            chunks += 1
+            if chunks == 3:
+                cancel.set()
+            if kind == "done":
+                final = value
+    assert final["finish_reason"] == "cancelled"
+    events, _ = generate(pool, "a", tiny_dir / "tiny-1.gguf")  # the worker is still usable
+    assert events[-1][1]["finish_reason"] in ("length", "stop")
+
+
+def test_keep_alive_unloads_idle_experts(tiny_dir):
+    pool = Pool(budget_bytes=2 * NEED, n_ctx=256, n_threads=1, keep_alive_s=0.2, spare=False)
+    try:
+        generate(pool, "a", tiny_dir / "tiny-1.gguf")
+        deadline = time.monotonic() + 10
+        while any(s["loaded"] for s in pool.status()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(s["loaded"] for s in pool.status())
+    finally:
+        pool.close()
+
+
+def test_spare_worker_is_ready_before_the_first_load(tiny_dir):
+    pool = Pool(budget_bytes=2 * NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=True)
+    try:
+        pool._spare.wait_ready()
+        spare_pid = pool._spare.pid
+        generate(pool, "a", tiny_dir / "tiny-1.gguf")
+        assert next(s["pid"] for s in pool.status() if s["expert"] == "a") == spare_pid
+    finally:
+        pool.close()
