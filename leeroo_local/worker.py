@@ -34,8 +34,9 @@ _SPAWN = multiprocessing.get_context("spawn")
 def _serve(conn: Connection) -> None:
     """The worker's main loop (runs in the child process)."""
     from .backends.base import Sampling
-    from .backends.llama_cpp import LlamaCppModel
+    from .backends.llama_cpp import LlamaCppModel, warm_up
 
+    warm_up()  # import llama.cpp and load its backends now, not during the first request
     conn.send(("ready", os.getpid()))
     model = None
     while True:

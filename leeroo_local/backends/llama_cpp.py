@@ -39,6 +39,14 @@ def _install_logger() -> None:
     llama_cpp.llama_log_set(_cb, ctypes.c_void_p(0))
 
 
+def warm_up() -> None:
+    """Import llama_cpp and initialise its backend, so that a later load costs only the model."""
+    import llama_cpp
+
+    _install_logger()
+    llama_cpp.llama_backend_init()
+
+
 def default_threads() -> int:
     """llama-cpp-python's own default: half the logical cores. Oversubscribed cores make
     ggml's spinning thread barriers collapse, so never more than the machine can give."""
