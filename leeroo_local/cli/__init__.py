@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import LeerooError
-from . import experts_cmd, inspect_cmd
+from . import experts_cmd, fit_cmd, inspect_cmd, outcomes_cmd
 
 app = typer.Typer(
     name="leeroo-local",
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (experts_cmd, inspect_cmd):
+for module in (experts_cmd, inspect_cmd, fit_cmd, outcomes_cmd):
     module.register(app)
 
 
