@@ -3,6 +3,10 @@
 The folder format is that of the MMLU-Pro development data (questions.jsonl.gz,
 outcomes.csv.gz, experts.csv). Scores may be 0/1 or fractions in [0, 1]; an empty cell means
 the expert was not run on that question and is kept as NaN, never as a 0.
+
+A column is an expert's outcomes at full precision, or, named `<expert>@<QUANT>` (e.g.
+`Meta-Llama-3_1-8B@Q4_K_M`), measured at one quantization; `column_name` and `split_column`
+convert between the two forms.
 """
 
 from __future__ import annotations
@@ -18,6 +22,20 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+
+
+QUANT_SEP = "@"
+
+
+def column_name(expert: str, quant: str | None = None) -> str:
+    """The outcome column of `expert`, at `quant` when the outcomes were measured quantized."""
+    return f"{expert}{QUANT_SEP}{quant.upper()}" if quant else expert
+
+
+def split_column(column: str) -> tuple[str, str | None]:
+    """(expert, quant or None) from a column name made by `column_name`."""
+    expert, sep, quant = column.rpartition(QUANT_SEP)
+    return (expert, quant) if sep and expert and quant else (column, None)
 
 
 @dataclass(frozen=True)

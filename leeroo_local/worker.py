@@ -56,19 +56,18 @@ def _serve(conn: Connection) -> None:
             elif op in ("chat", "complete"):
                 sampling = Sampling(**msg[2])
                 stream = model.chat(msg[1], sampling) if op == "chat" else model.complete(msg[1], sampling)
-                cancelled = False
+                sent = 0
                 for chunk in stream:
                     if conn.poll() and conn.recv()[0] == "cancel":
-                        stream.close()
-                        cancelled = True
+                        stream.close()  # stops sampling; llama.cpp's state stays reusable
+                        conn.send(("done", {"text": "", "finish_reason": "cancelled",
+                                            "prompt_tokens": 0, "completion_tokens": sent}))
                         break
                     if chunk.finish_reason:
                         conn.send(("done", dataclasses.asdict(chunk)))
                     else:
                         conn.send(("chunk", chunk.text))
-                if cancelled:
-                    conn.send(("done", {"text": "", "finish_reason": "cancelled",
-                                        "prompt_tokens": 0, "completion_tokens": 0}))
+                        sent += 1
             elif op == "loglik":
                 conn.send(("result", model.loglikelihoods(msg[1], msg[2])))
             elif op == "cancel":

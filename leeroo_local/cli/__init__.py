@@ -1,22 +1,19 @@
 """The `leeroo-local` command: parse, call the library, render. Each command lives in its own module.
 
-Heavy libraries (llama_cpp, onnxruntime, textual, fastapi) are imported inside the commands that
-need them, so `leeroo-local --help` stays fast.
+Every module of this package named `*_cmd` exposes `register(app)`; they are found by name, so a
+new command is one new file. Heavy libraries (llama_cpp, onnxruntime, textual, fastapi) are
+imported inside the commands that need them, so `leeroo-local --help` stays fast.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 
 import typer
 
 from ..errors import LeerooError
-from . import (  # one command module a line
-    experts_cmd,
-    inspect_cmd,
-    pull_cmd,
-    run_cmd,
-)
 
 app = typer.Typer(
     name="leeroo-local",
@@ -26,13 +23,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (
-    experts_cmd,
-    inspect_cmd,
-    pull_cmd,
-    run_cmd,
-):
-    module.register(app)
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _info.name.endswith("_cmd"):
+        importlib.import_module(f"{__name__}.{_info.name}").register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,126 @@
+"""`leeroo-local fit`: choose the universe of experts for a memory budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import echo_json, user_catalog
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit")(fit)
+
+
+def fit(
+    vram: str = typer.Option(None, "--vram", help="GPU memory for the experts, e.g. 24GB."),
+    ram: str = typer.Option(None, "--ram", help="System memory for the experts, e.g. 32GB."),
+    ctx: int = typer.Option(4096, "--ctx", min=1, help="Context each expert must hold (tokens)."),
+    swap: bool = typer.Option(False, "--swap", help="Load experts on demand, one at a time."),
+    max_experts: int = typer.Option(None, "--max-experts", min=1,
+                                    help="Largest universe (default: 4 with --swap, else none)."),
+    disk: str = typer.Option(None, "--disk", help="Disk for the experts' files (with --swap)."),
+    data: Path = typer.Option(None, "--data", help="Outcome data folder (default: the shipped "
+                              "MMLU-Pro outcomes; the store is not merged in)."),
+    from_store: bool = typer.Option(False, "--from-store",
+                                    help="Use the evaluation store's outcomes (all sources)."),
+    min_gain: float = typer.Option(0.0, "--min-gain", min=0.0,
+                                   help="Stop when no expert adds more than this many points."),
+    save: bool = typer.Option(False, "--save", help="Save the universe for run, serve and chat."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Pick the most complementary experts (and their quantizations) that fit the budget."""
+    from ..fit_catalog import FitBudget, plan
+    from ..units import parse_size
+
+    if data and from_store:
+        raise typer.BadParameter("use --data or --from-store, not both")
+    try:
+        budget = FitBudget(
+            vram_bytes=parse_size(vram) if vram else None, ram_bytes=parse_size(ram) if ram else None,
+            disk_bytes=parse_size(disk) if disk else None, n_ctx=ctx,
+            mode="swap" if swap else "resident", max_experts=max_experts, min_gain=min_gain / 100,
+        )
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise typer.BadParameter(_first_error(exc)) from None
+    matrix, label = _load(data, from_store)
+    report = plan(user_catalog(), matrix, budget, data_label=label)
+    saved = None
+    if save:
+        from ..universe import save_universe
+
+        saved = save_universe(report.universe())
+    if as_json:
+        echo_json({**report.model_dump(), "saved": str(saved) if saved else None})
+        return
+    _render(report, saved)
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    return errors()[0]["msg"].removeprefix("Value error, ") if callable(errors) else str(exc)
+
+
+def _load(data: Path | None, from_store: bool):
+    from ..outcomes import load_matrix
+
+    if from_store:
+        from ..store import open_db
+        from ..store.evaluations import read_matrix
+
+        return read_matrix(open_db(), with_questions=False), "evaluation store"
+    matrix = load_matrix(data, with_questions=False)
+    return matrix, str(data) if data else "shipped MMLU-Pro development outcomes"
+
+
+_STRATEGY = {"cost-benefit": "cost-benefit greedy", "plain": "plain greedy", "single": "best single"}
+
+
+def _render(report, saved) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..units import format_size
+
+    def size(n: int) -> str:
+        return format_size(n, binary=False)
+
+    console = Console()
+    console.print(f"Budget: {report.rule}")
+    console.print(f"Data: {report.data} ({report.n_questions} questions, "
+                  f"{report.n_candidates} candidate expert/quantization pairs)")
+    table = Table("#", "expert", "quant", "memory", "gain", "S(U)", "routed", "quality")
+    for i, m in enumerate(report.experts, 1):
+        table.add_row(str(i), m.id, m.quant, size(m.memory_bytes), f"+{100 * m.gain:.2f}",
+                      f"{100 * m.score:.2f}", f"{100 * m.share:.0f}%", m.quality.split(" ")[0])
+    console.print(table)
+    capacity = report.budget["capacity_bytes"]
+    if report.mode == "resident":
+        console.print(f"Total memory {size(report.total_memory_bytes)} of {size(capacity)}; "
+                      f"S(U) = {100 * report.score:.2f} (oracle routing accuracy, %)")
+    else:
+        console.print(f"Largest expert {size(max(m.memory_bytes for m in report.experts))} of "
+                      f"{size(capacity)}; files {size(report.total_disk_bytes)}; "
+                      f"S(U) = {100 * report.score:.2f}")
+        console.print(f"Expected swaps: {100 * report.swap_share:.1f}% of requests need a load "
+                      "(requests go to their best expert, the loaded one kept when it is among "
+                      "the best; one expert loaded at a time)")
+    b = report.best_single
+    console.print(f"Best single expert that fits: {b.id} {b.quant} ({size(b.memory_bytes)}), "
+                  f"S = {100 * b.score:.2f}")
+    alt = ", ".join(f"{_STRATEGY[k]} {100 * v:.2f}" for k, v in report.alternatives.items())
+    console.print(f"Chosen by: {_STRATEGY[report.strategy]} ({alt})")
+    console.print("gain, S(U): points of accuracy with an oracle router; routed: share of "
+                  "questions each expert is best for; quality: measured outcomes, or "
+                  "full-precision outcomes x the quantization's factor (leeroo_local/degradation.py)")
+    for note in report.notes:
+        console.print(f"Note: {note}")
+    by_reason: dict[str, list[str]] = {}
+    for s in report.skipped:
+        name = s["id"] + (f" {s['quant']}" if s.get("quant") else "")
+        by_reason.setdefault(s["reason"], []).append(name)
+    for reason, names in by_reason.items():
+        console.print(f"Skipped ({reason}): {', '.join(names)}")
+    if saved:
+        console.print(f"Saved to {saved}")

@@ -1,0 +1,312 @@
+"""From catalog, outcome data and budget to a universe: the thin layer around `fit`.
+
+Candidates are (expert, quantization) pairs of the catalog. Each one's quality column is its
+measured outcomes (`<column>@<QUANT>` in the data) when there are some, else its full-precision
+column times the degradation factor of the quantization (leeroo_local.degradation). Its cost is
+the memory the memory model predicts at `n_ctx`, or, in swap mode, its size on disk.
+
+The budget rule, kept simple on purpose:
+
+- resident (default): every expert is loaded at once. The sum of their memory must fit in the
+  budget: --vram alone (everything on the GPU), --ram alone (CPU only), or --vram + --ram when
+  both are given (llama.cpp puts on the GPU the layers that fit there and keeps the rest in RAM).
+  With --vram each expert is charged its GPU compute buffer on top of weights, KV cache and
+  buffers.
+- swap (--swap): experts are loaded on demand, one at a time. Each must fit the budget alone; the
+  universe is bounded by --max-experts and by --disk (the sum of the files).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, model_validator
+
+from . import fit as fitlib
+from .catalog import Catalog
+from .degradation import DegradationModel, default_model
+from .errors import BudgetTooSmall, DataError
+from .memory import estimate, gpu_compute_bytes, shape_from_catalog
+from .outcomes import OutcomeMatrix, column_name
+from .units import format_size
+from .universe import Member, Universe
+
+SWAP_MAX_EXPERTS = 4
+
+
+class FitBudget(BaseModel):
+    """What the universe must fit in, and how it will be run."""
+
+    vram_bytes: int | None = Field(default=None, gt=0, description="GPU memory for experts.")
+    ram_bytes: int | None = Field(default=None, gt=0, description="System memory for experts.")
+    disk_bytes: int | None = Field(default=None, gt=0, description="Disk for the files (swap).")
+    n_ctx: int = Field(default=4096, gt=0, description="Context every expert must hold.")
+    mode: Literal["resident", "swap"] = Field(default="resident", description="See module doc.")
+    max_experts: int | None = Field(default=None, gt=0, description="Largest universe allowed.")
+    min_gain: float = Field(default=0.0, ge=0.0, description="Stop when no expert adds more to S.")
+
+    @model_validator(mode="after")
+    def _some_memory(self) -> FitBudget:
+        if not self.vram_bytes and not self.ram_bytes:
+            raise ValueError("give a memory budget: --vram, --ram or both")
+        return self
+
+    @property
+    def capacity(self) -> int:
+        return (self.vram_bytes or 0) + (self.ram_bytes or 0)
+
+    @property
+    def size_limit(self) -> int | None:
+        return self.max_experts or (SWAP_MAX_EXPERTS if self.mode == "swap" else None)
+
+    def memory_words(self) -> str:
+        v, r = self.vram_bytes, self.ram_bytes
+        if v and r:
+            return f"VRAM + RAM = {_gb(v)} + {_gb(r)} = {_gb(v + r)}"
+        return f"VRAM {_gb(v)}" if v else f"RAM {_gb(r)} (CPU only)"
+
+    def rule(self) -> str:
+        """The budget rule in words, for the output."""
+        what = f"weights, KV cache for {self.n_ctx} tokens, buffers"
+        if self.vram_bytes:
+            what += ", GPU compute buffer"
+        if self.mode == "resident":
+            extra = f", at most {self.max_experts} experts" if self.max_experts else ""
+            return f"resident: all experts loaded at once; their total memory ({what}) " \
+                   f"must fit in {self.memory_words()}{extra}"
+        disk = f" and files within {_gb(self.disk_bytes)} of disk" if self.disk_bytes else ""
+        return f"swap: one expert loaded at a time; each ({what}) must fit in " \
+               f"{self.memory_words()}; at most {self.size_limit} experts{disk}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One (expert, quantization) pair that fit may choose."""
+
+    expert: str
+    quant: str
+    data_column: str
+    column: str  # the data column its quality comes from
+    factor: float  # 1.0 when measured
+    basis: str
+    memory_bytes: int
+    gpu_bytes: int
+    cpu_bytes: int
+    disk_bytes: int
+
+
+@dataclass
+class CandidateSet:
+    """Candidates with their quality matrix [questions x candidates] (no missing cells)."""
+
+    candidates: list[Candidate]
+    quality: np.ndarray
+    question_ids: list[str]
+    skipped: list[dict] = field(default_factory=list)
+
+    def groups(self) -> np.ndarray:
+        ids = {c.expert: i for i, c in reversed(list(enumerate(self.candidates)))}
+        return np.array([ids[c.expert] for c in self.candidates])
+
+    def memory(self) -> np.ndarray:
+        return np.array([c.memory_bytes for c in self.candidates], dtype=np.float64)
+
+    def disk(self) -> np.ndarray:
+        return np.array([c.disk_bytes for c in self.candidates], dtype=np.float64)
+
+
+def build_candidates(
+    catalog: Catalog, matrix: OutcomeMatrix, budget: FitBudget,
+    degradation: DegradationModel | None = None,
+) -> CandidateSet:
+    """Every catalog (expert, quant) with outcome data, its quality column and its memory."""
+    degradation = degradation or default_model()
+    present = set(matrix.experts)
+    cands: list[Candidate] = []
+    skipped: list[dict] = []
+    for e in catalog.experts:
+        if not e.data_column:
+            skipped.append({"id": e.id, "reason": "no outcome data column in the catalog"})
+            continue
+        if e.arch.n_ctx_train < budget.n_ctx:
+            skipped.append({"id": e.id, "reason": f"trained for {e.arch.n_ctx_train} tokens of "
+                                                  f"context, less than --ctx {budget.n_ctx}"})
+            continue
+        base = e.data_column if e.data_column in present else None
+        for q in e.quants:
+            measured = column_name(e.data_column, q.type)
+            if measured in present:
+                column, factor, basis = measured, 1.0, "measured"
+            elif base:
+                d = degradation.lookup(q.type)
+                column, factor, basis = base, d.factor, f"x{d.factor:.3f} ({d.basis})"
+            else:
+                skipped.append({"id": e.id, "quant": q.type,
+                                "reason": f"column {e.data_column!r} is not in the data"})
+                continue
+            shape = shape_from_catalog(e, q)
+            est = estimate(shape, budget.n_ctx, vram_bytes=budget.vram_bytes)
+            memory = est.total_bytes + (gpu_compute_bytes(shape, budget.n_ctx) if budget.vram_bytes else 0)
+            cands.append(Candidate(e.id, q.type, e.data_column, column, factor, basis, int(memory),
+                                   est.gpu_bytes, est.cpu_bytes, q.size_bytes))
+    if not cands:
+        raise DataError("no catalog expert has outcomes in the data (their data_column must "
+                        "match a column of outcomes.csv) and holds the context: "
+                        + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped))
+    return CandidateSet(cands, *_quality(matrix, cands), skipped)
+
+
+def _quality(matrix: OutcomeMatrix, cands: list[Candidate]) -> tuple[np.ndarray, list[str]]:
+    """Quality [questions x candidates]; questions no candidate was run on are dropped, and a
+    missing cell takes its column's mean (the expected score of that expert)."""
+    columns = sorted({c.column for c in cands})
+    raw = matrix.select(columns).scores.astype(np.float32)
+    keep = ~np.isnan(raw).all(axis=1)
+    raw = raw[keep]
+    if not raw.shape[0]:
+        raise DataError("the data has no outcomes for the catalog's experts")
+    means = np.nanmean(raw, axis=0)
+    raw = np.where(np.isnan(raw), means[None, :], raw)
+    pos = {c: i for i, c in enumerate(columns)}
+    quality = np.stack([raw[:, pos[c.column]] * np.float32(c.factor) for c in cands], axis=1)
+    ids = [qid for qid, k in zip(matrix.question_ids, keep) if k]
+    return np.ascontiguousarray(quality, dtype=np.float32), ids
+
+
+class FitMember(BaseModel):
+    """One expert of the chosen universe, in greedy order."""
+
+    id: str
+    quant: str
+    memory_bytes: int
+    gain: float = Field(description="What it adds to S(U) after the experts above it.")
+    score: float = Field(description="Running S(U) with it and the experts above it.")
+    data_column: str
+    quality: str = Field(description="measured, or the degradation factor applied and its basis.")
+    share: float = Field(description="Share of requests it would serve (best expert routing).")
+    disk_bytes: int
+    gpu_bytes: int = Field(description="On the GPU when loaded alone (0 without --vram).")
+    cpu_bytes: int = Field(description="In RAM when loaded alone.")
+
+
+class BestSingle(BaseModel):
+    id: str
+    quant: str
+    memory_bytes: int
+    score: float
+    data_column: str
+
+
+class FitReport(BaseModel):
+    """The chosen universe and everything the output shows."""
+
+    experts: list[FitMember]
+    total_memory_bytes: int
+    total_disk_bytes: int
+    score: float = Field(description="S(U): accuracy of an oracle router over the universe.")
+    best_single: BestSingle
+    mode: Literal["resident", "swap"]
+    n_ctx: int
+    budget: dict
+    rule: str
+    strategy: str
+    alternatives: dict[str, float]
+    swap_share: float | None = Field(default=None, description="Requests needing a load (swap).")
+    n_questions: int
+    n_candidates: int
+    data: str
+    skipped: list[dict]
+    notes: list[str]
+
+    def universe(self) -> Universe:
+        """The universe to save for run, serve and chat."""
+        return Universe(
+            members=[Member(expert=m.id, quant=m.quant, memory_bytes=m.memory_bytes)
+                     for m in self.experts],
+            n_ctx=self.n_ctx, mode=self.mode, origin="fit",
+            budget={k: v for k, v in self.budget.items() if isinstance(v, int) and k.endswith("_bytes")},
+        )
+
+
+def plan(
+    catalog: Catalog, matrix: OutcomeMatrix, budget: FitBudget, data_label: str = "",
+    degradation: DegradationModel | None = None,
+) -> FitReport:
+    """Choose the universe for `budget`; BudgetTooSmall when no expert fits."""
+    cs = build_candidates(catalog, matrix, budget, degradation)
+    memory = cs.memory()
+    fits = memory <= budget.capacity
+    if not fits.any():
+        raise BudgetTooSmall(_too_small(cs, budget))
+    notes = []
+    if budget.mode == "swap":
+        cost, limit = cs.disk(), float(budget.disk_bytes or math.inf)
+        cost = np.where(fits, cost, math.inf)  # each must fit the memory budget alone
+    else:
+        cost, limit = memory, float(budget.capacity)
+    too_big = sorted({cs.candidates[i].expert for i in np.flatnonzero(~fits)}
+                     - {cs.candidates[i].expert for i in np.flatnonzero(fits)})
+    if too_big:
+        notes.append(f"{len(too_big)} expert(s) need more than the budget at every "
+                     f"quantization: {', '.join(too_big)}")
+    usable = np.flatnonzero(np.isfinite(cost))
+    choice = fitlib.fit(cs.quality[:, usable], cost[usable], cs.groups()[usable], limit,
+                        max_items=budget.size_limit, min_gain=budget.min_gain)
+    if choice is None:
+        raise BudgetTooSmall(f"no expert's files fit in {_gb(budget.disk_bytes)} of disk")
+    members = [int(usable[i]) for i in choice.members]
+    # Which expert is best for a request: judged on outcomes before degradation, so a factor
+    # (x0.942 against x0.994) does not make one of two correct experts "better" for a question.
+    factors = np.array([cs.candidates[j].factor for j in members], np.float32)
+    raw = cs.quality[:, members] / np.where(factors > 0, factors, 1.0)
+    swap, shares = fitlib.swap_share(raw, range(len(members)))
+    if budget.mode == "resident":
+        shares = _first_best_shares(raw)
+    single = int(usable[fitlib.best_single(cs.quality[:, usable], cost[usable], limit)])
+    return FitReport(
+        experts=[_member(cs.candidates[j], g, s, sh)
+                 for j, g, s, sh in zip(members, choice.gains, choice.running, shares)],
+        total_memory_bytes=int(memory[members].sum()),
+        total_disk_bytes=int(cs.disk()[members].sum()),
+        score=choice.score,
+        best_single=BestSingle(
+            id=cs.candidates[single].expert, quant=cs.candidates[single].quant,
+            memory_bytes=cs.candidates[single].memory_bytes,
+            score=float(cs.quality[:, single].mean(dtype=np.float64)),
+            data_column=cs.candidates[single].data_column),
+        mode=budget.mode, n_ctx=budget.n_ctx,
+        budget={"vram_bytes": budget.vram_bytes, "ram_bytes": budget.ram_bytes,
+                "disk_bytes": budget.disk_bytes, "capacity_bytes": budget.capacity,
+                "max_experts": budget.size_limit},
+        rule=budget.rule(), strategy=choice.strategy, alternatives=choice.alternatives,
+        swap_share=swap if budget.mode == "swap" else None,
+        n_questions=cs.quality.shape[0], n_candidates=int(usable.size), data=data_label,
+        skipped=cs.skipped, notes=notes,
+    )
+
+
+def _member(c: Candidate, gain: float, score: float, share: float) -> FitMember:
+    return FitMember(id=c.expert, quant=c.quant, memory_bytes=c.memory_bytes, gain=gain,
+                     score=score, data_column=c.data_column, quality=c.basis, share=share,
+                     disk_bytes=c.disk_bytes, gpu_bytes=c.gpu_bytes, cpu_bytes=c.cpu_bytes)
+
+
+def _first_best_shares(values: np.ndarray) -> list[float]:
+    """Share of questions each column is the best for (ties go to the earlier column)."""
+    pick = (values >= values.max(axis=1, keepdims=True) - 1e-9).argmax(axis=1)
+    return [float(x) for x in np.bincount(pick, minlength=values.shape[1]) / max(len(values), 1)]
+
+
+def _too_small(cs: CandidateSet, budget: FitBudget) -> str:
+    smallest = min(cs.candidates, key=lambda c: c.memory_bytes)
+    return (f"no expert fits {budget.memory_words()}: the smallest with outcome data, "
+            f"{smallest.expert} at {smallest.quant}, needs {_gb(smallest.memory_bytes)} with a "
+            f"{budget.n_ctx}-token context (file {_gb(smallest.disk_bytes)}). "
+            f"Raise --vram/--ram or lower --ctx.")
+
+
+def _gb(n: int | None) -> str:
+    return format_size(n or 0, binary=False)

@@ -1,0 +1,99 @@
+"""`leeroo-local fit` and `leeroo-local outcomes`, through the typer app and the console entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from outcome_folder import CATALOG_COLUMNS, random_scores, write_folder
+from typer.testing import CliRunner
+
+from leeroo_local.cli import app, main
+from leeroo_local.errors import BudgetTooSmall, DataError
+from leeroo_local.universe import load_universe
+
+runner = CliRunner()
+
+
+def fit_json(*args):
+    result = runner.invoke(app, ["fit", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_fit_json_has_the_documented_shape():
+    out = fit_json("--vram", "24GB")
+    assert {"experts", "total_memory_bytes", "score", "best_single"} <= set(out)
+    assert out["total_memory_bytes"] <= 24 * 10**9
+    assert out["total_memory_bytes"] == sum(e["memory_bytes"] for e in out["experts"])
+    for e in out["experts"]:
+        assert {"id", "quant", "memory_bytes", "gain", "data_column"} <= set(e)
+    assert {"id", "quant", "memory_bytes", "score"} <= set(out["best_single"])
+    assert out["score"] > out["best_single"]["score"]
+    assert out["mode"] == "resident" and out["swap_share"] is None and out["saved"] is None
+    assert {s["id"] for s in out["skipped"]} == {"gemma-3-270m", "gemma-3-270m-q4_0"}
+
+
+def test_fit_table_shows_experts_budget_rule_and_skipped_ones():
+    result = runner.invoke(app, ["fit", "--vram", "8GB", "--ram", "16GB"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    out = fit_json("--vram", "8GB", "--ram", "16GB")
+    for e in out["experts"]:
+        assert e["id"] in result.output and e["quant"] in result.output
+    assert "VRAM + RAM" in result.output
+    assert f"{100 * out['score']:.2f}" in result.output
+    assert "Best single expert that fits" in result.output
+    assert "gemma-3-270m" in result.output and "Skipped" in result.output
+
+
+def test_fit_swap_reports_the_share_of_swaps():
+    out = fit_json("--ram", "16GB", "--swap", "--max-experts", "3", "--disk", "30GB")
+    assert out["mode"] == "swap" and 0 < out["swap_share"] < 1
+    assert len(out["experts"]) <= 3 and out["total_disk_bytes"] <= 30 * 10**9
+    text = runner.invoke(app, ["fit", "--ram", "16GB", "--swap"]).output
+    assert "Expected swaps" in text
+
+
+def test_fit_save_writes_the_universe():
+    out = fit_json("--ram", "12GB", "--save")
+    universe = load_universe()
+    assert out["saved"] and universe.origin == "fit"
+    assert [(m.expert, m.quant) for m in universe.members] == [
+        (e["id"], e["quant"]) for e in out["experts"]]
+    assert universe.budget["ram_bytes"] == 12 * 10**9
+
+
+def test_too_small_a_budget_exits_3_with_an_explanation(capsys):
+    result = runner.invoke(app, ["fit", "--ram", "1GB"])
+    assert isinstance(result.exception, BudgetTooSmall)
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--ram", "1GB"])
+    assert info.value.code == 3
+    err = capsys.readouterr().err
+    assert "no expert fits" in err and "needs" in err and "--ctx" in err
+
+
+def test_usage_errors():
+    assert runner.invoke(app, ["fit"]).exit_code == 2  # no budget
+    assert runner.invoke(app, ["fit", "--vram", "lots"]).exit_code == 2
+    both = runner.invoke(app, ["fit", "--ram", "8GB", "--data", ".", "--from-store"])
+    assert both.exit_code == 2
+
+
+def test_data_folder_and_store_round_trip(tmp_path):
+    folder = write_folder(tmp_path / "mine", random_scores(60, 4, seed=9), list(CATALOG_COLUMNS))
+    from_folder = fit_json("--ram", "16GB", "--data", str(folder))
+    assert from_folder["n_questions"] == 60
+    assert {e["data_column"] for e in from_folder["experts"]} <= set(CATALOG_COLUMNS)
+
+    empty = runner.invoke(app, ["fit", "--ram", "16GB", "--from-store"])
+    assert isinstance(empty.exception, DataError)
+    imported = runner.invoke(app, ["outcomes", "import", str(folder), "--source", "mine", "--json"])
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.output)["outcomes"] == 240
+    listing = runner.invoke(app, ["outcomes", "list"])
+    assert "mine: 240 outcomes, 60 questions" in listing.output
+    from_store = fit_json("--ram", "16GB", "--from-store")
+    assert from_store["data"] == "evaluation store"
+    assert from_store["experts"] == from_folder["experts"]
+    assert from_store["score"] == pytest.approx(from_folder["score"])

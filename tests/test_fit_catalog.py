@@ -1,0 +1,137 @@
+"""The fit layer over catalog, outcome data and memory model, on the shipped data and small folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from outcome_folder import CATALOG_COLUMNS, random_scores, write_folder
+from pydantic import ValidationError
+
+from leeroo_local.catalog import load_catalog
+from leeroo_local.degradation import default_model
+from leeroo_local.errors import BudgetTooSmall, DataError
+from leeroo_local.fit import coverage
+from leeroo_local.fit_catalog import FitBudget, build_candidates, plan
+from leeroo_local.outcomes import load_matrix
+from leeroo_local.universe import load_universe, save_universe
+
+GB = 10**9
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_matrix(with_questions=False)
+
+
+def test_candidates_cover_every_quant_of_experts_with_data(catalog, shipped):
+    cs = build_candidates(catalog, shipped, FitBudget(ram_bytes=16 * GB))
+    with_data = [e for e in catalog.experts if e.data_column]
+    assert len(cs.candidates) == sum(len(e.quants) for e in with_data)
+    assert {s["id"] for s in cs.skipped} == {e.id for e in catalog.experts if not e.data_column}
+    model = default_model()
+    column = shipped.experts.index("Meta-Llama-3_1-8B-Instruct")
+    for j, c in enumerate(cs.candidates):
+        if c.data_column == "Meta-Llama-3_1-8B-Instruct":
+            expected = shipped.scores[:, column] * np.float32(model.factor(c.quant))
+            np.testing.assert_allclose(cs.quality[:, j], expected, rtol=1e-6)
+            assert c.basis.startswith(f"x{model.factor(c.quant):.3f}")
+
+
+def test_vram_charges_the_gpu_compute_buffer(catalog, shipped):
+    cpu = build_candidates(catalog, shipped, FitBudget(ram_bytes=16 * GB))
+    gpu = build_candidates(catalog, shipped, FitBudget(vram_bytes=16 * GB))
+    for a, b in zip(cpu.candidates, gpu.candidates):
+        assert b.memory_bytes > a.memory_bytes
+        assert b.gpu_bytes > 0 and a.gpu_bytes == 0
+
+
+def test_measured_quant_outcomes_win_over_the_table(tmp_path, catalog):
+    scores = random_scores(40, 2, seed=2)
+    folder = write_folder(tmp_path / "d", scores, ["Meta-Llama-3_1-8B", "Meta-Llama-3_1-8B@Q4_K_M"])
+    cs = build_candidates(catalog, load_matrix(folder), FitBudget(ram_bytes=16 * GB))
+    by_quant = {c.quant: (j, c) for j, c in enumerate(cs.candidates) if c.expert == "llama-3.1-8b"}
+    j, c = by_quant["Q4_K_M"]
+    assert c.basis == "measured" and c.factor == 1.0
+    np.testing.assert_array_equal(cs.quality[:, j], scores[:, 1])
+    j, c = by_quant["Q5_K_M"]
+    assert c.column == "Meta-Llama-3_1-8B" and c.factor < 1.0
+
+
+def test_missing_cells_take_the_column_mean(tmp_path, catalog):
+    scores = random_scores(40, 2, seed=3, missing=0.3)
+    scores[0, :] = np.nan  # a question nobody answered is dropped
+    folder = write_folder(tmp_path / "d", scores, list(CATALOG_COLUMNS[:2]))
+    cs = build_candidates(catalog, load_matrix(folder), FitBudget(ram_bytes=16 * GB))
+    answered = ~np.isnan(scores).all(axis=1)
+    assert cs.quality.shape[0] == answered.sum() and "q0" not in cs.question_ids
+    assert np.isfinite(cs.quality).all()
+    kept = scores[answered]
+    j, c = next((j, c) for j, c in enumerate(cs.candidates) if c.data_column == CATALOG_COLUMNS[0])
+    hole = int(np.flatnonzero(np.isnan(kept[:, 0]))[0])
+    assert cs.quality[hole, j] == pytest.approx(np.nanmean(kept[:, 0]) * c.factor, rel=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(vram_bytes=24 * GB), dict(vram_bytes=8 * GB, ram_bytes=16 * GB),
+                                dict(ram_bytes=10 * GB), dict(vram_bytes=12 * GB, max_experts=2)])
+def test_resident_plan_fits_and_is_consistent(catalog, shipped, kw):
+    budget = FitBudget(**kw)
+    report = plan(catalog, shipped, budget)
+    assert report.total_memory_bytes == sum(m.memory_bytes for m in report.experts)
+    assert report.total_memory_bytes <= budget.capacity
+    ids = [m.id for m in report.experts]
+    assert len(ids) == len(set(ids))
+    if budget.max_experts:
+        assert len(ids) <= budget.max_experts
+    assert report.best_single.score <= report.score
+    assert report.experts[-1].score == pytest.approx(report.score)
+    assert sum(m.gain for m in report.experts) == pytest.approx(report.score)
+    assert sum(m.share for m in report.experts) == pytest.approx(1.0)
+    cs = build_candidates(catalog, shipped, budget)
+    index = {(c.expert, c.quant): j for j, c in enumerate(cs.candidates)}
+    chosen = [index[(m.id, m.quant)] for m in report.experts]
+    assert coverage(cs.quality, chosen) == pytest.approx(report.score)
+    assert report.score > report.best_single.score or len(ids) == 1
+    universe = report.universe()
+    universe.check(catalog)
+    assert load_universe(save_universe(universe)) == universe
+
+
+def test_swap_plan_bounds_each_expert_and_the_disk(catalog, shipped):
+    budget = FitBudget(ram_bytes=12 * GB, mode="swap", disk_bytes=20 * GB, max_experts=3)
+    report = plan(catalog, shipped, budget)
+    assert all(m.memory_bytes <= budget.capacity for m in report.experts)
+    assert report.total_disk_bytes <= 20 * GB
+    assert 1 <= len(report.experts) <= 3
+    assert 0.0 <= report.swap_share < 1.0
+    assert "swap" in report.rule
+    resident = plan(catalog, shipped, FitBudget(ram_bytes=12 * GB))
+    assert resident.swap_share is None
+
+
+def test_too_small_a_budget_names_the_smallest_expert(catalog, shipped):
+    with pytest.raises(BudgetTooSmall) as info:
+        plan(catalog, shipped, FitBudget(ram_bytes=2 * GB))
+    cs = build_candidates(catalog, shipped, FitBudget(ram_bytes=2 * GB))
+    smallest = min(cs.candidates, key=lambda c: c.memory_bytes)
+    assert smallest.expert in str(info.value) and smallest.quant in str(info.value)
+    assert info.value.exit_code == 3
+
+
+def test_a_budget_needs_memory_and_the_data_needs_catalog_columns(tmp_path, catalog):
+    with pytest.raises(ValidationError):
+        FitBudget(disk_bytes=GB)
+    folder = write_folder(tmp_path / "d", random_scores(5, 1), ["Nobody-7B"])
+    with pytest.raises(DataError, match="data_column"):
+        plan(catalog, load_matrix(folder), FitBudget(ram_bytes=16 * GB))
+
+
+def test_experts_trained_for_less_context_are_skipped(catalog, shipped):
+    cs = build_candidates(catalog, shipped, FitBudget(ram_bytes=64 * GB, n_ctx=8192))
+    short = {e.id for e in catalog.experts if e.data_column and e.arch.n_ctx_train < 8192}
+    assert short and short <= {s["id"] for s in cs.skipped}
+    assert not short & {c.expert for c in cs.candidates}
