@@ -15,9 +15,11 @@ from pydantic import BaseModel, Field
 
 from .backends.base import Sampling
 from .catalog import Catalog, load_user_catalog
+from .errors import LeerooError
 from .hardware import EnergyMeter
 from .locate import ensure_local
 from .settings import Settings
+from .store.requests import RequestLog
 from .universe import Universe, current_universe
 
 
@@ -67,7 +69,8 @@ class Service:
     """Everything a request needs, built once: catalog, universe, settings, loaded experts."""
 
     def __init__(self, settings: Settings, catalog: Catalog | None = None,
-                 universe: Universe | None = None):
+                 universe: Universe | None = None, log: RequestLog | None = None,
+                 client: str = "cli"):
         self.settings = settings
         self.catalog = catalog or load_user_catalog()
         self.universe = universe or current_universe(self.catalog)
@@ -75,6 +78,8 @@ class Service:
             self.universe = self.universe.model_copy(update={"n_ctx": settings.n_ctx})
         self._pool = None
         self._needs: dict[str, int] = {}
+        self._log = log
+        self.client = client
 
     def route(self, prompt: str, expert: str = "auto") -> Route:
         """The expert for `prompt`: the one named, or (for now) the universe's first."""
@@ -119,19 +124,52 @@ class Service:
         return self._needs[key]
 
     def chat(self, messages: list[dict], expert: str = "auto", sampling: Sampling | None = None,
-             cancel: threading.Event | None = None) -> Iterator[TextEvent | Result]:
-        """Stream TextEvents, then one Result with the route, timings, tokens and energy."""
+             cancel: threading.Event | None = None,
+             conversation: str | None = None) -> Iterator[TextEvent | Result]:
+        """Stream TextEvents, then one Result with the route, timings, tokens and energy.
+
+        Closing the iterator early (a client that went away) cancels the generation.
+        """
         prompt = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
-        return self._run("chat", messages, prompt, expert, sampling, cancel)
+        return self._logged("chat", messages, prompt, expert, sampling, cancel, conversation)
 
     def complete(self, prompt: str, expert: str = "auto", sampling: Sampling | None = None,
                  cancel: threading.Event | None = None) -> Iterator[TextEvent | Result]:
         """Like chat, for a plain prompt (OpenAI's legacy completions)."""
-        return self._run("complete", prompt, prompt, expert, sampling, cancel)
+        return self._logged("complete", prompt, prompt, expert, sampling, cancel, None)
 
-    def _run(self, op, payload, prompt, expert, sampling, cancel):
+    @property
+    def log(self) -> RequestLog:
+        """The request log (opened on first use)."""
+        if self._log is None:
+            self._log = RequestLog()
+        return self._log
+
+    def _logged(self, op, payload, prompt, expert, sampling, cancel, conversation):
+        """Run a request and log it, whatever happens: result, error, or cancellation."""
+        messages = payload if op == "chat" else None
+        record = dict(kind=op, prompt=prompt, messages=messages, client=self.client,
+                      conversation=conversation)
+        route_box: list[Route] = []
+        try:
+            for event in self._run(op, payload, prompt, expert, sampling, cancel, route_box):
+                if isinstance(event, Result):
+                    self.log.record(result=event, **record)
+                yield event
+        except GeneratorExit:
+            self.log.record(route=route_box[0] if route_box else None,
+                            error="cancelled: the client went away", **record)
+            raise
+        except LeerooError as exc:
+            self.log.record(route=route_box[0] if route_box else None,
+                            error=f"{type(exc).__name__}: {exc}", **record)
+            raise
+
+    def _run(self, op, payload, prompt, expert, sampling, cancel, route_box):
         sampling = sampling or Sampling()
+        cancel = cancel or threading.Event()
         route = self.route(prompt, expert)
+        route_box.append(route)
         started = time.perf_counter()
         path = self.prepare(route.expert, route.quant)
         key = f"{route.expert}:{route.quant}"
@@ -142,14 +180,21 @@ class Service:
             parts: list[str] = []
             first_at = None
             final: dict = {}
-            for kind, value in worker.stream(op, payload, sampling.model_dump(), cancel):
-                if kind == "chunk":
-                    if first_at is None:
-                        first_at = time.perf_counter()
-                    parts.append(value)
-                    yield TextEvent(value)
-                else:
-                    final = value
+            stream = worker.stream(op, payload, sampling.model_dump(), cancel)
+            try:
+                for kind, value in stream:
+                    if kind == "chunk":
+                        if first_at is None:
+                            first_at = time.perf_counter()
+                        parts.append(value)
+                        yield TextEvent(value)
+                    else:
+                        final = value
+            except GeneratorExit:
+                cancel.set()
+                for _ in stream:  # drain up to the worker's "done", so the worker stays in sync
+                    pass
+                raise
             ended = time.perf_counter()
             energy = meter.stop()
         produced = final.get("completion_tokens", 0)
@@ -168,7 +213,10 @@ class Service:
         )
 
     def close(self) -> None:
-        """Stop the pool's workers."""
+        """Stop the pool's workers and close the log."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -6,6 +6,7 @@ Nothing is opened at import; callers pass the Database along (no module-level co
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,14 +20,18 @@ from .migrations import MIGRATIONS, Migration
 _NAME = re.compile(r"^m\d{3}_[a-z0-9]+(_[a-z0-9]+)+$")
 
 
-def open_db(path: str | Path | None = None, migrations: Sequence[Migration] | None = None) -> Database:
-    """The store at `path` (default: paths.db_path(); ":memory:" for a throwaway one), migrated."""
+def open_db(path: str | Path | None = None, migrations: Sequence[Migration] | None = None,
+            shared: bool = False) -> Database:
+    """The store at `path` (default: paths.db_path(); ":memory:" for a throwaway one), migrated.
+
+    `shared`: the connection may be used from several threads (the caller serialises writes).
+    """
     if str(path) == ":memory:":
-        db = Database(memory=True)
+        db = Database(sqlite3.connect(":memory:", check_same_thread=not shared))
     else:
         file = Path(path) if path else paths.db_path()
         file.parent.mkdir(parents=True, exist_ok=True)
-        db = Database(file)
+        db = Database(sqlite3.connect(str(file), check_same_thread=not shared, timeout=30))
         db.enable_wal()
     migrate(db, MIGRATIONS if migrations is None else migrations)
     return db

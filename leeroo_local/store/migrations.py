@@ -31,8 +31,24 @@ def m002_create_outcomes(db: Database) -> None:
     db["outcomes"].create_index(["question_id", "expert", "quant"])
 
 
+def m003_create_requests(db: Database) -> None:
+    """Every request the runtime served or failed: route, measurements, energy, error."""
+    db["requests"].create(
+        {"id": int, "created_at": str, "client": str, "kind": str, "conversation": str,
+         "prompt": str, "messages": str, "response": str, "expert": str, "quant": str,
+         "route_reason": str, "route_scores": str, "route_s": float, "load_s": float,
+         "ttft_s": float, "total_s": float, "tokens_per_s": float, "prompt_tokens": int,
+         "completion_tokens": int, "energy_j": float, "energy_method": str,
+         "finish_reason": str, "error": str},
+        pk="id", not_null={"created_at", "kind"},
+    )
+    db["requests"].create_index(["created_at"])
+    db["requests"].create_index(["conversation"])
+
+
 Migration = Callable[[Database], None]
 MIGRATIONS: list[Migration] = [
     m001_create_questions,
     m002_create_outcomes,
+    m003_create_requests,
 ]

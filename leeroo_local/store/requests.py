@@ -1,0 +1,70 @@
+"""The request log: one row per request, written by the service from any thread.
+
+DB rows stay separate from domain objects: the service hands over a Result (or an error) and
+this module decides how it is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .db import open_db
+
+
+class RequestLog:
+    """A thread-safe writer/reader of the `requests` table."""
+
+    def __init__(self, path: str | Path | None = None):
+        self._db = open_db(path, shared=True)
+        self._lock = threading.Lock()
+
+    def record(self, *, kind: str, prompt: str, messages: list[dict] | None = None,
+               result=None, route=None, error: str | None = None, client: str = "",
+               conversation: str | None = None) -> int:
+        """Store one request; returns its row id. `result` is a service.Result when it succeeded."""
+        row = {
+            "created_at": datetime.now(timezone.utc).isoformat(), "client": client, "kind": kind,
+            "conversation": conversation, "prompt": prompt,
+            "messages": json.dumps(messages) if messages is not None else None,
+            "error": error,
+        }
+        route = route or (result.route if result is not None else None)
+        if route is not None:
+            row.update(expert=route.expert, quant=route.quant, route_reason=route.reason,
+                       route_scores=json.dumps(route.scores), route_s=route.route_s)
+        if result is not None:
+            t = result.timings
+            row.update(response=result.answer, load_s=t.load_s, ttft_s=t.ttft_s,
+                       total_s=t.total_s, tokens_per_s=t.tokens_per_s,
+                       prompt_tokens=result.tokens.get("prompt"),
+                       completion_tokens=result.tokens.get("completion"),
+                       energy_j=result.energy.joules, energy_method=result.energy.method,
+                       finish_reason=result.finish_reason)
+        with self._lock:
+            return self._db["requests"].insert(row).last_pk
+
+    def recent(self, n: int = 20, conversation: str | None = None) -> list[dict]:
+        """The latest n requests, newest first (optionally of one conversation)."""
+        where, args = ("conversation = ?", [conversation]) if conversation else (None, None)
+        with self._lock:
+            return list(self._db["requests"].rows_where(where, args, order_by="id desc", limit=n))
+
+    def conversations(self, n: int = 50) -> list[dict]:
+        """Conversations with their first prompt and last time, newest first."""
+        sql = ("select conversation, min(prompt) as first_prompt, max(created_at) as last_at, "
+               "count(*) as turns from requests where conversation is not null "
+               "group by conversation order by last_at desc limit ?")
+        with self._lock:
+            return [dict(zip(("conversation", "first_prompt", "last_at", "turns"), r))
+                    for r in self._db.execute(sql, [n]).fetchall()]
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db["requests"].count
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
