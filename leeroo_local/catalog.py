@@ -53,8 +53,22 @@ class LocalSource(_Strict):
     folder: str = Field(description="Folder holding the quantizations' files (~ expanded).")
 
 
+class OpenAISource(_Strict):
+    """An expert served by another machine's OpenAI-compatible server (llama-server, vLLM,
+    Ollama, another leeroo-local): how a user spreads experts over several machines."""
+
+    kind: Literal["openai"] = Field(description="Requests go to a remote OpenAI-compatible API.")
+    base_url: str = Field(description="API root, e.g. http://192.168.1.20:8000/v1.")
+    model: str = Field(description="Model name the remote server knows the expert by.")
+    api_key_env: str | None = Field(
+        default=None, description="Environment variable holding the remote API key, if any."
+    )
+    timeout_s: float = Field(default=600.0, gt=0, description="Whole-request timeout.")
+
+
 Source = Annotated[
-    Union[HubSource, PypiSource, DerivedSource, LocalSource], Field(discriminator="kind")
+    Union[HubSource, PypiSource, DerivedSource, LocalSource, OpenAISource],
+    Field(discriminator="kind"),
 ]
 
 
@@ -75,6 +89,9 @@ class Quant(_Strict):
         default=None, description="Mean bits per weight, when known or used for a computed size."
     )
     sha256: str | None = Field(default=None, description="SHA-256 of the file, when published.")
+
+
+REMOTE_QUANT = Quant(type="REMOTE", file="", size_bytes=1, size_basis="listed")
 
 
 class Arch(_Strict):
@@ -106,9 +123,13 @@ class Expert(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Stable id used everywhere.")
     name: str = Field(description="Display name.")
     source: Source = Field(description="Where the GGUF files come from.")
-    quants: list[Quant] = Field(min_length=1, description="Quantizations offered.")
-    default_quant: str = Field(description="Quantization pulled when none is named.")
-    arch: Arch = Field(description="Architecture facts for the memory model.")
+    quants: list[Quant] = Field(
+        default_factory=list, description="Quantizations offered (optional for remote experts)."
+    )
+    default_quant: str = Field(default="", description="Quantization pulled when none is named.")
+    arch: Arch | None = Field(
+        default=None, description="Architecture facts for the memory model (local experts)."
+    )
     license: str = Field(description="License of the weights (SPDX id or the vendor's name).")
     domains: list[str] = Field(default_factory=list, description="What the expert is good at.")
     instruct: bool = Field(description="Instruction/chat tuned (else a base model).")
@@ -117,8 +138,18 @@ class Expert(_Strict):
     )
     notes: str = Field(default="", description="Provenance of the facts, caveats.")
 
+    @property
+    def remote(self) -> bool:
+        return isinstance(self.source, OpenAISource)
+
     @model_validator(mode="after")
     def _default_quant_offered(self) -> Expert:
+        if self.remote and not self.quants:
+            return self
+        if not self.quants:
+            raise ValueError("a local expert needs at least one entry in quants")
+        if self.arch is None and not self.remote:
+            raise ValueError("a local expert needs arch (its architecture facts)")
         types = [q.type for q in self.quants]
         if len(set(types)) != len(types):
             raise ValueError(f"quantization listed twice in {types}")
@@ -128,6 +159,8 @@ class Expert(_Strict):
 
     def quant(self, type_: str | None = None) -> Quant:
         """The named quantization (default: default_quant); UnknownQuant if not offered."""
+        if self.remote and not self.quants:
+            return REMOTE_QUANT
         wanted = (type_ or self.default_quant).upper()
         for q in self.quants:
             if q.type.upper() == wanted:
@@ -185,7 +218,7 @@ def _where(raw: dict, loc: tuple) -> str:
         entries = raw.get("experts") or []
         ident = entries[idx].get("id") if idx < len(entries) and isinstance(entries[idx], dict) else None
         entry = f"expert {ident!r} (entry {idx + 1})" if ident else f"entry {idx + 1}"
-        rest = [str(p) for p in parts[2:] if p not in ("hf", "pypi", "derived", "local")]
+        rest = [str(p) for p in parts[2:] if p not in ("hf", "pypi", "derived", "local", "openai")]
         return f"{entry}, field {'.'.join(rest) or '(entry)'}"
     return f"field {'.'.join(str(p) for p in parts) or '(top level)'}"
 

@@ -128,6 +128,9 @@ def build_candidates(
     cands: list[Candidate] = []
     skipped: list[dict] = []
     for e in catalog.experts:
+        if e.remote:
+            skipped.append({"id": e.id, "reason": "remote expert (served by another machine)"})
+            continue
         if not e.data_column:
             skipped.append({"id": e.id, "reason": "no outcome data column in the catalog"})
             continue

@@ -6,6 +6,7 @@ needed or their keep-alive ends); the adapters see only routes, text events and 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field
 from .backends.base import Sampling
 from .catalog import Catalog, load_user_catalog
 from .errors import LeerooError
-from .hardware import EnergyMeter
+from .hardware import EnergyMeter, EnergyReading
 from .locate import ensure_local
 from .settings import Settings
 from .store.requests import RequestLog
@@ -79,6 +80,7 @@ class Service:
         self._pool = None
         self._needs: dict[str, int] = {}
         self._log = log
+        self._lazy_lock = threading.Lock()
         self.client = client
 
     def route(self, prompt: str, expert: str = "auto") -> Route:
@@ -102,16 +104,17 @@ class Service:
 
     def pool(self):
         """The expert pool, started on first use (so `--help` and routing start nothing)."""
-        if self._pool is None:
-            from .hardware import available_ram
-            from .pool import Pool
-            from .units import parse_size
+        with self._lazy_lock:
+            if self._pool is None:
+                from .hardware import available_ram
+                from .pool import Pool
+                from .units import parse_size
 
-            budget = (parse_size(self.settings.ram_budget) if self.settings.ram_budget
-                      else int(available_ram() * 0.8))
-            self._pool = Pool(budget, self.universe.n_ctx, self.settings.n_threads,
-                              self.settings.keep_alive_s)
-        return self._pool
+                budget = (parse_size(self.settings.ram_budget) if self.settings.ram_budget
+                          else int(available_ram() * 0.8))
+                self._pool = Pool(budget, self.universe.n_ctx, self.settings.n_threads,
+                                  self.settings.keep_alive_s)
+            return self._pool
 
     def need(self, path) -> int:
         """Predicted bytes of an expert file at the universe's context (header facts, cached)."""
@@ -141,9 +144,10 @@ class Service:
     @property
     def log(self) -> RequestLog:
         """The request log (opened on first use)."""
-        if self._log is None:
-            self._log = RequestLog()
-        return self._log
+        with self._lazy_lock:
+            if self._log is None:
+                self._log = RequestLog()
+            return self._log
 
     def _logged(self, op, payload, prompt, expert, sampling, cancel, conversation):
         """Run a request and log it, whatever happens: result, error, or cancellation."""
@@ -165,17 +169,28 @@ class Service:
                             error=f"{type(exc).__name__}: {exc}", **record)
             raise
 
+    @contextlib.contextmanager
+    def _expert(self, route: Route):
+        """(something with .stream() and .pid, load seconds): a pool worker or a remote expert."""
+        expert = self.catalog.get(route.expert)
+        if expert.remote:
+            from .backends.openai_remote import RemoteExpert
+
+            yield RemoteExpert(expert.id, expert.source), 0.0
+            return
+        path = self.prepare(route.expert, route.quant)
+        with self.pool().acquire(f"{route.expert}:{route.quant}", path, self.need(path)) as slot:
+            yield slot
+
     def _run(self, op, payload, prompt, expert, sampling, cancel, route_box):
         sampling = sampling or Sampling()
         cancel = cancel or threading.Event()
         route = self.route(prompt, expert)
         route_box.append(route)
         started = time.perf_counter()
-        path = self.prepare(route.expert, route.quant)
-        key = f"{route.expert}:{route.quant}"
-        with self.pool().acquire(key, path, self.need(path)) as (worker, load_s):
+        with self._expert(route) as (worker, load_s):
             meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
-                                pids=[worker.pid]).start()
+                                pids=[worker.pid] if worker.pid else []).start()
             gen_start = time.perf_counter()
             parts: list[str] = []
             first_at = None
@@ -197,6 +212,11 @@ class Service:
                 raise
             ended = time.perf_counter()
             energy = meter.stop()
+        if "remote" in final and (final["remote"].get("energy") or {}).get("joules") is not None:
+            energy = EnergyReading(**{**final["remote"]["energy"], "source":
+                                      f"reported by the remote server ({final['remote']['energy'].get('source', '')})"})
+        elif worker.pid is None:
+            energy = EnergyReading(0.0, "estimated", "remote expert: energy not reported")
         produced = final.get("completion_tokens", 0)
         decode_s = ended - (first_at or ended)
         yield Result(

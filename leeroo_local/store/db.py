@@ -5,6 +5,8 @@ Nothing is opened at import; callers pass the Database along (no module-level co
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -32,9 +34,24 @@ def open_db(path: str | Path | None = None, migrations: Sequence[Migration] | No
         file = Path(path) if path else paths.db_path()
         file.parent.mkdir(parents=True, exist_ok=True)
         db = Database(sqlite3.connect(str(file), check_same_thread=not shared, timeout=30))
-        db.enable_wal()
+        # Several threads or processes may open the same file at once (a server's first
+        # requests, a CLI beside a server): switch to WAL and migrate under one file lock.
+        with _exclusive(file.with_name(file.name + ".lock")):
+            db.enable_wal()
+            migrate(db, MIGRATIONS if migrations is None else migrations)
+        return db
     migrate(db, MIGRATIONS if migrations is None else migrations)
     return db
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    with lock_path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def migrate(db: Database, migrations: Sequence[Migration]) -> list[str]:
