@@ -15,6 +15,7 @@ This is the only module that downloads; locate.py only looks the cache up.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,6 @@ from urllib.parse import urlsplit
 
 from .catalog import Expert, HubSource, Quant
 from .errors import DownloadError, NotAvailableOffline
-from .locate import local_path, shard_names
 from .units import format_size
 
 Progress = bool | None | Callable[[int, int | None], None]
@@ -56,7 +56,7 @@ def pull(expert: Expert, quant: Quant, progress: Progress = True) -> Path:
     if not isinstance(source, HubSource):
         raise DownloadError(f"{expert.id} comes from {source.kind}, not the hub; "
                             "use leeroo_local.locate.ensure_local to prepare it")
-    found = local_path(expert, quant)
+    found = cached_path(source, quant)
     if found is not None:
         return found
     what = f"{expert.id} {quant.type}"
@@ -67,11 +67,37 @@ def pull(expert: Expert, quant: Quant, progress: Progress = True) -> Path:
             f"--quant {quant.type}` while online, or copy the cache folder from a machine that has it")
 
     _download(source, quant, what, progress)
-    found = local_path(expert, quant)
+    found = cached_path(source, quant)
     if found is None:
         raise DownloadError(f"{source.repo} changed while {what} was downloading (its shards "
                             "now belong to different commits); run the pull again")
     return found
+
+
+_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
+
+
+def shard_names(file: str) -> list[str]:
+    """All shard file names of a split GGUF, given the first; [file] when not split."""
+    m = _SHARD.search(file)
+    if not m:
+        return [file]
+    total = int(m.group(2))
+    stem = file[: m.start()]
+    return [f"{stem}-{i:05d}-of-{total:05d}.gguf" for i in range(1, total + 1)]
+
+
+def cached_path(source: HubSource, quant: Quant) -> Path | None:
+    """The first shard in the Hugging Face cache if every shard is there (no network), else None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = []
+    for name in shard_names(quant.file):
+        hit = try_to_load_from_cache(source.repo, name, revision=source.revision)
+        if not isinstance(hit, str):
+            return None
+        found.append(Path(hit))
+    return found[0]
 
 
 def _download(source: HubSource, quant: Quant, what: str, progress: Progress) -> None:

@@ -7,38 +7,17 @@ local quantizations) live in our models folder. Nothing here touches the network
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from . import paths
 from .catalog import Catalog, DerivedSource, Expert, HubSource, LocalSource, PypiSource, Quant
 from .errors import DownloadError
-
-_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
-
-
-def shard_names(file: str) -> list[str]:
-    """All shard file names of a split GGUF, given the first; [file] when not split."""
-    m = _SHARD.search(file)
-    if not m:
-        return [file]
-    total = int(m.group(2))
-    stem = file[: m.start()]
-    return [f"{stem}-{i:05d}-of-{total:05d}.gguf" for i in range(1, total + 1)]
-
+from .hub import cached_path, pull, shard_names  # noqa: F401  (shard_names re-exported)
 
 def local_path(expert: Expert, quant: Quant) -> Path | None:
     """The first (or only) file of this quantization if every part of it is present, else None."""
     if isinstance(expert.source, HubSource):
-        from huggingface_hub import try_to_load_from_cache
-
-        found = []
-        for name in shard_names(quant.file):
-            hit = try_to_load_from_cache(expert.source.repo, name, revision=expert.source.revision)
-            if not isinstance(hit, str):
-                return None
-            found.append(Path(hit))
-        return found[0]
+        return cached_path(expert.source, quant)
     if isinstance(expert.source, LocalSource):
         path = Path(expert.source.folder).expanduser() / quant.file
     else:
@@ -71,6 +50,4 @@ def ensure_local(
     if not allow_download:
         raise DownloadError(f"{expert.id} {quant.type} is not on this machine; run "
                             f"`leeroo-local pull {expert.id} --quant {quant.type}`")
-    from .hub import pull
-
     return pull(expert, quant, progress=progress)
