@@ -178,8 +178,12 @@ def shape_from_gguf(info) -> ModelShape:
     head_v = int(a("attention.value_length", 0) or n_embd // n_heads)
     window = int(a("attention.sliding_window", 0) or 0)
     vocab = info.array_lengths.get("tokenizer.ggml.tokens") or int(a("vocab_size", 0) or 0)
+    # token_embd is read by row lookups (not repacked) unless the output layer is tied to it,
+    # in which case llama.cpp also repacks it for the output matmul.
+    tied = not any(t.name == "output.weight" for t in info.tensors)
     repack = sum(
-        t.n_bytes for t in info.tensors if t.type in REPACKED_TYPES and t.name != "token_embd.weight"
+        t.n_bytes for t in info.tensors
+        if t.type in REPACKED_TYPES and (tied or t.name != "token_embd.weight")
     )
     return ModelShape(
         architecture=info.architecture,
@@ -197,7 +201,11 @@ def shape_from_gguf(info) -> ModelShape:
 
 
 def shape_from_catalog(expert, quant) -> ModelShape:
-    """A ModelShape from catalog facts: the file size stands in for the weights (an estimate)."""
+    """A ModelShape from catalog facts: the file size stands in for the weights (an estimate).
+
+    Without the tensor list, the CPU backend's repacked copies are not counted: the file pages
+    they copy are clean page cache the kernel can reclaim, so a budget need not hold them.
+    """
     arch = expert.arch
     return ModelShape(
         architecture=arch.architecture,
