@@ -232,6 +232,15 @@ class Service:
             finish_reason=final.get("finish_reason") or "stop",
         )
 
+    def loglikelihoods(self, expert: str, context: str, continuations: list[str]) -> list[float]:
+        """Log-probability of each continuation after `context` on a local expert (for
+        multiple-choice scoring); KV cache of the context is reused across continuations."""
+        route = self.route(context, expert)
+        with self._expert(route) as (worker, _):
+            if worker.pid is None:
+                raise LeerooError(f"{expert} is remote: log-likelihoods need a local expert")
+            return worker.call("loglik", context, continuations)
+
     def close(self) -> None:
         """Stop the pool's workers and close the log."""
         if self._pool is not None:
