@@ -1,0 +1,1 @@
+"""Making and measuring quantizations (`leeroo-local quant`), installed as leeroo_local.quant."""
