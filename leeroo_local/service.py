@@ -232,6 +232,34 @@ class Service:
             finish_reason=final.get("finish_reason") or "stop",
         )
 
+    def status(self) -> list[dict]:
+        """Each universe member for the adapters: quantization, memory (predicted from the file's
+        header when it is present, else from catalog facts), remote or not, loaded, busy, queued,
+        and keep-alive seconds left. Starts no worker and touches no network."""
+        from .locate import local_path
+        from .memory import estimate, shape_from_catalog
+
+        loaded = {}
+        if self._pool is not None:
+            loaded = {s["expert"]: s for s in self._pool.status()}
+        out = []
+        for m in self.universe.members:
+            expert = self.catalog.get(m.expert)
+            quant = expert.quant(m.quant)
+            row = {"expert": m.expert, "quant": m.quant, "name": expert.name,
+                   "remote": expert.remote, "loaded": False, "loading": False, "busy": False,
+                   "queued": 0, "keep_alive_s": None, "memory_bytes": None}
+            if not expert.remote:
+                path = local_path(expert, quant)
+                row["memory_bytes"] = (self.need(path) if path is not None else estimate(
+                    shape_from_catalog(expert, quant), self.universe.n_ctx).total_bytes)
+                slot = loaded.get(f"{m.expert}:{m.quant}")
+                if slot:
+                    row.update({k: slot[k] for k in ("loaded", "loading", "busy", "queued",
+                                                     "keep_alive_s")})
+            out.append(row)
+        return out
+
     def loglikelihoods(self, expert: str, context: str, continuations: list[str]) -> list[float]:
         """Log-probability of each continuation after `context` on a local expert (for
         multiple-choice scoring); KV cache of the context is reused across continuations."""

@@ -94,3 +94,17 @@ def test_log_reads_conversations(tmp_path):
     convs = {c["conversation"]: c["turns"] for c in log.conversations()}
     assert convs == {"a": 2, "b": 1}
     assert [r["prompt"] for r in log.recent(10, conversation="a")] == ["p1", "p0"]
+
+
+def test_status_reports_each_member_and_what_is_loaded(service):
+    before = {row["expert"]: row for row in service.status()}
+    assert set(before) == {"tiny-1", "tiny-2", "tiny-3"}
+    assert all(not r["loaded"] and r["memory_bytes"] > 0 and r["quant"] == "F32" for r in before.values())
+    service_keep = Service(load_settings(n_threads=1, ram_budget="64MB", keep_alive_s=60), client="test")
+    try:
+        ask(service_keep, "tiny-2")
+        after = {row["expert"]: row for row in service_keep.status()}
+        assert after["tiny-2"]["loaded"] and 0 < after["tiny-2"]["keep_alive_s"] <= 60
+        assert not after["tiny-1"]["loaded"]
+    finally:
+        service_keep.close()
