@@ -43,9 +43,15 @@ def mc_prompt(question: str, options: list[str]) -> str:
     return "\n".join(lines) + "\nAnswer:"
 
 
-def score_loglikelihood(loglik: list[float], correct: str) -> float:
-    """1.0 when the correct option has the highest log-likelihood (lm-evaluation-harness's acc)."""
-    best = max(range(len(loglik)), key=lambda i: loglik[i])
+def score_loglikelihood(loglik: list[float], correct: str,
+                        lengths: list[int] | None = None) -> float:
+    """1.0 when the correct option has the highest log-likelihood.
+
+    With `lengths` (characters of each continuation) the log-likelihood is divided by length
+    first: lm-evaluation-harness's acc_norm, fairer to long options.
+    """
+    values = [ll / max(1, n) for ll, n in zip(loglik, lengths)] if lengths else loglik
+    best = max(range(len(values)), key=lambda i: values[i])
     return float(LETTERS[best] == correct.upper())
 
 
