@@ -72,6 +72,12 @@ class Pool:
                 "pid": s.worker.pid if s.worker else None,
             } for key, s in self._slots.items()]
 
+    def is_loaded(self, key: str) -> bool:
+        """True when `key` has a live worker with its model loaded."""
+        with self._cv:
+            slot = self._slots.get(key)
+            return slot is not None and slot.worker is not None and not slot.loading
+
     def worker_pids(self) -> list[int]:
         with self._cv:
             return [s.worker.pid for s in self._slots.values() if s.worker and s.worker.pid]

@@ -10,7 +10,7 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Literal
 
 from pydantic import BaseModel, Field
 
@@ -63,7 +63,20 @@ class Result(BaseModel):
 
 @dataclass
 class TextEvent:
+    """A piece of the answer."""
+
     text: str
+
+
+@dataclass
+class Progress:
+    """Where a request stands before its first token, so adapters are never silent during a
+    cold load: "routed" (the route is known), "loading" (the expert's file is being made
+    present or loaded; only for a cold expert), "generating" (loaded; load_s is what it cost)."""
+
+    stage: Literal["routed", "loading", "generating"]
+    route: Route
+    load_s: float = 0.0
 
 
 class Service:
@@ -128,8 +141,9 @@ class Service:
 
     def chat(self, messages: list[dict], expert: str = "auto", sampling: Sampling | None = None,
              cancel: threading.Event | None = None,
-             conversation: str | None = None) -> Iterator[TextEvent | Result]:
-        """Stream TextEvents, then one Result with the route, timings, tokens and energy.
+             conversation: str | None = None) -> Iterator[Progress | TextEvent | Result]:
+        """Stream Progress events, TextEvents, then one Result with the route, timings, tokens
+        and energy.
 
         Closing the iterator early (a client that went away) cancels the generation.
         """
@@ -137,7 +151,7 @@ class Service:
         return self._logged("chat", messages, prompt, expert, sampling, cancel, conversation)
 
     def complete(self, prompt: str, expert: str = "auto", sampling: Sampling | None = None,
-                 cancel: threading.Event | None = None) -> Iterator[TextEvent | Result]:
+                 cancel: threading.Event | None = None) -> Iterator[Progress | TextEvent | Result]:
         """Like chat, for a plain prompt (OpenAI's legacy completions)."""
         return self._logged("complete", prompt, prompt, expert, sampling, cancel, None)
 
@@ -182,13 +196,23 @@ class Service:
         with self.pool().acquire(f"{route.expert}:{route.quant}", path, self.need(path)) as slot:
             yield slot
 
+    def _is_warm(self, route: Route) -> bool:
+        """True when the routed expert needs no load: remote, or loaded in the pool now."""
+        if self.catalog.get(route.expert).remote:
+            return True
+        return self._pool is not None and self._pool.is_loaded(f"{route.expert}:{route.quant}")
+
     def _run(self, op, payload, prompt, expert, sampling, cancel, route_box):
         sampling = sampling or Sampling()
         cancel = cancel or threading.Event()
         route = self.route(prompt, expert)
         route_box.append(route)
         started = time.perf_counter()
+        yield Progress("routed", route)
+        if not self._is_warm(route):
+            yield Progress("loading", route)
         with self._expert(route) as (worker, load_s):
+            yield Progress("generating", route, load_s)
             meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
                                 pids=[worker.pid] if worker.pid else []).start()
             gen_start = time.perf_counter()

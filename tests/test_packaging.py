@@ -1,5 +1,6 @@
 """The wheel holds every package, the tui and quant folders only inside leeroo_local, and the data."""
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -24,8 +25,12 @@ def test_every_package_folder_is_listed_in_pyproject():
 
 
 def test_wheel_maps_tui_and_quant_into_the_namespace(tmp_path):
+    # Build from a copy, so no stale build/ folder of the checkout can hide a missing package.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", "build", "*.egg-info", "__pycache__", "tests", "bench"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+                    "-q", "-w", str(tmp_path), str(src)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("leeroo_local-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}

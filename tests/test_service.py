@@ -10,7 +10,7 @@ from helpers import install_tiny_universe
 from leeroo_local.backends.base import Sampling
 from leeroo_local.cli import app
 from leeroo_local.errors import ContextOverflow
-from leeroo_local.service import Result, Service, TextEvent
+from leeroo_local.service import Progress, Result, Service, TextEvent
 from leeroo_local.settings import load_settings
 from leeroo_local.store.requests import RequestLog
 
@@ -59,7 +59,7 @@ def test_concurrent_requests_lose_no_log_row(service):
 
 def test_closing_the_stream_cancels_and_keeps_the_worker_in_sync(service):
     stream = service.chat([{"role": "user", "content": "x"}], "tiny-1", Sampling(max_tokens=200, seed=1))
-    first = next(stream)
+    first = next(e for e in stream if not isinstance(e, Progress))
     assert isinstance(first, TextEvent)
     stream.close()
     assert service.log.recent(1)[0]["error"].startswith("cancelled")
@@ -108,3 +108,23 @@ def test_status_reports_each_member_and_what_is_loaded(service):
         assert not after["tiny-1"]["loaded"]
     finally:
         service_keep.close()
+
+
+def test_progress_says_routed_then_loading_only_when_cold(tiny_dir):
+    install_tiny_universe(tiny_dir, n_ctx=256)
+    svc = Service(load_settings(n_threads=1, ram_budget="64MB", keep_alive_s=60), client="test")
+    try:
+        def stages():
+            events = list(svc.chat([{"role": "user", "content": "hi"}], "tiny-1", Sampling(max_tokens=3, seed=1)))
+            progress = [e for e in events if isinstance(e, Progress)]
+            assert all(p.route.expert == "tiny-1" for p in progress)
+            assert events.index(progress[-1]) < min(i for i, e in enumerate(events) if not isinstance(e, Progress))
+            return [p.stage for p in progress], progress[-1].load_s, events[-1]
+
+        cold, cold_load, result = stages()
+        assert cold == ["routed", "loading", "generating"] and cold_load > 0
+        assert cold_load == result.timings.load_s
+        warm, warm_load, _ = stages()
+        assert warm == ["routed", "generating"] and warm_load == 0
+    finally:
+        svc.close()

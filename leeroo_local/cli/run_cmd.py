@@ -22,7 +22,7 @@ def run(
 ) -> None:
     """Route PROMPT to an expert and stream its answer (offline on the starter experts)."""
     from ..backends.base import Sampling
-    from ..service import Result, Service
+    from ..service import Progress, Result, Service, TextEvent
     from ..settings import load_settings
 
     service = Service(load_settings(n_ctx=ctx))
@@ -31,7 +31,9 @@ def run(
         for event in service.chat([{"role": "user", "content": prompt}], expert, sampling):
             if isinstance(event, Result):
                 result = event
-            elif not as_json:
+            elif isinstance(event, Progress) and event.stage == "loading" and not as_json:
+                typer.echo(f"[loading {event.route.expert} {event.route.quant}...]", err=True)
+            elif isinstance(event, TextEvent) and not as_json:
                 typer.echo(event.text, nl=False)
     finally:
         service.close()
