@@ -69,6 +69,12 @@ class ExpertCrashed(LeerooError):
     exit_code = 5
 
 
+class Cancelled(LeerooError):
+    """The request was given up (its client went away) before it finished."""
+
+    exit_code = 130
+
+
 class DataError(LeerooError):
     """Outcome or question data that cannot be read or does not match its format."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .errors import BudgetTooSmall, ExpertCrashed
+from .errors import BudgetTooSmall, Cancelled, ExpertCrashed
 from .units import format_size
 from .worker import Worker
 
@@ -84,8 +84,13 @@ class Pool:
 
     # -- use ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def acquire(self, key: str, path: Path, need: int) -> Iterator[tuple[Worker, float]]:
-        """The worker serving `key`, loaded if needed; yields (worker, load seconds or 0)."""
+    def acquire(self, key: str, path: Path, need: int,
+                cancel: threading.Event | None = None) -> Iterator[tuple[Worker, float]]:
+        """The worker serving `key`, loaded if needed; yields (worker, load seconds or 0).
+
+        A request whose `cancel` is set while it waits (its turn, or memory) leaves the queue
+        at once with Cancelled, so a client that went away holds no place and loads nothing.
+        """
         if need > self.budget:
             raise BudgetTooSmall(
                 f"{key} needs {format_size(need)} at {self.n_ctx} tokens of context, more than "
@@ -99,12 +104,16 @@ class Pool:
             slot.tickets.append(ticket)
             try:
                 while slot.tickets[0] != ticket or slot.busy or slot.loading:
-                    self._cv.wait()
+                    self._wait(key, cancel)
                 slot.busy = True
                 load_needed = slot.worker is None or not slot.worker.alive()
                 if load_needed:
                     slot.worker = None
-                    victims = self._make_room(slot)
+                    try:
+                        victims = self._make_room(slot, cancel)
+                    except Cancelled:
+                        slot.busy = False
+                        raise
                     slot.loading = True
             finally:
                 slot.tickets.remove(ticket)
@@ -125,19 +134,30 @@ class Pool:
                 slot.last_used = time.monotonic()
                 self._cv.notify_all()
 
-    def _make_room(self, slot: Slot) -> list[Worker]:
+    def _wait(self, key: str, cancel: threading.Event | None) -> None:
+        """Under the lock: wait for a change, polling `cancel` when there is one."""
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"cancelled while waiting for {key}")
+        self._cv.wait(None if cancel is None else 0.05)
+
+    def _make_room(self, slot: Slot, cancel: threading.Event | None = None) -> list[Worker]:
         """Under the lock: evict idle experts (LRU first) until `slot` fits, or wait for one."""
-        victims = []
-        while self.used() + slot.need > self.budget:
-            idle = [s for s in self._slots.values()
-                    if s.worker is not None and not s.busy and not s.loading and s is not slot]
-            if idle:
-                lru = min(idle, key=lambda s: s.last_used)
-                victims.append(lru.worker)
-                lru.worker = None
-                continue
-            self._cv.wait()  # every loaded expert is busy: wait for one to finish
-        return victims
+        victims: list[tuple[Slot, Worker]] = []
+        try:
+            while self.used() + slot.need > self.budget:
+                idle = [s for s in self._slots.values()
+                        if s.worker is not None and not s.busy and not s.loading and s is not slot]
+                if idle:
+                    lru = min(idle, key=lambda s: s.last_used)
+                    victims.append((lru, lru.worker))
+                    lru.worker = None
+                    continue
+                self._wait(slot.key, cancel)  # every loaded expert is busy: wait for one to finish
+        except Cancelled:
+            for victim, worker in victims:  # none was stopped yet: give them back
+                victim.worker = worker
+            raise
+        return [worker for _, worker in victims]
 
     def _load(self, slot: Slot) -> float:
         started = time.perf_counter()

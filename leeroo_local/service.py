@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from .backends.base import Sampling
 from .catalog import Catalog, load_user_catalog
-from .errors import LeerooError
+from .errors import Cancelled, LeerooError
 from .hardware import EnergyMeter, EnergyReading
 from .locate import ensure_local
 from .settings import Settings
@@ -174,7 +174,7 @@ class Service:
                 if isinstance(event, Result):
                     self.log.record(result=event, **record)
                 yield event
-        except GeneratorExit:
+        except (GeneratorExit, Cancelled):
             self.log.record(route=route_box[0] if route_box else None,
                             error="cancelled: the client went away", **record)
             raise
@@ -184,8 +184,9 @@ class Service:
             raise
 
     @contextlib.contextmanager
-    def _expert(self, route: Route):
-        """(something with .stream() and .pid, load seconds): a pool worker or a remote expert."""
+    def _expert(self, route: Route, cancel: threading.Event | None = None):
+        """(something with .stream() and .pid, load seconds): a pool worker or a remote expert.
+        A set `cancel` takes a request out of the expert's queue (Cancelled)."""
         expert = self.catalog.get(route.expert)
         if expert.remote:
             from .backends.openai_remote import RemoteExpert
@@ -193,7 +194,8 @@ class Service:
             yield RemoteExpert(expert.id, expert.source), 0.0
             return
         path = self.prepare(route.expert, route.quant)
-        with self.pool().acquire(f"{route.expert}:{route.quant}", path, self.need(path)) as slot:
+        with self.pool().acquire(f"{route.expert}:{route.quant}", path, self.need(path),
+                                 cancel) as slot:
             yield slot
 
     def _is_warm(self, route: Route) -> bool:
@@ -211,7 +213,7 @@ class Service:
         yield Progress("routed", route)
         if not self._is_warm(route):
             yield Progress("loading", route)
-        with self._expert(route) as (worker, load_s):
+        with self._expert(route, cancel) as (worker, load_s):
             yield Progress("generating", route, load_s)
             meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
                                 pids=[worker.pid] if worker.pid else []).start()

@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from leeroo_local.backends.base import Sampling
-from leeroo_local.errors import BudgetTooSmall, CorruptModel, ExpertCrashed
+from leeroo_local.errors import BudgetTooSmall, Cancelled, CorruptModel, ExpertCrashed
 from leeroo_local.pool import Pool
 
 NEED = 10 * 2**20  # what the tests say each tiny expert needs
@@ -128,6 +128,65 @@ def test_cancel_stops_a_stream_early(pool, tiny_dir):
     assert len(events) < 20 and events[-1][1]["completion_tokens"] == len(events) - 1
     events, _ = generate(pool, "a", tiny_dir / "tiny-1.gguf")  # the worker is still usable
     assert events[-1][1]["finish_reason"] in ("length", "stop")
+
+
+def _until(predicate, timeout=30.0):
+    """Wait for a state change of another thread (polling, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the state never came"
+        time.sleep(0.01)
+
+
+def _acquire_in_thread(pool, key, path, need, cancel, outcome):
+    def run():
+        try:
+            with pool.acquire(key, path, need, cancel):
+                outcome.append("served")
+        except Cancelled:
+            outcome.append("cancelled")
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def test_a_cancelled_request_leaves_the_queue_while_the_expert_is_still_busy(tiny_dir):
+    pool = Pool(budget_bytes=NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=False)
+    cancel, outcome = threading.Event(), []
+    queued = lambda: next(s["queued"] for s in pool.status() if s["expert"] == "a")  # noqa: E731
+    try:
+        with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED):
+            t = _acquire_in_thread(pool, "a", tiny_dir / "tiny-1.gguf", NEED, cancel, outcome)
+            _until(lambda: queued() == 1)
+            cancel.set()
+            t.join(10)
+            assert outcome == ["cancelled"] and queued() == 0  # gone before its turn came
+        events, load_s = generate(pool, "a", tiny_dir / "tiny-1.gguf")
+        assert events[-1][0] == "done" and load_s == 0
+    finally:
+        pool.close()
+
+
+def test_a_request_cancelled_while_waiting_for_memory_gives_back_what_it_would_evict(tiny_dir):
+    pool = Pool(budget_bytes=2 * NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=False)
+    cancel, outcome = threading.Event(), []
+    try:
+        generate(pool, "a", tiny_dir / "tiny-1.gguf")  # loaded and idle: an eviction candidate
+        pid_a = next(s["pid"] for s in pool.status() if s["expert"] == "a")
+        with pool.acquire("c", tiny_dir / "tiny-3.gguf", NEED):  # busy: cannot be evicted
+            t = _acquire_in_thread(pool, "b", tiny_dir / "tiny-2.gguf", 2 * NEED, cancel, outcome)
+            _until(lambda: any(s["expert"] == "b" and s["busy"] for s in pool.status()))
+            cancel.set()
+            t.join(10)
+        assert outcome == ["cancelled"]
+        status = {s["expert"]: s for s in pool.status()}
+        assert status["a"]["loaded"] and status["a"]["pid"] == pid_a and not status["b"]["loaded"]
+        assert psutil.pid_exists(pid_a) and pool.used() <= pool.budget
+        events, load_s = generate(pool, "a", tiny_dir / "tiny-1.gguf")
+        assert events[-1][0] == "done" and load_s == 0
+    finally:
+        pool.close()
 
 
 def test_keep_alive_unloads_idle_experts(tiny_dir):
