@@ -1,0 +1,89 @@
+"""`create_app(service, settings)`: the FastAPI app, with its state on the app and no globals.
+
+Routes: GET /health, GET /v1/models, GET /v1/models/{id}, and the completions of
+completions.py. Model names are looked up among the universe's members (or `auto`), never
+used as paths and never sent to the catalog for a download.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI, Request
+
+from .. import __version__
+from ..errors import UnknownExpert
+from ..service import Service
+from .completions import router as completions_router
+from .config import ServerSettings
+from .errors import install_handlers
+from .middleware import ApiKeyMiddleware, BodyLimitMiddleware
+from .schemas import ModelCard, ModelInfo, ModelList
+
+router = APIRouter()
+
+
+@dataclass
+class AppState:
+    """What every request handler needs, kept on `app.state.leeroo`."""
+
+    service: Service
+    settings: ServerSettings
+    started: int = field(default_factory=lambda: int(time.time()))
+
+    def resolve(self, model: str) -> str:
+        """`auto` or a member of the universe; anything else is an unknown model (404)."""
+        ids = self.service.universe.ids()
+        if model == "auto" or model in ids:
+            return model
+        raise UnknownExpert(f"model {model!r} is not served here; GET /v1/models lists: "
+                            f"auto, {', '.join(ids)}")
+
+    def cards(self) -> list[ModelCard]:
+        rows = self.service.status()
+        auto = ModelCard(id="auto", created=self.started, leeroo=ModelInfo(
+            name="auto: the routing policy picks one expert per request",
+            members=[r["expert"] for r in rows]))
+        return [auto] + [ModelCard(id=r["expert"], created=self.started, leeroo=ModelInfo(
+            name=r["name"], quant=r["quant"], memory_bytes=r["memory_bytes"], remote=r["remote"],
+            loaded=r["loaded"], loading=r["loading"], busy=r["busy"], queued=r["queued"],
+            keep_alive_s=r["keep_alive_s"])) for r in rows]
+
+
+@router.get("/health")
+def health(request: Request) -> dict:
+    """ready, or loading while an expert loads; which experts are loaded (no key needed)."""
+    rows = request.app.state.leeroo.service.status()
+    return {"status": "loading" if any(r["loading"] for r in rows) else "ready",
+            "experts": [{k: r[k] for k in ("expert", "quant", "loaded", "loading", "busy", "queued")}
+                        for r in rows]}
+
+
+@router.get("/v1/models")
+def list_models(request: Request) -> ModelList:
+    """auto and every expert of the universe, with quantization, memory and load state."""
+    return ModelList(data=request.app.state.leeroo.cards())
+
+
+@router.get("/v1/models/{model_id}")
+def get_model(model_id: str, request: Request) -> ModelCard:
+    """One model of the list, or 404."""
+    state = request.app.state.leeroo
+    state.resolve(model_id)
+    return next(c for c in state.cards() if c.id == model_id)
+
+
+def create_app(service: Service, settings: ServerSettings | None = None) -> FastAPI:
+    """The app for `service`, shared by the CLI, the tests and the benchmark. The caller owns
+    the service (and closes it after the server stops)."""
+    settings = settings or ServerSettings()
+    app = FastAPI(title="leeroo-local", version=__version__, docs_url=None, redoc_url=None)
+    app.state.leeroo = AppState(service=service, settings=settings)
+    install_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.api_key:  # added last, so it runs first
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.include_router(router)
+    app.include_router(completions_router)
+    return app

@@ -1,0 +1,267 @@
+"""POST /v1/chat/completions and /v1/completions: whole answers and server-sent event streams.
+
+Each request runs the service's blocking generator in its own thread (bridge.EventPump). The
+route is known before anything is sent, so it goes into the response headers. A stream starts
+(status 200, a first chunk) on its first token, or after `first_byte_s` at the latest, so that
+a client waiting for a queued or cold expert is not left silent; until then a failure still gets
+its own status code, after it the failure arrives as an error event in the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Protocol
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
+
+from ..errors import LeerooError
+from ..service import Progress, Result, Route, TextEvent
+from . import requests as convert
+from .bridge import END, TIMEOUT, EventPump
+from .errors import describe, error_response
+from .schemas import (AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk,
+                      ChatCompletionRequest, ChunkChoice, Completion, CompletionChoice,
+                      CompletionRequest, Delta, Leeroo, Usage)
+
+router = APIRouter()
+
+_DISCONNECT_POLL_S = 0.25  # how often a whole (non-streamed) answer checks for its client
+
+
+@dataclass
+class Call:
+    """One request in flight: the id and time every chunk repeats, and what the client asked."""
+
+    id: str
+    created: int
+    include_usage: bool
+
+
+def _finish(result: Result) -> str:
+    return result.finish_reason if result.finish_reason in ("stop", "length") else "stop"
+
+
+def _leeroo(r: Result) -> Leeroo:
+    return Leeroo(expert=r.expert, quant=r.quant, route=r.route, timings=r.timings,
+                  energy=r.energy, finish_reason=r.finish_reason)
+
+
+def _usage(r: Result) -> Usage:
+    prompt, completion = r.tokens.get("prompt", 0), r.tokens.get("completion", 0)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion,
+                 total_tokens=prompt + completion)
+
+
+class Shape(Protocol):
+    """How one endpoint writes its answer: whole, or as opening, pieces, closing and usage."""
+
+    prefix: str
+
+    def whole(self, call: Call, r: Result) -> BaseModel: ...
+    def opening(self, call: Call, model: str) -> BaseModel: ...
+    def piece(self, call: Call, model: str, text: str) -> BaseModel: ...
+    def closing(self, call: Call, r: Result) -> BaseModel: ...
+    def usage(self, call: Call, r: Result) -> BaseModel: ...
+
+
+class ChatShape:
+    """chat.completion and chat.completion.chunk objects."""
+
+    prefix = "chatcmpl"
+
+    def whole(self, call, r):
+        return ChatCompletion(id=call.id, created=call.created, model=r.expert,
+                              choices=[ChatChoice(message=AssistantMessage(content=r.answer),
+                                                  finish_reason=_finish(r))],
+                              usage=_usage(r), leeroo=_leeroo(r))
+
+    def _chunk(self, call, model, choices, **extra):
+        return ChatCompletionChunk(id=call.id, created=call.created, model=model,
+                                   choices=choices, **extra)
+
+    def opening(self, call, model):
+        return self._chunk(call, model, [ChunkChoice(delta=Delta(role="assistant", content=""))])
+
+    def piece(self, call, model, text):
+        return self._chunk(call, model, [ChunkChoice(delta=Delta(content=text))])
+
+    def closing(self, call, r):
+        return self._chunk(call, r.expert, [ChunkChoice(delta=Delta(), finish_reason=_finish(r))],
+                           leeroo=_leeroo(r))
+
+    def usage(self, call, r):
+        return self._chunk(call, r.expert, [], usage=_usage(r))
+
+
+class CompletionShape:
+    """text_completion objects (OpenAI streams them in the same shape)."""
+
+    prefix = "cmpl"
+
+    def _obj(self, call, model, choices, **extra):
+        return Completion(id=call.id, created=call.created, model=model, choices=choices, **extra)
+
+    def whole(self, call, r):
+        return self._obj(call, r.expert, [CompletionChoice(text=r.answer, finish_reason=_finish(r))],
+                         usage=_usage(r), leeroo=_leeroo(r))
+
+    def opening(self, call, model):
+        return self._obj(call, model, [CompletionChoice(text="", finish_reason=None)])
+
+    def piece(self, call, model, text):
+        return self._obj(call, model, [CompletionChoice(text=text, finish_reason=None)])
+
+    def closing(self, call, r):
+        return self._obj(call, r.expert, [CompletionChoice(text="", finish_reason=_finish(r))],
+                         leeroo=_leeroo(r))
+
+    def usage(self, call, r):
+        return self._obj(call, r.expert, [], usage=_usage(r))
+
+
+def route_headers(route: Route) -> dict[str, str]:
+    """Which expert answers and why, before the body starts (ASCII JSON: headers are latin-1)."""
+    return {"x-leeroo-expert": route.expert, "x-leeroo-quant": route.quant,
+            "x-leeroo-route": json.dumps(route.model_dump(), ensure_ascii=True,
+                                         separators=(",", ":"))}
+
+
+def _data(obj: BaseModel) -> str:
+    return f"data: {obj.model_dump_json()}\n\n"
+
+
+def _comment(event: Progress) -> str | None:
+    if event.stage == "loading":
+        return f": loading {event.route.expert} {event.route.quant}\n\n"
+    if event.stage == "generating" and event.load_s:
+        return f": loaded {event.route.expert} in {event.load_s:.2f} s\n\n"
+    return None
+
+
+async def _whole(request: Request, pump: EventPump, shape: Shape, call: Call,
+                 headers: dict[str, str]) -> Response:
+    result = None
+    while True:
+        event = await pump.get(_DISCONNECT_POLL_S)
+        if event is TIMEOUT:
+            if await request.is_disconnected():
+                pump.stop()  # nobody to answer: free the expert (logged as cancelled)
+                return Response(status_code=499)
+            continue
+        if event is END:
+            break
+        if isinstance(event, BaseException):
+            raise event
+        if isinstance(event, Result):
+            result = event
+    if result is None:
+        raise LeerooError("the request ended without an answer")
+    return JSONResponse(shape.whole(call, result).model_dump(), headers=headers)
+
+
+async def _stream(pump: EventPump, shape: Shape, call: Call, route: Route,
+                  headers: dict[str, str], first_byte_s: float, keepalive_s: float) -> Response:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + first_byte_s
+    early: list = []
+    while True:  # before the status is sent: a failure here still gets its own status code
+        event = await pump.get(max(0.0, deadline - loop.time()))
+        if event is TIMEOUT:
+            break
+        if isinstance(event, BaseException):
+            raise event
+        early.append(event)
+        if event is END or isinstance(event, (TextEvent, Result)):
+            break
+    body = _sse(pump, early, shape, call, route.expert, keepalive_s)
+    return StreamingResponse(body, media_type="text/event-stream",
+                             headers={**headers, "cache-control": "no-cache",
+                                      "x-accel-buffering": "no"})
+
+
+async def _sse(pump: EventPump, early: list, shape: Shape, call: Call, model: str,
+               keepalive_s: float) -> AsyncIterator[str]:
+    """The event stream; a client that goes away cancels the generation (starlette cancels
+    this generator when it sees the disconnect, and `finally` stops the pump)."""
+    pending = collections.deque(early)
+    try:
+        yield _data(shape.opening(call, model))
+        while True:
+            event = pending.popleft() if pending else await pump.get(keepalive_s)
+            if event is TIMEOUT:
+                yield ": keep-alive\n\n"
+            elif event is END:
+                break
+            elif isinstance(event, BaseException):
+                yield _data(describe(event)[1])
+                break
+            elif isinstance(event, Progress):
+                if (line := _comment(event)) is not None:
+                    yield line
+            elif isinstance(event, TextEvent):
+                if event.text:
+                    yield _data(shape.piece(call, model, event.text))
+            elif isinstance(event, Result):
+                yield _data(shape.closing(call, event))
+                if call.include_usage:
+                    yield _data(shape.usage(call, event))
+        yield "data: [DONE]\n\n"
+    finally:
+        pump.stop()
+
+
+async def _answer(request: Request, shape: Shape, stream: bool, include_usage: bool,
+                  start: Callable) -> Response:
+    state = request.app.state.leeroo
+    call = Call(id=f"{shape.prefix}-{uuid.uuid4().hex}", created=int(time.time()),
+                include_usage=include_usage)
+    pump = EventPump(start, name=call.id)
+    headers: dict[str, str] = {}
+    try:
+        first = await pump.get()
+        if isinstance(first, BaseException):
+            raise first
+        route = first.route  # the service's first event is always Progress("routed")
+        headers = route_headers(route)
+        if stream:
+            return await _stream(pump, shape, call, route, headers,
+                                 state.settings.first_byte_s, state.settings.keepalive_s)
+        return await _whole(request, pump, shape, call, headers)
+    except Exception as exc:
+        pump.stop()
+        return error_response(exc, headers)
+    except BaseException:  # the server is cancelling this request
+        pump.stop()
+        raise
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(req: ChatCompletionRequest, request: Request) -> Response:
+    """Chat on the named expert, or on the one the policy picks for `auto`."""
+    state = request.app.state.leeroo
+    expert = state.resolve(req.model)
+    messages = convert.chat_messages(req)
+    sampling = convert.sampling(req, state.service.universe.n_ctx)
+    conversation = request.headers.get("x-leeroo-conversation")  # groups turns in the log
+    return await _answer(request, ChatShape(), req.stream, req.include_usage,
+                         lambda cancel: state.service.chat(messages, expert, sampling,
+                                                           cancel=cancel, conversation=conversation))
+
+
+@router.post("/v1/completions", response_model=None)
+async def completions(req: CompletionRequest, request: Request) -> Response:
+    """Continue a plain prompt (OpenAI's legacy completions)."""
+    state = request.app.state.leeroo
+    expert = state.resolve(req.model)
+    prompt = convert.completion_prompt(req)
+    sampling = convert.sampling(req, state.service.universe.n_ctx)
+    return await _answer(request, CompletionShape(), req.stream, req.include_usage,
+                         lambda cancel: state.service.complete(prompt, expert, sampling,
+                                                               cancel=cancel))

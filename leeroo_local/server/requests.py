@@ -1,0 +1,58 @@
+"""OpenAI requests into service arguments, refusing what this server cannot honour (400)."""
+
+from __future__ import annotations
+
+from ..backends.base import Sampling
+from .errors import ApiError
+from .schemas import ChatCompletionRequest, CompletionRequest, Message, GenerationRequest
+
+
+def sampling(req: GenerationRequest, n_ctx: int) -> Sampling:
+    """The backend's sampling options; absent fields take leeroo-local's defaults."""
+    if req.n not in (None, 1):
+        raise ApiError(400, f"n={req.n} is not supported: each request is answered by one "
+                            f"expert with one choice; send n=1 or leave it out", param="n",
+                       code="unsupported_value")
+    if isinstance(req.stop, list) and len(req.stop) > 4:
+        raise ApiError(400, "at most 4 stop strings", param="stop", code="unsupported_value")
+    given = {"max_tokens": req.token_limit(n_ctx), "temperature": req.temperature,
+             "top_p": req.top_p, "seed": req.seed,
+             "stop": [req.stop] if isinstance(req.stop, str) else req.stop}
+    return Sampling(**{k: v for k, v in given.items() if v is not None})
+
+
+def _plain(message: Message, index: int) -> dict:
+    content = message.content
+    if isinstance(content, list):
+        other = next((p.type for p in content if p.type != "text"), None)
+        if other is not None:
+            raise ApiError(400, f"content parts of type {other!r} are not supported: the experts "
+                                f"read text only", param=f"messages.{index}.content",
+                           code="unsupported_value")
+        content = "".join(p.text or "" for p in content)
+    role = "system" if message.role == "developer" else message.role
+    return {"role": role, "content": content or ""}
+
+
+def chat_messages(req: ChatCompletionRequest) -> list[dict]:
+    """The conversation as the service takes it: roles and plain strings."""
+    if req.logprobs or req.top_logprobs is not None:
+        raise ApiError(400, "logprobs are not supported by this server", param="logprobs",
+                       code="unsupported_parameter")
+    return [_plain(m, i) for i, m in enumerate(req.messages)]
+
+
+def completion_prompt(req: CompletionRequest) -> str:
+    """The one prompt of a legacy completion."""
+    for field, bad in (("echo", bool(req.echo)), ("suffix", bool(req.suffix)),
+                       ("best_of", req.best_of not in (None, 1)),
+                       ("logprobs", req.logprobs not in (None, 0))):
+        if bad:
+            raise ApiError(400, f"{field} is not supported by this server", param=field,
+                           code="unsupported_parameter")
+    if isinstance(req.prompt, list):
+        if len(req.prompt) != 1:
+            raise ApiError(400, f"send one prompt per request, not {len(req.prompt)}",
+                           param="prompt", code="unsupported_value")
+        return req.prompt[0]
+    return req.prompt
