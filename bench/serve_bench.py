@@ -1,0 +1,241 @@
+"""What `serve` costs over calling the runtime directly, and what it sustains under concurrency.
+
+Real llama.cpp, on the Gemma starter universe by default (prepared offline on first use) or on
+tiny random experts (--tiny). The server runs in this process on 127.0.0.1 (uvicorn in a
+thread); clients are the official openai package, each in its own thread.
+
+  1. time to first token, warm expert: Service.chat directly vs through the server (streaming);
+     the difference is the server's overhead in ms;
+  2. total completion tokens/s with 1, 4 and 16 concurrent streaming clients (spread over the
+     universe's experts), through the server and directly (threads on the service);
+  3. a cold load through the server: when the stream's first bytes arrive vs the first token.
+
+Prints a table; --json FILE writes the numbers. Run: python bench/serve_bench.py [--tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's leeroo_local (and tests/ for the tiny experts)
+
+import httpx  # noqa: E402
+import openai  # noqa: E402
+import psutil  # noqa: E402
+
+from leeroo_local.backends.base import Sampling  # noqa: E402
+from leeroo_local.catalog import load_catalog, load_user_catalog  # noqa: E402
+from leeroo_local.server import BackgroundServer, ServerSettings, create_app  # noqa: E402
+from leeroo_local.service import Result, Service, TextEvent  # noqa: E402
+from leeroo_local.settings import load_settings  # noqa: E402
+from leeroo_local.store.requests import RequestLog  # noqa: E402
+from leeroo_local.universe import Member, Universe, starter_universe  # noqa: E402
+
+PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+
+
+def build_service(args, tmp: Path) -> Service:
+    settings = load_settings(n_threads=args.threads or None, keep_alive_s=3600)
+    log = RequestLog(tmp / "bench.db")  # keep the user's request log clean
+    if not args.tiny:
+        return Service(settings, catalog=load_user_catalog(), universe=starter_universe(args.ctx),
+                       log=log, client="bench")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from helpers import tiny_expert_toml
+    from tiny_gguf import write_tiny_llama
+
+    ids = [f"tiny-{i}" for i in (1, 2, 3)]
+    for i, expert in enumerate(ids, 1):
+        write_tiny_llama(tmp / f"{expert}.gguf", seed=i, name=expert)
+    (tmp / "models.toml").write_text("".join(tiny_expert_toml(e, tmp, f"{e}.gguf") for e in ids))
+    universe = Universe(members=[Member(expert=e, quant="F32") for e in ids], n_ctx=args.ctx)
+    return Service(settings, catalog=load_catalog(extra=[tmp / "models.toml"]), universe=universe,
+                   log=log, client="bench")
+
+
+def messages(i: int = 0) -> list[dict]:
+    return [{"role": "user", "content": f"{PROMPT} ({i})"}]
+
+
+def direct_ttft(service: Service, expert: str, tokens: int, i: int) -> float | None:
+    """Seconds from the call to the first piece of text (None if the expert wrote nothing)."""
+    started = time.perf_counter()
+    first = None
+    for event in service.chat(messages(i), expert, Sampling(max_tokens=tokens, seed=i)):
+        if first is None and isinstance(event, TextEvent) and event.text:
+            first = time.perf_counter() - started
+    return first
+
+
+def server_ttft(client: openai.OpenAI, expert: str, tokens: int, i: int) -> float | None:
+    """The same through the server: from the request to the first chunk with content."""
+    started = time.perf_counter()
+    first = None
+    for chunk in client.chat.completions.create(model=expert, messages=messages(i),
+                                                max_tokens=tokens, seed=i, stream=True):
+        if first is None and chunk.choices and chunk.choices[0].delta.content:
+            first = time.perf_counter() - started
+    return first
+
+
+def cold_stream(url: str, expert: str, tokens: int) -> dict:
+    """A streamed request to a cold expert: first bytes (role chunk/comments) vs first token."""
+    started = time.perf_counter()
+    first_byte = first_token = None
+    body = {"model": expert, "messages": messages(), "max_tokens": tokens, "stream": True}
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as resp:
+        for line in resp.iter_lines():
+            now = time.perf_counter() - started
+            if line and first_byte is None:
+                first_byte = now
+            if first_token is None and '"content":"' in line and '"content":""' not in line:
+                first_token = now
+    return {"first_byte_s": first_byte, "first_token_s": first_token}
+
+
+def concurrent(n: int, experts: list[str], tokens: int, one) -> dict:
+    """n threads, one request each (spread over the experts); total completion tokens/s."""
+    counts, errors = [0] * n, []
+
+    def run(i):
+        try:
+            counts[i] = one(experts[i % len(experts)], i)
+        except Exception as exc:  # counted, reported in the table
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    return {"clients": n, "tokens": sum(counts), "wall_s": wall,
+            "tokens_per_s": sum(counts) / wall if wall else 0.0, "errors": errors}
+
+
+def via_server(client, tokens):
+    def one(expert, i):
+        chunks = list(client.chat.completions.create(
+            model=expert, messages=messages(1000 + i), max_tokens=tokens, seed=i + 1, stream=True,
+            stream_options={"include_usage": True}))
+        return chunks[-1].usage.completion_tokens
+    return one
+
+
+def via_service(service, tokens):
+    def one(expert, i):
+        events = list(service.chat(messages(2000 + i), expert,
+                                   Sampling(max_tokens=tokens, seed=i + 1)))
+        return events[-1].tokens["completion"] if isinstance(events[-1], Result) else 0
+    return one
+
+
+def settle(limit_s: float) -> float:
+    """Wait until this process's children (workers, spare workers starting) are idle, at most
+    `limit_s`; returns the seconds waited. Each load starts a spare worker that imports
+    llama.cpp, which would otherwise compete with the measurements."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        children = psutil.Process().children(recursive=True)
+        for c in children:
+            try:
+                c.cpu_percent(None)
+            except psutil.Error:
+                pass
+        time.sleep(0.5)
+        busy = 0.0
+        for c in children:
+            try:
+                busy += c.cpu_percent(None)
+            except psutil.Error:
+                pass
+        if busy < 5.0:
+            break
+    return time.perf_counter() - started
+
+
+def median_ms(values: list[float | None]) -> float:
+    """Median in ms of the requests that produced a token (an expert may stop at once)."""
+    values = [v for v in values if v is not None]
+    return statistics.median(values) * 1000 if values else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tiny", action="store_true", help="tiny random experts instead of Gemma")
+    ap.add_argument("--tokens", type=int, default=32, help="tokens per request")
+    ap.add_argument("--runs", type=int, default=10, help="requests per TTFT measurement")
+    ap.add_argument("--settle", type=float, default=60.0,
+                    help="most seconds to wait for the workers to go idle after loading")
+    ap.add_argument("--ctx", type=int, default=2048, help="context per expert")
+    ap.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: default)")
+    ap.add_argument("--clients", default="1,4,16", help="concurrency levels")
+    ap.add_argument("--json", dest="json_out", help="write the numbers to this file")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        service = build_service(args, Path(tmp))
+        experts = service.universe.ids()
+        settings = ServerSettings(port=0)
+        try:
+            with BackgroundServer(create_app(service, settings), settings) as srv:
+                client = openai.OpenAI(base_url=srv.url + "/v1", api_key="bench", max_retries=0,
+                                       timeout=600)
+                for expert in experts:  # prepare files (first use) and load every expert
+                    direct_ttft(service, expert, 2, 0)
+                settled = settle(args.settle)
+                target = experts[0]
+                # One prompt for every TTFT run: llama.cpp reuses the cached prompt the same way
+                # on both paths, so the difference is the server's. Interleaved, order alternating,
+                # so both paths see the same machine load.
+                direct, served = [], []
+                for i in range(args.runs):
+                    pair = [lambda: direct.append(direct_ttft(service, target, 4, 0)),
+                            lambda: served.append(server_ttft(client, target, 4, 0))]
+                    for measure in (pair if i % 2 == 0 else pair[::-1]):
+                        measure()
+                levels = [int(c) for c in args.clients.split(",")]
+                load = [{"server": concurrent(c, experts, args.tokens, via_server(client, args.tokens)),
+                         "direct": concurrent(c, experts, args.tokens, via_service(service, args.tokens))}
+                        for c in levels]
+                service.pool().unload(f"{target}:{service.universe.members[0].quant}")
+                cold = cold_stream(srv.url, target, 4)
+                cold["load_s"] = service.log.recent(1)[0]["load_s"]
+        finally:
+            service.close()
+
+    out = {"experts": experts, "tiny": args.tiny, "tokens": args.tokens, "runs": args.runs,
+           "ttft_ms": {"direct": median_ms(direct), "server": median_ms(served),
+                       "overhead": median_ms(served) - median_ms(direct),
+                       "direct_all": [d * 1000 if d is not None else None for d in direct],
+                       "server_all": [s * 1000 if s is not None else None for s in served]},
+           "cold": cold, "concurrency": load, "settled_s": settled,
+           "load_average": list(psutil.getloadavg()), "cpus": psutil.cpu_count()}
+    print(f"experts: {', '.join(experts)}   ({args.tokens} tokens per request; load average "
+          f"{out['load_average'][0]:.1f} on {out['cpus']} CPUs)")
+    print(f"{'time to first token (warm ' + experts[0] + ')':<44}{'median ms':>12}")
+    print(f"{'  Service.chat directly':<44}{out['ttft_ms']['direct']:>12.1f}")
+    print(f"{'  through the server (openai client, SSE)':<44}{out['ttft_ms']['server']:>12.1f}")
+    print(f"{'  server overhead':<44}{out['ttft_ms']['overhead']:>12.1f}")
+    print(f"cold load via the server: first bytes {cold['first_byte_s'] * 1000:.0f} ms, "
+          f"first token {cold['first_token_s'] * 1000:.0f} ms (load {cold['load_s'] * 1000:.0f} ms)")
+    print(f"{'clients':>8}{'server tok/s':>14}{'direct tok/s':>14}{'server wall s':>15}{'errors':>8}")
+    for row in load:
+        s, d = row["server"], row["direct"]
+        print(f"{s['clients']:>8}{s['tokens_per_s']:>14.1f}{d['tokens_per_s']:>14.1f}"
+              f"{s['wall_s']:>15.2f}{len(s['errors']) + len(d['errors']):>8}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
