@@ -107,6 +107,21 @@ def raw_events(srv, body, path="/v1/chat/completions", contract=None):
     return [line for line in lines if line]
 
 
+# -- the contract itself ----------------------------------------------------------------------
+
+def test_the_schemas_leave_room_for_the_leeroo_object_and_can_fail(contract):
+    for name in ("CreateChatCompletionResponse", "CreateChatCompletionStreamResponse",
+                 "CreateCompletionResponse", "Model", "Error"):
+        assert contract.schemas[name].get("additionalProperties", True) is not False
+    with pytest.raises(AssertionError, match="choices"):
+        contract.validate("CreateChatCompletionResponse",
+                          {"id": "x", "object": "chat.completion", "created": 1, "model": "m"})
+    with pytest.raises(AssertionError, match="finish_reason"):
+        contract.validate("CreateCompletionResponse", {
+            "id": "x", "object": "text_completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": None}]})
+
+
 # -- models, health ---------------------------------------------------------------------------
 
 def test_models_lists_auto_and_every_expert_with_quant_memory_and_load_state(client, service):

@@ -11,13 +11,15 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
-    port: int = typer.Option(8642, "--port", "-p", min=0, max=65535, help="Port; 0 picks a free one."),
+    port: int = typer.Option(8642, "--port", "-p", min=0, max=65535,
+                             help="Port; 0 picks a free one."),
     api_key: str = typer.Option(None, "--api-key", envvar="LEEROO_API_KEY",
                                 help="Require `Authorization: Bearer KEY` on /v1 (8+ characters)."),
     insecure_no_api_key: bool = typer.Option(
         False, "--insecure-no-api-key",
         help="Allow a non-loopback --host without an API key: anyone on the network may use it."),
-    ctx: int = typer.Option(None, "--ctx", min=16, help="Context per expert (default: universe's)."),
+    ctx: int = typer.Option(None, "--ctx", min=16,
+                            help="Context per expert (default: universe's)."),
     max_body: str = typer.Option("4MB", "--max-body", help="Largest request body accepted."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
 ) -> None:

@@ -55,9 +55,9 @@ class AppState:
 def health(request: Request) -> dict:
     """ready, or loading while an expert loads; which experts are loaded (no key needed)."""
     rows = request.app.state.leeroo.service.status()
+    keys = ("expert", "quant", "loaded", "loading", "busy", "queued")
     return {"status": "loading" if any(r["loading"] for r in rows) else "ready",
-            "experts": [{k: r[k] for k in ("expert", "quant", "loaded", "loading", "busy", "queued")}
-                        for r in rows]}
+            "experts": [{k: r[k] for k in keys} for r in rows]}
 
 
 @router.get("/v1/models")

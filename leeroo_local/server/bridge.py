@@ -71,6 +71,3 @@ class EventPump:
     def stop(self) -> None:
         """Give up the request (the client went away, or the answer is complete)."""
         self.cancel.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)

@@ -109,8 +109,8 @@ class CompletionShape:
         return Completion(id=call.id, created=call.created, model=model, choices=choices, **extra)
 
     def whole(self, call, r):
-        return self._obj(call, r.expert, [CompletionChoice(text=r.answer, finish_reason=_finish(r))],
-                         usage=_usage(r), leeroo=_leeroo(r))
+        choice = CompletionChoice(text=r.answer, finish_reason=_finish(r))
+        return self._obj(call, r.expert, [choice], usage=_usage(r), leeroo=_leeroo(r))
 
     def opening(self, call, model):
         return self._obj(call, model, [CompletionChoice(text="", finish_reason=None)])
@@ -250,9 +250,12 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
     messages = convert.chat_messages(req)
     sampling = convert.sampling(req, state.service.universe.n_ctx)
     conversation = request.headers.get("x-leeroo-conversation")  # groups turns in the log
-    return await _answer(request, ChatShape(), req.stream, req.include_usage,
-                         lambda cancel: state.service.chat(messages, expert, sampling,
-                                                           cancel=cancel, conversation=conversation))
+
+    def start(cancel):
+        return state.service.chat(messages, expert, sampling, cancel=cancel,
+                                  conversation=conversation)
+
+    return await _answer(request, ChatShape(), req.stream, req.include_usage, start)
 
 
 @router.post("/v1/completions", response_model=None)
@@ -262,6 +265,8 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     expert = state.resolve(req.model)
     prompt = convert.completion_prompt(req)
     sampling = convert.sampling(req, state.service.universe.n_ctx)
-    return await _answer(request, CompletionShape(), req.stream, req.include_usage,
-                         lambda cancel: state.service.complete(prompt, expert, sampling,
-                                                               cancel=cancel))
+
+    def start(cancel):
+        return state.service.complete(prompt, expert, sampling, cancel=cancel)
+
+    return await _answer(request, CompletionShape(), req.stream, req.include_usage, start)
