@@ -1,7 +1,9 @@
 """What `serve` costs over calling the runtime directly, and what it sustains under concurrency.
 
 Real llama.cpp, on the Gemma starter universe by default (prepared offline on first use) or on
-tiny random experts (--tiny). The server runs in this process on 127.0.0.1 (uvicorn in a
+tiny random experts (--tiny). Greedy sampling. llama.cpp reuses the cached prefix of the prompt it
+saw last, so both paths get equal footing: the time-to-first-token runs repeat one prompt on both
+(cached on both), the concurrency runs give each path its own prompts of the same length. The server runs in this process on 127.0.0.1 (uvicorn in a
 thread); clients are the official openai package, each in its own thread.
 
   1. time to first token, warm expert: Service.chat directly vs through the server (streaming);
@@ -69,7 +71,7 @@ def direct_ttft(service: Service, expert: str, tokens: int, i: int) -> float | N
     """Seconds from the call to the first piece of text (None if the expert wrote nothing)."""
     started = time.perf_counter()
     first = None
-    for event in service.chat(messages(i), expert, Sampling(max_tokens=tokens, seed=i)):
+    for event in service.chat(messages(i), expert, Sampling(max_tokens=tokens, temperature=0)):
         if first is None and isinstance(event, TextEvent) and event.text:
             first = time.perf_counter() - started
     return first
@@ -80,7 +82,7 @@ def server_ttft(client: openai.OpenAI, expert: str, tokens: int, i: int) -> floa
     started = time.perf_counter()
     first = None
     for chunk in client.chat.completions.create(model=expert, messages=messages(i),
-                                                max_tokens=tokens, seed=i, stream=True):
+                                                max_tokens=tokens, temperature=0, stream=True):
         if first is None and chunk.choices and chunk.choices[0].delta.content:
             first = time.perf_counter() - started
     return first
@@ -90,7 +92,8 @@ def cold_stream(url: str, expert: str, tokens: int) -> dict:
     """A streamed request to a cold expert: first bytes (role chunk/comments) vs first token."""
     started = time.perf_counter()
     first_byte = first_token = None
-    body = {"model": expert, "messages": messages(), "max_tokens": tokens, "stream": True}
+    body = {"model": expert, "messages": messages(), "max_tokens": tokens, "temperature": 0,
+            "stream": True}
     with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as resp:
         for line in resp.iter_lines():
             now = time.perf_counter() - started
@@ -125,7 +128,7 @@ def concurrent(n: int, experts: list[str], tokens: int, one) -> dict:
 def via_server(client, tokens):
     def one(expert, i):
         chunks = list(client.chat.completions.create(
-            model=expert, messages=messages(1000 + i), max_tokens=tokens, seed=i + 1, stream=True,
+            model=expert, messages=messages(100 + i), max_tokens=tokens, temperature=0, stream=True,
             stream_options={"include_usage": True}))
         return chunks[-1].usage.completion_tokens
     return one
@@ -133,8 +136,8 @@ def via_server(client, tokens):
 
 def via_service(service, tokens):
     def one(expert, i):
-        events = list(service.chat(messages(2000 + i), expert,
-                                   Sampling(max_tokens=tokens, seed=i + 1)))
+        events = list(service.chat(messages(200 + i), expert,
+                                   Sampling(max_tokens=tokens, temperature=0)))
         return events[-1].tokens["completion"] if isinstance(events[-1], Result) else 0
     return one
 
