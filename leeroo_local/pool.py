@@ -154,6 +154,10 @@ class Pool:
             slot.worker, slot.loading = worker, False
             slot.load_s = time.perf_counter() - started
             self._cv.notify_all()
+        if self._want_spare and not self._closed:
+            # Only now: a new spare (a Python start and llama.cpp import, about a core-second)
+            # started during the load would compete with it for the CPU.
+            threading.Thread(target=self._refill_spare, daemon=True).start()
         return slot.load_s
 
     def _take_worker(self) -> Worker:
@@ -162,8 +166,6 @@ class Pool:
         if worker is None or not worker.alive():
             worker = Worker()
         worker.wait_ready()
-        if self._want_spare and not self._closed:
-            threading.Thread(target=self._refill_spare, daemon=True).start()
         return worker
 
     def _refill_spare(self) -> None:
