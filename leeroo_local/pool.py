@@ -29,6 +29,8 @@ class Slot:
     key: str
     path: Path
     need: int
+    vram: int = 0
+    n_gpu_layers: int = 0
     worker: Worker | None = None
     loading: bool = False
     busy: bool = False
@@ -38,11 +40,13 @@ class Slot:
 
 
 class Pool:
-    """Loaded experts under a memory budget (bytes)."""
+    """Loaded experts under a memory budget (bytes of RAM, and of VRAM when a GPU is used)."""
 
     def __init__(self, budget_bytes: int, n_ctx: int, n_threads: int = 0,
-                 keep_alive_s: float = 300.0, spare: bool = True):
+                 keep_alive_s: float = 300.0, spare: bool = True, vram_budget_bytes: int = 0):
         self.budget = budget_bytes
+        self.vram_budget = vram_budget_bytes
+        self._gpu_offload: bool | None = None
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.keep_alive_s = keep_alive_s
@@ -58,7 +62,24 @@ class Pool:
 
     # -- state -------------------------------------------------------------------------------
     def used(self) -> int:
+        """RAM bytes of the loaded (and loading) experts."""
         return sum(s.need for s in self._slots.values() if s.worker is not None or s.loading)
+
+    def used_vram(self) -> int:
+        return sum(s.vram for s in self._slots.values() if s.worker is not None or s.loading)
+
+    def gpu_offload(self) -> bool:
+        """Whether the workers' llama.cpp build can offload to a GPU (asked once, of a worker)."""
+        if self._gpu_offload is None:
+            with self._cv:
+                probe = self._spare
+            own = probe is None
+            probe = probe or Worker()
+            probe.wait_ready()
+            self._gpu_offload = probe.gpu_offload
+            if own:
+                probe.stop()
+        return self._gpu_offload
 
     def status(self) -> list[dict]:
         """Each known expert: loaded or not, memory, busy, seconds of keep-alive left."""
@@ -66,7 +87,8 @@ class Pool:
         with self._cv:
             return [{
                 "expert": key, "loaded": s.worker is not None, "loading": s.loading,
-                "memory_bytes": s.need, "busy": s.busy, "queued": len(s.tickets),
+                "memory_bytes": s.need, "vram_bytes": s.vram, "n_gpu_layers": s.n_gpu_layers,
+                "busy": s.busy, "queued": len(s.tickets),
                 "keep_alive_s": max(0.0, self.keep_alive_s - (now - s.last_used))
                 if s.worker is not None and not s.busy else None,
                 "pid": s.worker.pid if s.worker else None,
@@ -84,21 +106,28 @@ class Pool:
 
     # -- use ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def acquire(self, key: str, path: Path, need: int,
+    def acquire(self, key: str, path: Path, need: int, vram: int = 0, n_gpu_layers: int = 0,
                 cancel: threading.Event | None = None) -> Iterator[tuple[Worker, float]]:
         """The worker serving `key`, loaded if needed; yields (worker, load seconds or 0).
 
-        A request whose `cancel` is set while it waits (its turn, or memory) leaves the queue
-        at once with Cancelled, so a client that went away holds no place and loads nothing.
+        `need` is the RAM the expert takes, `vram` what its `n_gpu_layers` offloaded layers
+        take on the GPU; both must fit beside the other loaded experts. A request whose `cancel`
+        is set while it waits (its turn, or memory) leaves the queue at once with Cancelled, so
+        a client that went away holds no place and loads nothing.
         """
         if need > self.budget:
             raise BudgetTooSmall(
                 f"{key} needs {format_size(need)} at {self.n_ctx} tokens of context, more than "
                 f"the pool's whole budget of {format_size(self.budget)}"
             )
+        if vram > self.vram_budget:
+            raise BudgetTooSmall(f"{key} needs {format_size(vram)} of VRAM, more than the "
+                                 f"pool's VRAM budget of {format_size(self.vram_budget)}")
         self._start_reaper()
         with self._cv:
             slot = self._slots.setdefault(key, Slot(key, Path(path), need))
+            if slot.worker is None and not slot.loading:  # a cold slot takes the current plan
+                slot.need, slot.vram, slot.n_gpu_layers = need, vram, n_gpu_layers
             ticket = self._next_ticket
             self._next_ticket += 1
             slot.tickets.append(ticket)
@@ -144,7 +173,8 @@ class Pool:
         """Under the lock: evict idle experts (LRU first) until `slot` fits, or wait for one."""
         victims: list[tuple[Slot, Worker]] = []
         try:
-            while self.used() + slot.need > self.budget:
+            while (self.used() + slot.need > self.budget
+                   or self.used_vram() + slot.vram > self.vram_budget):
                 idle = [s for s in self._slots.values()
                         if s.worker is not None and not s.busy and not s.loading and s is not slot]
                 if idle:
@@ -163,7 +193,7 @@ class Pool:
         started = time.perf_counter()
         worker = self._take_worker()
         try:
-            worker.load(str(slot.path), self.n_ctx, self.n_threads)
+            worker.load(str(slot.path), self.n_ctx, self.n_threads, slot.n_gpu_layers)
         except BaseException:
             worker.stop()
             with self._cv:
@@ -174,6 +204,10 @@ class Pool:
             slot.worker, slot.loading = worker, False
             slot.load_s = time.perf_counter() - started
             self._cv.notify_all()
+        if self._want_spare and not self._closed:
+            # Only now: a new spare (a Python start and llama.cpp import, about a core-second)
+            # started during the load would compete with it for the CPU.
+            threading.Thread(target=self._refill_spare, daemon=True).start()
         return slot.load_s
 
     def _take_worker(self) -> Worker:
@@ -182,8 +216,6 @@ class Pool:
         if worker is None or not worker.alive():
             worker = Worker()
         worker.wait_ready()
-        if self._want_spare and not self._closed:
-            threading.Thread(target=self._refill_spare, daemon=True).start()
         return worker
 
     def _refill_spare(self) -> None:

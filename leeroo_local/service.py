@@ -92,6 +92,7 @@ class Service:
             self.universe = self.universe.model_copy(update={"n_ctx": settings.n_ctx})
         self._pool = None
         self._needs: dict[str, int] = {}
+        self._plans: dict[str, object] = {}
         self._log = log
         self._lazy_lock = threading.Lock()
         self.client = client
@@ -126,8 +127,57 @@ class Service:
                 budget = (parse_size(self.settings.ram_budget) if self.settings.ram_budget
                           else int(available_ram() * 0.8))
                 self._pool = Pool(budget, self.universe.n_ctx, self.settings.n_threads,
-                                  self.settings.keep_alive_s)
+                                  self.settings.keep_alive_s, vram_budget_bytes=self._vram_budget())
             return self._pool
+
+    def _vram_budget(self) -> int:
+        """GPU bytes for experts: the setting, else 90% of the free memory NVML reports (0
+        without an NVIDIA GPU: other GPUs need the setting)."""
+        from .hardware import Nvml
+        from .units import parse_size
+
+        if self.settings.vram_budget:
+            return parse_size(self.settings.vram_budget)
+        nvml = Nvml.open()
+        return int(nvml.free_memory() * 0.9) if nvml else 0
+
+    def plan(self, path):
+        """The MemoryEstimate a load of this file follows: split between GPU and CPU when the pool
+        has VRAM and llama.cpp can offload, else all in RAM (cached per file).
+
+        In a resident universe each expert gets a share of the VRAM budget in proportion to its
+        size, so the whole universe fits at once as `fit` planned; in swap mode the whole budget.
+        """
+        key = str(path)
+        if key not in self._plans:
+            from .gguf_info import read_gguf
+            from .memory import estimate, shape_from_gguf
+
+            pool = self.pool()
+            vram = None
+            if pool.vram_budget and pool.gpu_offload():
+                vram = pool.vram_budget
+                if self.universe.mode == "resident" and len(self.universe.members) > 1:
+                    totals = [self._member_total(m) for m in self.universe.members]
+                    vram = int(vram * self.need(path) / max(1, sum(totals)))
+            self._plans[key] = estimate(shape_from_gguf(read_gguf(path)), self.universe.n_ctx,
+                                        vram_bytes=vram)
+        return self._plans[key]
+
+    def _member_total(self, member) -> int:
+        """Predicted bytes of a universe member: from its file's header when present, else from
+        catalog facts (0 for a remote expert)."""
+        from .locate import local_path
+        from .memory import estimate, shape_from_catalog
+
+        expert = self.catalog.get(member.expert)
+        if expert.remote:
+            return 0
+        quant = expert.quant(member.quant)
+        path = local_path(expert, quant)
+        if path is not None:
+            return self.need(path)
+        return estimate(shape_from_catalog(expert, quant), self.universe.n_ctx).total_bytes
 
     def need(self, path) -> int:
         """Predicted bytes of an expert file at the universe's context (header facts, cached)."""
@@ -185,18 +235,20 @@ class Service:
 
     @contextlib.contextmanager
     def _expert(self, route: Route, cancel: threading.Event | None = None):
-        """(something with .stream() and .pid, load seconds): a pool worker or a remote expert.
-        A set `cancel` takes a request out of the expert's queue (Cancelled)."""
+        """(something with .stream() and .pid, load seconds, on a GPU): a pool worker or a
+        remote expert. A set `cancel` takes a request out of the expert's queue (Cancelled)."""
         expert = self.catalog.get(route.expert)
         if expert.remote:
             from .backends.openai_remote import RemoteExpert
 
-            yield RemoteExpert(expert.id, expert.source), 0.0
+            yield RemoteExpert(expert.id, expert.source), 0.0, False
             return
         path = self.prepare(route.expert, route.quant)
-        with self.pool().acquire(f"{route.expert}:{route.quant}", path, self.need(path),
-                                 cancel) as slot:
-            yield slot
+        plan = self.plan(path)
+        with self.pool().acquire(f"{route.expert}:{route.quant}", path, plan.cpu_bytes,
+                                 plan.gpu_bytes, plan.n_gpu_layers,
+                                 cancel=cancel) as (worker, load_s):
+            yield worker, load_s, plan.n_gpu_layers > 0
 
     def _is_warm(self, route: Route) -> bool:
         """True when the routed expert needs no load: remote, or loaded in the pool now."""
@@ -213,10 +265,10 @@ class Service:
         yield Progress("routed", route)
         if not self._is_warm(route):
             yield Progress("loading", route)
-        with self._expert(route, cancel) as (worker, load_s):
+        with self._expert(route, cancel) as (worker, load_s, on_gpu):
             yield Progress("generating", route, load_s)
             meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
-                                pids=[worker.pid] if worker.pid else []).start()
+                                pids=[worker.pid] if worker.pid else [], gpu=on_gpu).start()
             gen_start = time.perf_counter()
             parts: list[str] = []
             first_at = None
@@ -262,23 +314,17 @@ class Service:
         """Each universe member for the adapters: quantization, memory (predicted from the file's
         header when it is present, else from catalog facts), remote or not, loaded, busy, queued,
         and keep-alive seconds left. Starts no worker and touches no network."""
-        from .locate import local_path
-        from .memory import estimate, shape_from_catalog
-
         loaded = {}
         if self._pool is not None:
             loaded = {s["expert"]: s for s in self._pool.status()}
         out = []
         for m in self.universe.members:
             expert = self.catalog.get(m.expert)
-            quant = expert.quant(m.quant)
             row = {"expert": m.expert, "quant": m.quant, "name": expert.name,
                    "remote": expert.remote, "loaded": False, "loading": False, "busy": False,
                    "queued": 0, "keep_alive_s": None, "memory_bytes": None}
             if not expert.remote:
-                path = local_path(expert, quant)
-                row["memory_bytes"] = (self.need(path) if path is not None else estimate(
-                    shape_from_catalog(expert, quant), self.universe.n_ctx).total_bytes)
+                row["memory_bytes"] = self._member_total(m)
                 slot = loaded.get(f"{m.expert}:{m.quant}")
                 if slot:
                     row.update({k: slot[k] for k in ("loaded", "loading", "busy", "queued",
@@ -290,7 +336,7 @@ class Service:
         """Log-probability of each continuation after `context` on a local expert (for
         multiple-choice scoring); KV cache of the context is reused across continuations."""
         route = self.route(context, expert)
-        with self._expert(route) as (worker, _):
+        with self._expert(route) as (worker, _, _gpu):
             if worker.pid is None:
                 raise LeerooError(f"{expert} is remote: log-likelihoods need a local expert")
             return worker.call("loglik", context, continuations)

@@ -8,7 +8,7 @@ talks to a worker over a multiprocessing Pipe with small tuples:
                        ("loglik", context, [continuations])
                        ("cancel",)  (between tokens of a stream)
                        ("exit",)
-    worker -> parent   ("ready", pid) once imported, ("loaded", load_info_dict),
+    worker -> parent   ("ready", pid, {"gpu_offload": bool}) once imported, ("loaded", load_info_dict),
                        ("chunk", text), ("done", final_chunk_dict), ("result", value),
                        ("error", error_class_name, message, extra_dict)
 
@@ -34,10 +34,10 @@ _SPAWN = multiprocessing.get_context("spawn")
 def _serve(conn: Connection) -> None:
     """The worker's main loop (runs in the child process)."""
     from .backends.base import Sampling
-    from .backends.llama_cpp import LlamaCppModel, warm_up
+    from .backends.llama_cpp import LlamaCppModel, supports_gpu_offload, warm_up
 
     warm_up()  # import llama.cpp and load its backends now, not during the first request
-    conn.send(("ready", os.getpid()))
+    conn.send(("ready", os.getpid(), {"gpu_offload": supports_gpu_offload()}))
     model = None
     while True:
         try:
@@ -98,6 +98,7 @@ class Worker:
         self.process.start()
         child.close()
         self.pid: int | None = None
+        self.gpu_offload = False
         self.started_at = time.perf_counter()
         self.loaded: dict | None = None
         self._lock = threading.Lock()
@@ -123,7 +124,7 @@ class Worker:
     def wait_ready(self, timeout: float = 60.0) -> None:
         if self.pid is None:
             msg = self._recv(timeout)
-            self.pid = msg[1]
+            self.pid, self.gpu_offload = msg[1], bool(msg[2].get("gpu_offload"))
 
     def alive(self) -> bool:
         return self.process.is_alive()

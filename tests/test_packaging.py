@@ -35,7 +35,9 @@ def test_wheel_maps_tui_and_quant_into_the_namespace(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"leeroo_local"}
-    for must in ("leeroo_local/tui/__init__.py", "leeroo_local/quant/__init__.py",
+    for must in ("leeroo_local/tui/__init__.py", "leeroo_local/tui/chat.tcss",
+                 "leeroo_local/tui/screens/chat.py", "leeroo_local/tui/widgets/route_panel.py",
+                 "leeroo_local/quant/__init__.py",
                  "leeroo_local/store/db.py", "leeroo_local/selfplay/sources.py",
                  "leeroo_local/models.toml", "leeroo_local/data/mmlu_pro_dev/outcomes.csv.gz"):
         assert must in names, must

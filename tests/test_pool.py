@@ -141,7 +141,7 @@ def _until(predicate, timeout=30.0):
 def _acquire_in_thread(pool, key, path, need, cancel, outcome):
     def run():
         try:
-            with pool.acquire(key, path, need, cancel):
+            with pool.acquire(key, path, need, cancel=cancel):
                 outcome.append("served")
         except Cancelled:
             outcome.append("cancelled")
@@ -208,5 +208,33 @@ def test_spare_worker_is_ready_before_the_first_load(tiny_dir):
         spare_pid = pool._spare.pid
         generate(pool, "a", tiny_dir / "tiny-1.gguf")
         assert next(s["pid"] for s in pool.status() if s["expert"] == "a") == spare_pid
+    finally:
+        pool.close()
+
+
+def test_vram_is_a_second_budget_with_its_own_evictions(tiny_dir):
+    pool = Pool(budget_bytes=4 * NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=False,
+                vram_budget_bytes=NEED)
+    try:
+        with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED, vram=NEED * 6 // 10):
+            pass
+        with pool.acquire("b", tiny_dir / "tiny-2.gguf", NEED, vram=NEED * 6 // 10):
+            pass  # RAM has room for both, VRAM does not: a goes
+        loaded = {s["expert"]: s for s in pool.status() if s["loaded"]}
+        assert set(loaded) == {"b"} and loaded["b"]["vram_bytes"] == NEED * 6 // 10
+        assert pool.used_vram() <= pool.vram_budget
+        with pytest.raises(BudgetTooSmall, match="VRAM"):
+            with pool.acquire("c", tiny_dir / "tiny-3.gguf", NEED, vram=2 * NEED):
+                pass
+    finally:
+        pool.close()
+
+
+def test_the_workers_report_whether_llama_cpp_can_offload(tiny_dir):
+    import llama_cpp
+
+    pool = Pool(budget_bytes=NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=False)
+    try:
+        assert pool.gpu_offload() is bool(llama_cpp.llama_supports_gpu_offload())
     finally:
         pool.close()

@@ -128,3 +128,17 @@ def test_progress_says_routed_then_loading_only_when_cold(tiny_dir):
         assert warm == ["routed", "generating"] and warm_load == 0
     finally:
         svc.close()
+
+
+def test_a_vram_budget_without_gpu_offload_keeps_everything_in_ram(tiny_dir):
+    install_tiny_universe(tiny_dir, n_ctx=256)
+    svc = Service(load_settings(n_threads=1, ram_budget="64MB", vram_budget="1GB", keep_alive_s=0))
+    try:
+        result = ask(svc, "tiny-1")
+        plan = svc.plan(svc.prepare("tiny-1", "F32"))
+        if not svc.pool().gpu_offload():  # this machine's CPU build
+            assert plan.n_gpu_layers == 0 and plan.cpu_bytes == plan.total_bytes
+            assert "nvml" not in result.energy.source
+        assert svc.pool().vram_budget == 10**9  # GB is decimal, as the fit reads it
+    finally:
+        svc.close()

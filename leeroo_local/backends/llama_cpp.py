@@ -47,6 +47,13 @@ def warm_up() -> None:
     llama_cpp.llama_backend_init()
 
 
+def supports_gpu_offload() -> bool:
+    """Whether this llama.cpp build can offload layers to a GPU (CUDA, Metal, Vulkan, ...)."""
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
 def default_threads() -> int:
     """llama-cpp-python's own default: half the logical cores. Oversubscribed cores make
     ggml's spinning thread barriers collapse, so never more than the machine can give."""

@@ -53,13 +53,22 @@ class RequestLog:
             return list(self._db["requests"].rows_where(where, args, order_by="id desc", limit=n))
 
     def conversations(self, n: int = 50) -> list[dict]:
-        """Conversations with their first prompt and last time, newest first."""
-        sql = ("select conversation, min(prompt) as first_prompt, max(created_at) as last_at, "
+        """Conversations with their first prompt, last time and number of requests, most recent
+        first (for a history browser)."""
+        sql = ("select c.conversation, r.prompt, c.last_at, c.turns from (select conversation, "
+               "min(id) as first_id, max(id) as last_id, max(created_at) as last_at, "
                "count(*) as turns from requests where conversation is not null "
-               "group by conversation order by last_at desc limit ?")
+               "group by conversation) c join requests r on r.id = c.first_id "
+               "order by c.last_id desc limit ?")
         with self._lock:
             return [dict(zip(("conversation", "first_prompt", "last_at", "turns"), r))
                     for r in self._db.execute(sql, [n]).fetchall()]
+
+    def turns(self, conversation: str) -> list[dict]:
+        """Every request of one conversation, oldest first, to reopen it (errors included)."""
+        with self._lock:
+            return list(self._db["requests"].rows_where("conversation = ?", [conversation],
+                                                        order_by="id"))
 
     def count(self) -> int:
         with self._lock:

@@ -1,0 +1,1 @@
+"""The chat's screens: the main chat, the expert picker and the history browser."""
