@@ -69,6 +69,13 @@ class ExpertCrashed(LeerooError):
     exit_code = 5
 
 
+class QuantizationError(LeerooError):
+    """A quantization that cannot be made or measured: an impossible conversion, a requantization
+    not allowed, files that are not quantizations of the same model."""
+
+    exit_code = 2
+
+
 class DataError(LeerooError):
     """Outcome or question data that cannot be read or does not match its format."""
 
