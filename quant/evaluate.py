@@ -95,10 +95,12 @@ def evaluate(
 ) -> list[QuantEval]:
     """Measure each candidate against `reference` (ids, id@QUANT or paths); stored when `db`.
 
-    `threads`: llama.cpp threads for generation and batches alike (default: llama-cpp-python's,
-    all cores for batches; on a busy machine fewer threads are faster).
+    `threads`: llama.cpp threads for single tokens and batches alike (default: the runtime's
+    default_threads(), half the logical cores). Not llama-cpp-python's all-cores default for
+    batches: on a busy 2-core machine here, 1 thread ran this 4-6x faster than 2 (ggml's
+    spinning barriers collapse when cores are oversubscribed).
     """
-    from ..backends.llama_cpp import LlamaCppModel, backend_version
+    from ..backends.llama_cpp import LlamaCppModel, backend_version, default_threads
 
     started = time.perf_counter()
     ref_at = locate(catalog, reference)
@@ -111,6 +113,7 @@ def evaluate(
         raise QuantizationError(f"--tokens {tokens} is less than one {n_ctx}-token chunk")
     text = sample_path().read_text(encoding="utf-8")
     ctx = max(n_ctx, MC_CTX if questions else 0)
+    threads = threads or default_threads()
     models = [LlamaCppModel(f.path, n_ctx=ctx, n_threads=threads, n_threads_batch=threads)
               for f in [ref_at, *cand_at]]
     try:

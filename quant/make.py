@@ -19,7 +19,7 @@ from ..catalog import Catalog, QuantEntry, save_user_quant, user_quant_entries
 from ..errors import QuantizationError
 from ..gguf_info import read_gguf
 from .resolve import Located, locate
-from .types import check_conversion, file_precision
+from .types import check_conversion, check_embeddings, file_precision
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,15 @@ def default_output(src: Located, to: str) -> Path:
 def make_quant(
     catalog: Catalog, source: str, to: str, *, out: Path | None = None,
     allow_requantize: bool = False, expert: str | None = None, register: bool = True,
-    same_embeddings: bool = False, force: bool = False,
+    embeddings: str | None = None, force: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Made:
     """Quantize `source` (expert id, id@QUANT or GGUF path) to `to`; register it unless told not.
 
     `expert` names the expert a bare GGUF path belongs to (else it is matched by file).
-    `same_embeddings`: quantize the token embeddings to `to` as well (llama.cpp otherwise keeps
-    them at 6 bits or more; in a small-vocabulary-heavy model like Gemma 3 270M they are most of
-    the file).
+    `embeddings`: "same" (the target's block type) or a tensor type for the token embeddings;
+    None keeps llama.cpp's choice (6 bits or more), which in a model whose parameters are
+    mostly embeddings, like Gemma 3 270M (168 M of 268 M), keeps most of the file's size.
     """
     from ..backends.llama_cpp import quant_types, quantize_file
 
@@ -74,6 +74,7 @@ def make_quant(
     source_type = file_precision(info)
     target = check_conversion(source_type, to, allow_requantize=allow_requantize,
                               known=set(quant_types()))
+    embed_type = check_embeddings(info, target, embeddings)
     if register and src.expert is None:
         raise QuantizationError(
             f"{src.path} is not the file of a catalog expert, so the result has no expert to "
@@ -85,8 +86,8 @@ def make_quant(
         raise QuantizationError(f"--out {dst} is the source file itself")
     if dst.exists() and not force:
         raise QuantizationError(f"{dst} exists; pass --force to replace it, or --out elsewhere")
-    quantize_file(src.path, dst, target, allow_requantize=allow_requantize,
-                  same_embeddings=same_embeddings, progress=progress)
+    quantize_file(src.path, dst, target, allow_requantize=allow_requantize, same_embeddings=False,
+                  embeddings=embed_type, progress=progress)
     size, digest = dst.stat().st_size, sha256_of(dst)
     registered = None
     if register:

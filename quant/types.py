@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..errors import QuantizationError, UnknownQuant
-from ..gguf_info import GGUFInfo
+from ..gguf_info import GGUFInfo, block_size, tensor_type_for
 
 UNQUANTIZED = ("F32", "F16", "BF16")
 
@@ -87,3 +87,31 @@ def check_conversion(source: str, target: str, *, allow_requantize: bool,
                 f"the source is already quantized ({src}); requantizing adds the errors of "
                 f"both steps. Quantize from an F16/BF16/F32 file, or pass --allow-requantize")
     return to
+
+
+# Tensor types offered for the token embeddings, by block size (32: any width llama.cpp takes).
+EMBEDDING_TYPES = ("F16", "BF16", "Q8_0", "Q6_K", "Q5_1", "Q5_0", "Q5_K", "Q4_1", "Q4_0", "IQ4_NL",
+                   "Q4_K", "IQ4_XS", "Q3_K", "Q2_K")
+
+
+def check_embeddings(info: GGUFInfo, target: str, embeddings: str | None) -> str | None:
+    """The tensor type to force on the token embeddings (None: llama.cpp's own choice).
+
+    `embeddings`: "same" (the target's own block type) or a tensor type. llama.cpp has no
+    fallback for a forced embedding type: a row width that is not a multiple of the type's
+    block would abort it, so that is refused here with the types that fit.
+    """
+    if not embeddings:
+        return None
+    wanted = tensor_type_for(target if embeddings.lower() == "same" else embeddings)
+    if wanted is None or wanted not in EMBEDDING_TYPES:
+        raise UnknownQuant(f"unknown embeddings type {embeddings!r}; use same or one of "
+                           f"{', '.join(EMBEDDING_TYPES)}")
+    embd = next((t for t in info.tensors if t.name == "token_embd.weight"), None)
+    width = embd.shape[0] if embd else 0
+    if width and width % block_size(wanted):
+        fits = [t for t in EMBEDDING_TYPES if width % block_size(t) == 0]
+        raise QuantizationError(
+            f"the token embeddings are {width} wide, not a multiple of {wanted}'s "
+            f"{block_size(wanted)}-element blocks; choose --embeddings from {', '.join(fits)}")
+    return wanted

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..errors import ContextOverflow, CorruptModel, LeerooError, UnknownQuant
-from ..gguf_info import read_gguf
+from ..gguf_info import read_gguf, tensor_type_for
 from .base import Chunk, LoadInfo, Sampling
 
 if TYPE_CHECKING:
@@ -331,14 +331,15 @@ _TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")
 
 
 def quantize_file(src: Path, dst: Path, qtype: str, *, allow_requantize: bool = False,
-                  same_embeddings: bool = True,
+                  same_embeddings: bool = True, embeddings: str | None = None,
                   progress: Callable[[int, int], None] | None = None) -> Path:
     """Quantize `src` to `qtype` with llama.cpp's quantizer, in a child process.
 
     llama.cpp aborts the whole process on some impossible conversions, so the work runs in a
     spawned child; the output appears at `dst` only when complete. `progress(done, total)` is
     called for each tensor line the quantizer prints. `same_embeddings`: the token embeddings
-    get `qtype` too (else llama.cpp's own choice, usually Q6_K or better).
+    get `qtype` too (else llama.cpp's own choice, usually Q6_K or better); `embeddings`, a ggml
+    tensor type (Q4_0, Q8_0, ...), overrides both.
     """
     types = quant_types()
     key = qtype.upper()
@@ -349,7 +350,8 @@ def quantize_file(src: Path, dst: Path, qtype: str, *, allow_requantize: bool = 
     partial = dst.with_suffix(dst.suffix + ".partial")
     import gguf
 
-    embed = int(gguf.GGMLQuantizationType[key].value) if same_embeddings and key in gguf.GGMLQuantizationType.__members__ else -1
+    embed_name = tensor_type_for(embeddings or key) if (embeddings or same_embeddings) else None
+    embed = int(gguf.GGMLQuantizationType[embed_name].value) if embed_name else -1
     code = (
         "import sys; from leeroo_local.backends.llama_cpp import _quantize_child; "
         "_quantize_child(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == '1', int(sys.argv[5]))"

@@ -40,8 +40,9 @@ def make(
     expert: str = typer.Option(None, "--expert", help="Expert a GGUF path belongs to."),
     no_register: bool = typer.Option(False, "--no-register",
                                      help="Only write the file; do not add it to the catalog."),
-    same_embeddings: bool = typer.Option(False, "--same-embeddings",
-                                         help="Quantize the token embeddings to TYPE too."),
+    embeddings: str = typer.Option(None, "--embeddings",
+                                   help="Token embeddings type: 'same' (as TYPE) or e.g. Q4_0 "
+                                        "(default: llama.cpp's choice, 6+ bits)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -68,7 +69,7 @@ def make(
 
         made = make_quant(
             user_catalog(), source, to, out=out, allow_requantize=allow_requantize, expert=expert,
-            register=not no_register, same_embeddings=same_embeddings, force=force,
+            register=not no_register, embeddings=embeddings, force=force,
             progress=progress)
     elapsed = time.perf_counter() - started
     if as_json:
@@ -90,7 +91,7 @@ def eval_(
     tokens: int = typer.Option(1024, "--tokens", min=1,
                                help="Tokens of the text sample (whole 512-token chunks)."),
     questions: int = typer.Option(40, "--questions", min=0, help="MMLU-Pro questions to compare."),
-    threads: int = typer.Option(None, "--threads", min=1, help="llama.cpp threads (default: all cores)."),
+    threads: int = typer.Option(None, "--threads", min=1, help="llama.cpp threads (default: half the cores)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Measure what CANDIDATE lost against REFERENCE; stored for `fit`."""
