@@ -67,6 +67,13 @@ def test_quant_makes_registers_measures_and_feeds_the_fit(tiny_f32, tmp_path, ca
     assert {m["quality_basis"] for m in json.loads(out)["experts"]} <= {"quant eval", "unquantized"}
 
 
+def test_help_shows_both_forms():
+    group = runner.invoke(app, ["quant", "--help"], env={"COLUMNS": "120"})
+    assert group.exit_code == 0 and "SOURCE --to TYPE" in group.output and "eval" in group.output
+    make = runner.invoke(app, ["quant", "some-expert", "--help"], env={"COLUMNS": "120"})
+    assert make.exit_code == 0 and "--allow-requantize" in make.output
+
+
 def test_quant_eval_prints_a_table(tiny_f32, tmp_path):
     q4 = tmp_path / "q4.gguf"
     made = runner.invoke(app, ["quant", str(tiny_f32), "--to", "Q4_0", "--out", str(q4),

@@ -21,8 +21,10 @@ class _MakeByDefault(TyperGroup):
 
 quant_app = typer.Typer(
     cls=_MakeByDefault, no_args_is_help=True,
+    subcommand_metavar="SOURCE --to TYPE [OPTIONS] | eval REFERENCE CANDIDATE [OPTIONS]",
     help="Make a quantization: `quant SOURCE --to TYPE` (SOURCE: expert id, id@QUANT or a GGUF "
-         "file). Measure one: `quant eval REFERENCE CANDIDATE`.")
+         "file; `quant SOURCE --help` lists its options). Measure one: `quant eval REFERENCE "
+         "CANDIDATE`.")
 
 
 def register(app: typer.Typer) -> None:
