@@ -8,6 +8,8 @@ outcome data.
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -89,6 +91,27 @@ class Quant(_Strict):
         default=None, description="Mean bits per weight, when known or used for a computed size."
     )
     sha256: str | None = Field(default=None, description="SHA-256 of the file, when published.")
+    path: str | None = Field(
+        default=None, description="Absolute path of a file made on this machine (by "
+        "`leeroo-local quant`); when set it is where the file is, whatever the expert's source."
+    )
+
+
+class QuantEntry(Quant):
+    """A `[[quants]]` table: one more quantization of an expert listed elsewhere (the shipped
+    catalog or a user file), made on this machine; merged into that expert's quants."""
+
+    expert: str = Field(description="Id of the expert this file is a quantization of.")
+    path: str = Field(description="Absolute path of the GGUF file (~ expanded).")
+
+    @model_validator(mode="after")
+    def _absolute(self) -> QuantEntry:
+        if not Path(self.path).expanduser().is_absolute():
+            raise ValueError(f"path {self.path!r} must be absolute")
+        return self
+
+    def quant(self) -> Quant:
+        return Quant.model_validate(self.model_dump(exclude={"expert"}))
 
 
 REMOTE_QUANT = Quant(type="REMOTE", file="", size_bytes=1, size_basis="listed")
@@ -210,26 +233,37 @@ def default_catalog_path() -> Path:
     return Path(str(resources.files("leeroo_local").joinpath("models.toml")))
 
 
-def _where(raw: dict, loc: tuple) -> str:
+def _where(raw: dict, loc: tuple, table: str = "experts") -> str:
     """'expert llama-3.1-8b, field quants.0.size_bytes' from a pydantic error location."""
     parts = list(loc)
-    if len(parts) >= 2 and parts[0] == "experts" and isinstance(parts[1], int):
+    if len(parts) >= 2 and parts[0] == table and isinstance(parts[1], int):
         idx = parts[1]
-        entries = raw.get("experts") or []
-        ident = entries[idx].get("id") if idx < len(entries) and isinstance(entries[idx], dict) else None
-        entry = f"expert {ident!r} (entry {idx + 1})" if ident else f"entry {idx + 1}"
+        entries = raw.get(table) or []
+        entry = entries[idx] if idx < len(entries) and isinstance(entries[idx], dict) else {}
+        if table == "quants":
+            label = f"quants entry {idx + 1}" + (
+                f" ({entry.get('expert')} {entry.get('type')})" if entry.get("expert") else "")
+        else:
+            ident = entry.get("id")
+            label = f"expert {ident!r} (entry {idx + 1})" if ident else f"entry {idx + 1}"
         rest = [str(p) for p in parts[2:] if p not in ("hf", "pypi", "derived", "local", "openai")]
-        return f"{entry}, field {'.'.join(rest) or '(entry)'}"
+        return f"{label}, field {'.'.join(rest) or '(entry)'}"
     return f"field {'.'.join(str(p) for p in parts) or '(top level)'}"
+
+
+class _QuantTables(_Strict):
+    quants: list[QuantEntry]
 
 
 def load_catalog(path: str | Path | None = None, extra: list[str | Path] | None = None) -> Catalog:
     """Read and validate a catalog; ConfigError names the file, the entry and the field.
 
-    `extra` files (e.g. the user's own models.toml) add experts after the built-in ones.
+    `extra` files (e.g. the user's own models.toml) add experts after the built-in ones, and
+    `[[quants]]` tables that add quantizations to experts of any file.
     """
     files = [Path(path) if path else default_catalog_path()] + [Path(p) for p in extra or []]
     experts: list[dict] = []
+    added: list[tuple[Path, int, QuantEntry]] = []
     for file in files:
         raw = _read_toml(file)
         try:
@@ -237,15 +271,38 @@ def load_catalog(path: str | Path | None = None, extra: list[str | Path] | None 
         except ValidationError as exc:
             err = exc.errors()[0]
             raise ConfigError(f"{file}: {_where(raw, err['loc'])}: {err['msg']}") from None
-        unknown = set(raw) - {"experts", "schema"}
+        try:
+            tables = _QuantTables.model_validate({"quants": raw.get("quants", [])})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(f"{file}: {_where(raw, err['loc'], 'quants')}: {err['msg']}") from None
+        unknown = set(raw) - {"experts", "quants", "schema"}
         if unknown:
             raise ConfigError(f"{file}: unknown top-level key(s) {sorted(unknown)}")
-        experts.extend(raw.get("experts", []))
+        experts.extend(dict(e) for e in raw.get("experts", []))
+        added.extend((file, i, q) for i, q in enumerate(tables.quants))
+    _merge_quants(experts, added)
     try:
         return Catalog.model_validate({"experts": experts})
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"{', '.join(map(str, files))}: {err['msg']}") from None
+
+
+def _merge_quants(experts: list[dict], added: list[tuple[Path, int, QuantEntry]]) -> None:
+    """Append each [[quants]] entry to its expert's quants (one type at most once)."""
+    by_id = {e.get("id"): e for e in experts}
+    for file, i, entry in added:
+        where = f"{file}: quants entry {i + 1} ({entry.expert} {entry.type})"
+        target = by_id.get(entry.expert)
+        if target is None:
+            raise ConfigError(f"{where}: unknown expert {entry.expert!r}")
+        if (target.get("source") or {}).get("kind") == "openai":
+            raise ConfigError(f"{where}: {entry.expert} is a remote expert; it has no local files")
+        quants = list(target.get("quants") or [])
+        if any(str(q.get("type", "")).upper() == entry.type.upper() for q in quants):
+            raise ConfigError(f"{where}: {entry.expert} already offers {entry.type}")
+        target["quants"] = quants + [entry.quant().model_dump(exclude_none=True)]
 
 
 def _read_toml(file: Path) -> dict:
@@ -258,9 +315,65 @@ def _read_toml(file: Path) -> dict:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
 
 
-def load_user_catalog() -> Catalog:
-    """The shipped catalog plus the user's own $LEEROO_HOME/config/models.toml, if any."""
+def user_catalog_files() -> tuple[Path, Path]:
+    """The user's hand-written models.toml and the quants.toml that `leeroo-local quant` writes."""
     from . import paths
 
-    extra = paths.home() / "config" / "models.toml"
-    return load_catalog(extra=[extra] if extra.exists() else None)
+    folder = paths.home() / "config"
+    return folder / "models.toml", folder / "quants.toml"
+
+
+def load_user_catalog() -> Catalog:
+    """The shipped catalog plus the user's own models.toml and quants.toml, if any."""
+    return load_catalog(extra=[f for f in user_catalog_files() if f.exists()])
+
+
+_QUANTS_HEADER = (
+    "# Quantizations made on this machine by `leeroo-local quant`, one [[quants]] table each:\n"
+    "# merged into the named expert's quants. Rewritten by that command; hand edits to these\n"
+    "# entries are kept as long as they stay valid.\n"
+)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)  # a valid TOML basic string
+
+
+def save_user_quant(entry: QuantEntry) -> Path:
+    """Add (or replace: same expert and type) a [[quants]] entry of the user's quants.toml.
+
+    The new file is checked by loading the whole user catalog before it replaces the old
+    one, so a bad entry raises ConfigError and changes nothing.
+    """
+    models, target = user_catalog_files()
+    kept = []
+    if target.exists():
+        kept = [q for q in _read_toml(target).get("quants", [])
+                if not (q.get("expert") == entry.expert
+                        and str(q.get("type", "")).upper() == entry.type.upper())]
+    tables = kept + [entry.model_dump(exclude_none=True)]
+    text = _QUANTS_HEADER + "".join(
+        "\n[[quants]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in t.items())
+        for t in tables)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    try:
+        load_catalog(extra=[f for f in (models,) if f.exists()] + [partial])
+    except ConfigError:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return target
+
+
+def user_quant_entries() -> list[QuantEntry]:
+    """The entries of the user's quants.toml (those `leeroo-local quant` wrote)."""
+    target = user_catalog_files()[1]
+    if not target.exists():
+        return []
+    return [QuantEntry.model_validate(q) for q in _read_toml(target).get("quants", [])]

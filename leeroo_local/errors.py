@@ -75,6 +75,13 @@ class Cancelled(LeerooError):
     exit_code = 130
 
 
+class QuantizationError(LeerooError):
+    """A quantization that cannot be made or measured: an impossible conversion, a requantization
+    not allowed, files that are not quantizations of the same model."""
+
+    exit_code = 2
+
+
 class DataError(LeerooError):
     """Outcome or question data that cannot be read or does not match its format."""
 

@@ -2,8 +2,10 @@
 
 Candidates are (expert, quantization) pairs of the catalog. Each one's quality column is its
 measured outcomes (`<column>@<QUANT>` in the data) when there are some, else its full-precision
-column times the degradation factor of the quantization (leeroo_local.degradation). Its cost is
-the memory the memory model predicts at `n_ctx`, or, in swap mode, its size on disk.
+column times a degradation factor (leeroo_local.degradation): the one `quant eval` measured for
+that pair, else the type's factor calibrated by measurements of other experts, else the table.
+Each candidate says which (`quality_basis`). Its cost is the memory the memory model predicts at
+`n_ctx`, or, in swap mode, its size on disk.
 
 The budget rule, kept simple on purpose:
 
@@ -96,6 +98,7 @@ class Candidate:
     gpu_bytes: int
     cpu_bytes: int
     disk_bytes: int
+    basis_kind: str = "outcomes"  # outcomes | quant eval | calibrated | table | unquantized
 
 
 @dataclass
@@ -142,10 +145,10 @@ def build_candidates(
         for q in e.quants:
             measured = column_name(e.data_column, q.type)
             if measured in present:
-                column, factor, basis = measured, 1.0, "measured"
+                column, factor, basis, kind = measured, 1.0, "measured", "outcomes"
             elif base:
-                d = degradation.lookup(q.type)
-                column, factor, basis = base, d.factor, f"x{d.factor:.3f} ({d.basis})"
+                d = degradation.lookup(q.type, expert=e.id)
+                column, factor, basis, kind = base, d.factor, f"x{d.factor:.3f} ({d.basis})", d.kind
             else:
                 skipped.append({"id": e.id, "quant": q.type,
                                 "reason": f"column {e.data_column!r} is not in the data"})
@@ -154,7 +157,7 @@ def build_candidates(
             est = estimate(shape, budget.n_ctx, vram_bytes=budget.vram_bytes)
             memory = est.total_bytes + (gpu_compute_bytes(shape, budget.n_ctx) if budget.vram_bytes else 0)
             cands.append(Candidate(e.id, q.type, e.data_column, column, factor, basis, int(memory),
-                                   est.gpu_bytes, est.cpu_bytes, q.size_bytes))
+                                   est.gpu_bytes, est.cpu_bytes, q.size_bytes, kind))
     if not cands:
         raise DataError("no catalog expert has outcomes in the data (their data_column must "
                         "match a column of outcomes.csv) and holds the context: "
@@ -189,6 +192,10 @@ class FitMember(BaseModel):
     score: float = Field(description="Running S(U) with it and the experts above it.")
     data_column: str
     quality: str = Field(description="measured, or the degradation factor applied and its basis.")
+    quality_basis: str = Field(
+        default="outcomes", description="Where the quality comes from: outcomes (measured at this "
+        "quantization), quant eval (this pair measured by `quant eval`), calibrated (the type's "
+        "factor calibrated by quant evals), table (the default factor), unquantized.")
     share: float = Field(description="Share of requests it would serve (best expert routing).")
     disk_bytes: int
     gpu_bytes: int = Field(description="On the GPU when loaded alone (0 without --vram).")
@@ -293,7 +300,8 @@ def plan(
 
 def _member(c: Candidate, gain: float, score: float, share: float) -> FitMember:
     return FitMember(id=c.expert, quant=c.quant, memory_bytes=c.memory_bytes, gain=gain,
-                     score=score, data_column=c.data_column, quality=c.basis, share=share,
+                     score=score, data_column=c.data_column, quality=c.basis,
+                     quality_basis=c.basis_kind, share=share,
                      disk_bytes=c.disk_bytes, gpu_bytes=c.gpu_bytes, cpu_bytes=c.cpu_bytes)
 
 

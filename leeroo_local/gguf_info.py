@@ -164,6 +164,22 @@ class _Reader:
         return list(struct.unpack("<" + fmt[1:] * count, raw))
 
 
+def tensor_type_for(name: str) -> str | None:
+    """The ggml tensor type a file type (or tensor type) name stands for: Q4_0 -> Q4_0,
+    Q3_K_S -> Q3_K, IQ3_M -> IQ3_S; None when there is none."""
+    members = GGMLQuantizationType.__members__
+    key = name.upper()
+    for candidate in (key, key.rsplit("_", 1)[0], key.rsplit("_", 1)[0] + "_S"):
+        if candidate in members:
+            return candidate
+    return None
+
+
+def block_size(tensor_type: str) -> int:
+    """Elements per quantization block of a ggml tensor type (rows must be a multiple)."""
+    return GGML_QUANT_SIZES[GGMLQuantizationType[tensor_type]][0]
+
+
 def _tensor_bytes(shape: tuple[int, ...], qtype: GGMLQuantizationType) -> int:
     block, type_size = GGML_QUANT_SIZES[qtype]
     n = 1

@@ -14,8 +14,12 @@ from .catalog import Catalog, DerivedSource, Expert, HubSource, LocalSource, Pyp
 from .errors import DownloadError
 from .hub import cached_path, pull, shard_names  # noqa: F401  (shard_names re-exported)
 
+
 def local_path(expert: Expert, quant: Quant) -> Path | None:
     """The first (or only) file of this quantization if every part of it is present, else None."""
+    if quant.path:  # made on this machine (leeroo-local quant), wherever the source is
+        path = Path(quant.path).expanduser()
+        return path if path.exists() else None
     if isinstance(expert.source, HubSource):
         return cached_path(expert.source, quant)
     if isinstance(expert.source, LocalSource):
@@ -33,6 +37,9 @@ def ensure_local(
     if found is not None:
         return found
     source = expert.source
+    if quant.path:
+        raise DownloadError(f"{expert.id} {quant.type}: {quant.path} (made by `leeroo-local "
+                            f"quant`) does not exist any more; make it again")
     if isinstance(source, LocalSource):
         raise DownloadError(f"{expert.id}: {Path(source.folder) / quant.file} does not exist")
     if isinstance(source, PypiSource):

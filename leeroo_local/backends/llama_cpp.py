@@ -11,15 +11,19 @@ import collections
 import ctypes
 import os
 import random
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from ..errors import ContextOverflow, CorruptModel, LeerooError
-from ..gguf_info import read_gguf
+from ..errors import ContextOverflow, CorruptModel, LeerooError, UnknownQuant
+from ..gguf_info import read_gguf, tensor_type_for
 from .base import Chunk, LoadInfo, Sampling
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _LOG: collections.deque[str] = collections.deque(maxlen=40)
 _log_callback = None  # keep a reference: llama.cpp calls it from C
@@ -52,6 +56,13 @@ def supports_gpu_offload() -> bool:
     import llama_cpp
 
     return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def backend_version() -> str:
+    """llama-cpp-python's version, for the provenance of measurements."""
+    import llama_cpp
+
+    return str(llama_cpp.__version__)
 
 
 def default_threads() -> int:
@@ -104,7 +115,7 @@ class LlamaCppModel:
     """A GGUF expert loaded in this process."""
 
     def __init__(self, path: str | Path, n_ctx: int = 4096, n_threads: int | None = None,
-                 n_gpu_layers: int = 0, seed: int = 0):
+                 n_gpu_layers: int = 0, seed: int = 0, n_threads_batch: int | None = None):
         path = Path(path)
         header = read_gguf(path)  # clear CorruptModel before llama.cpp sees a bad file
         _install_logger()
@@ -115,11 +126,13 @@ class LlamaCppModel:
             self._llm = llama_cpp.Llama(
                 str(path), n_ctx=n_ctx, n_threads=n_threads or default_threads(),
                 n_gpu_layers=n_gpu_layers, seed=seed, verbose=False,
+                n_threads_batch=n_threads_batch,  # None: llama-cpp-python's default (all cores)
             )
         except (ValueError, RuntimeError) as exc:
             raise CorruptModel(f"{path}: llama.cpp could not load it: {exc}. {last_log()}") from None
         self.path = path
         self._lib = llama_cpp
+        self._batch = None  # llama_batch for _decode, made on first use
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._formatter = _formatter(self._llm, header.metadata.get("tokenizer.chat_template"))
         self.info = LoadInfo(
@@ -200,10 +213,66 @@ class LlamaCppModel:
             yield Chunk(text=held)
         yield Chunk(finish_reason=finish, prompt_tokens=len(tokens), completion_tokens=produced)
 
+    @property
+    def n_vocab(self) -> int:
+        return self._llm.n_vocab()
+
+    def _decode(self, tokens: list[int], n_past: int, first: int,
+                n_batch: int = 128) -> Iterator[tuple[int, np.ndarray]]:
+        """Decode `tokens` after the first `n_past` cached ones, in batches of `n_batch`.
+
+        Yields (i, rows): rows[k] are the logits after tokens[: i + k + 1], for every
+        i + k >= first. Only those positions ask llama.cpp for logits, and each batch's rows
+        are a view of llama.cpp's output buffer: valid until the next step of the iterator.
+        """
+        import numpy as np
+
+        llm, lib = self._llm, self._lib
+        if n_past + len(tokens) > self.info.n_ctx:
+            raise ContextOverflow(n_past + len(tokens), self.info.n_ctx)
+        n_batch = max(1, min(n_batch, llm.n_batch))
+        if self._batch is None:
+            self._batch = lib.llama_batch_init(llm.n_batch, 0, 1)
+        batch, vocab = self._batch, llm.n_vocab()
+        lib.llama_memory_seq_rm(lib.llama_get_memory(llm.ctx), -1, n_past, -1)
+        llm.n_tokens = n_past
+        for start in range(0, len(tokens), n_batch):
+            part = tokens[start:start + n_batch]
+            wanted = 0
+            for j, tok in enumerate(part):
+                batch.token[j] = tok
+                batch.pos[j] = n_past + start + j
+                batch.n_seq_id[j] = 1
+                batch.seq_id[j][0] = 0
+                batch.logits[j] = start + j >= first
+                wanted += start + j >= first
+            batch.n_tokens = len(part)
+            rc = lib.llama_decode(llm.ctx, batch)
+            if rc != 0:
+                raise LeerooError(f"llama.cpp could not evaluate {len(part)} tokens (code {rc}). "
+                                  f"{last_log()}")
+            llm.input_ids[llm.n_tokens:llm.n_tokens + len(part)] = part
+            llm.n_tokens += len(part)
+            if wanted:
+                rows = np.ctypeslib.as_array(lib.llama_get_logits(llm.ctx), shape=(wanted, vocab))
+                yield max(start, first), rows
+
+    def next_token_logits(self, tokens: list[int], first: int = 0,
+                          n_batch: int = 128) -> Iterator[tuple[int, np.ndarray]]:
+        """Evaluate `tokens` from an empty cache and stream next-token logits, batch by batch.
+
+        Yields (i, rows) with rows[k] the float32 logits predicting tokens[i + k + 1] (the
+        last row predicts past the end), for positions from `first` on. A batch holds at most
+        `n_batch` x vocabulary floats, so a 262k vocabulary never needs a tokens x vocabulary
+        matrix; rows are valid until the next step (copy what you keep).
+        """
+        return self._decode(list(tokens), 0, first, n_batch)
+
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
         """Log-probability of each continuation after `context` (multiple-choice scoring).
 
-        The context is evaluated once; each continuation reuses its KV cache.
+        The context is evaluated once; each continuation reuses its KV cache and is scored in
+        one batch (the last context token and the continuation but its last token).
         """
         import numpy as np
 
@@ -217,24 +286,28 @@ class LlamaCppModel:
             split = len(full) - len(cont)
             if len(full) >= self.info.n_ctx:
                 raise ContextOverflow(len(full), self.info.n_ctx)
-            # Reuse the cached prefix, but always decode at least the last context token so
-            # the logits read below belong to this context, not to the previous continuation.
-            reuse = min(_common_prefix(list(llm.input_ids[: llm.n_tokens]), full[:split]), split - 1)
-            llm.n_tokens = reuse
-            llm.eval(full[reuse:split])
+            # Reuse the cached prefix, but always decode the last context token with the
+            # continuation: the same batch whatever was scored before, so the same numbers
+            # (llama.cpp's kernels, hence its rounding, depend on the batch size).
+            last = max(split - 1, 0)
+            reuse = min(_common_prefix(list(llm.input_ids[: llm.n_tokens]), full[:last]), last)
+            for _ in self._decode(full[reuse:last], reuse, first=last - reuse):
+                pass
             total = 0.0
-            for tok in cont:
-                row = np.ctypeslib.as_array(
-                    self._lib.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)
-                ).astype(np.float64)
-                top = row.max()
-                total += row[tok] - top - np.log(np.exp(row - top).sum())
-                llm.eval([tok])
-            out.append(float(total))
+            for i, rows in self._decode(full[last:-1], last, first=0):
+                rows = rows.astype(np.float64)
+                top = rows.max(axis=1, keepdims=True)
+                lse = np.log(np.exp(rows - top).sum(axis=1)) + top[:, 0]
+                targets = full[last + i + 1: last + i + 1 + len(rows)]
+                total += float((rows[np.arange(len(rows)), targets] - lse).sum())
+            out.append(total)
         return out
 
     def close(self) -> None:
         llm, self._llm = getattr(self, "_llm", None), None
+        batch, self._batch = getattr(self, "_batch", None), None
+        if batch is not None:
+            self._lib.llama_batch_free(batch)
         if llm is not None:
             llm.close()
 
@@ -261,34 +334,51 @@ def quant_types() -> dict[str, int]:
             for n in dir(llama_cpp) if n.startswith("LLAMA_FTYPE_MOSTLY_")}
 
 
+_TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")
+
+
 def quantize_file(src: Path, dst: Path, qtype: str, *, allow_requantize: bool = False,
-                  same_embeddings: bool = True) -> Path:
+                  same_embeddings: bool = True, embeddings: str | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Path:
     """Quantize `src` to `qtype` with llama.cpp's quantizer, in a child process.
 
     llama.cpp aborts the whole process on some impossible conversions, so the work runs in a
-    spawned child; the output appears at `dst` only when complete.
+    spawned child; the output appears at `dst` only when complete. `progress(done, total)` is
+    called for each tensor line the quantizer prints. `same_embeddings`: the token embeddings
+    get `qtype` too (else llama.cpp's own choice, usually Q6_K or better); `embeddings`, a ggml
+    tensor type (Q4_0, Q8_0, ...), overrides both.
     """
     types = quant_types()
     key = qtype.upper()
     if key not in types:
-        raise LeerooError(f"unknown quantization {qtype!r}; llama.cpp offers {', '.join(sorted(types))}")
+        raise UnknownQuant(f"unknown quantization {qtype!r}; llama.cpp offers {', '.join(sorted(types))}")
     read_gguf(src)
     dst.parent.mkdir(parents=True, exist_ok=True)
     partial = dst.with_suffix(dst.suffix + ".partial")
     import gguf
 
-    embed = int(gguf.GGMLQuantizationType[key].value) if same_embeddings and key in gguf.GGMLQuantizationType.__members__ else -1
+    embed_name = tensor_type_for(embeddings or key) if (embeddings or same_embeddings) else None
+    embed = int(gguf.GGMLQuantizationType[embed_name].value) if embed_name else -1
     code = (
         "import sys; from leeroo_local.backends.llama_cpp import _quantize_child; "
         "_quantize_child(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == '1', int(sys.argv[5]))"
     )
     args = [sys.executable, "-c", code, str(src), str(partial), str(types[key]),
             "1" if allow_requantize else "0", str(embed)]
-    proc = subprocess.run(args, capture_output=True, text=True, errors="replace")
+    said: collections.deque[str] = collections.deque(maxlen=200)
+    with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          errors="replace") as proc:
+        for line in proc.stderr:
+            said.append(line)
+            hit = _TENSOR_LINE.match(line)
+            if hit and progress is not None:
+                progress(int(hit.group(1)), int(hit.group(2)))
     if proc.returncode != 0 or not partial.exists():
         partial.unlink(missing_ok=True)
-        said = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower() or "requantiz" in ln.lower()]
-        detail = (said or proc.stderr.strip().splitlines() or ["no output"])[-1].strip()
+        lines = "".join(said).replace(", llama_model_quantize:", "\nllama_model_quantize:").splitlines()
+        errors = [ln for ln in lines if "error" in ln.lower() or "requantiz" in ln.lower()
+                  or "failed" in ln.lower()]
+        detail = (errors or [ln for ln in lines if ln.strip()] or ["no output"])[-1].strip()
         raise LeerooError(
             f"llama.cpp could not quantize {src.name} to {key} (exit {proc.returncode}): {detail}"
         )

@@ -45,7 +45,7 @@ def fit(
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise typer.BadParameter(_first_error(exc)) from None
     matrix, label = _load(data, from_store)
-    report = plan(user_catalog(), matrix, budget, data_label=label)
+    report = plan(user_catalog(), matrix, budget, data_label=label, degradation=_degradation())
     saved = None
     if save:
         from ..universe import save_universe
@@ -62,6 +62,18 @@ def _first_error(exc: ValueError) -> str:
     return errors()[0]["msg"].removeprefix("Value error, ") if callable(errors) else str(exc)
 
 
+def _degradation():
+    """The degradation table calibrated by `quant eval` measurements, when the store has any."""
+    from .. import paths
+
+    if not paths.db_path().exists():
+        return None
+    from ..store import open_db
+    from ..store.quant_measurements import degradation_model
+
+    return degradation_model(open_db())
+
+
 def _load(data: Path | None, from_store: bool):
     from ..outcomes import load_matrix
 
@@ -72,6 +84,12 @@ def _load(data: Path | None, from_store: bool):
         return read_matrix(open_db(), with_questions=False), "evaluation store"
     matrix = load_matrix(data, with_questions=False)
     return matrix, str(data) if data else "shipped MMLU-Pro development outcomes"
+
+
+def _quality(m) -> str:
+    if m.quality_basis == "outcomes":
+        return "outcomes"
+    return f"{m.quality.split(' ')[0]} {m.quality_basis}"
 
 
 _STRATEGY = {"cost-benefit": "cost-benefit greedy", "plain": "plain greedy", "single": "best single"}
@@ -93,7 +111,7 @@ def _render(report, saved) -> None:
     table = Table("#", "expert", "quant", "memory", "gain", "S(U)", "routed", "quality")
     for i, m in enumerate(report.experts, 1):
         table.add_row(str(i), m.id, m.quant, size(m.memory_bytes), f"+{100 * m.gain:.2f}",
-                      f"{100 * m.score:.2f}", f"{100 * m.share:.0f}%", m.quality.split(" ")[0])
+                      f"{100 * m.score:.2f}", f"{100 * m.share:.0f}%", _quality(m))
     console.print(table)
     capacity = report.budget["capacity_bytes"]
     if report.mode == "resident":
@@ -113,7 +131,9 @@ def _render(report, saved) -> None:
     console.print(f"Chosen by: {_STRATEGY[report.strategy]} ({alt})")
     console.print("gain, S(U): points of accuracy with an oracle router; routed: share of "
                   "questions each expert is best for; quality: measured outcomes, or "
-                  "full-precision outcomes x the quantization's factor (leeroo_local/degradation.py)")
+                  "full-precision outcomes x the quantization's factor, from `quant eval` of this "
+                  "expert, calibrated by quant evals of others, or the default table "
+                  "(leeroo_local/degradation.py)")
     for note in report.notes:
         console.print(f"Note: {note}")
     by_reason: dict[str, list[str]] = {}

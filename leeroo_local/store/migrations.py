@@ -46,9 +46,29 @@ def m003_create_requests(db: Database) -> None:
     db["requests"].create_index(["conversation"])
 
 
+def m004_create_quant_measurements(db: Database) -> None:
+    """What `leeroo-local quant eval` measured: a candidate file against a reference file of the
+    same model, with the provenance of both (path, size, SHA-256, expert and quant if known)."""
+    db["quant_measurements"].create(
+        {"id": int, "created_at": str, "expert": str, "quant": str, "reference_expert": str,
+         "reference_quant": str, "candidate_path": str, "candidate_bytes": int,
+         "candidate_sha256": str, "candidate_type": str, "reference_path": str,
+         "reference_bytes": int, "reference_sha256": str, "reference_type": str,
+         "sample": str, "n_ctx": int, "tokens_scored": int, "ppl_reference": float,
+         "ppl_candidate": float, "kl_mean": float, "kl_p99": float, "kl_max": float,
+         "top1_agreement": float, "mc_questions": int, "mc_agreed": int, "mc_agreement": float,
+         "mc_accuracy_reference": float, "mc_accuracy_candidate": float, "seconds": float,
+         "backend": str},
+        pk="id", not_null={"created_at", "candidate_path", "candidate_type", "reference_path",
+                           "reference_type", "tokens_scored"},
+    )
+    db["quant_measurements"].create_index(["expert", "quant"])
+
+
 Migration = Callable[[Database], None]
 MIGRATIONS: list[Migration] = [
     m001_create_questions,
     m002_create_outcomes,
     m003_create_requests,
+    m004_create_quant_measurements,
 ]
