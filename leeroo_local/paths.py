@@ -6,6 +6,7 @@ only files we make (starter assembly, quantizations) live under our own models f
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -43,3 +44,12 @@ def db_path() -> Path:
 def universe_path() -> Path:
     """The universe saved by `fit --save`, read by run, serve and chat."""
     return config_dir() / "universe.json"
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read a megabyte at a time (model files are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
