@@ -1,7 +1,11 @@
 """One expert in its own process, so unloading really returns its memory to the system.
 
-llama.cpp does not always give memory back on close(); a process that exits does. The parent
-talks to a worker over a multiprocessing Pipe with small tuples:
+llama.cpp does not always give memory back on close(); a process that exits does. A worker is
+`python -m leeroo_local.worker FD`, a fresh interpreter (not multiprocessing's spawn, which
+re-runs the parent's main script in the child and breaks under embedders: stdin scripts, TUIs
+that replace stderr). Its stdout and stderr, where llama.cpp prints, go to
+$LEEROO_HOME/logs/workers.log, never over a terminal UI. The parent talks to it over a socket
+pair wrapped in a multiprocessing Connection, with small tuples:
 
     parent -> worker   ("load", path, n_ctx, n_threads, n_gpu_layers)
                        ("chat" | "complete", messages_or_prompt, sampling_dict)
@@ -19,16 +23,20 @@ load, not a Python start.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 
-from . import errors
+from . import errors, paths
 from .errors import ExpertCrashed, LeerooError
 
-_SPAWN = multiprocessing.get_context("spawn")
+# The folder holding the leeroo_local package: the child imports this very copy of it.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 
 def _serve(conn: Connection) -> None:
@@ -92,11 +100,18 @@ class Worker:
     """The parent's handle on one worker process. Not thread-safe: the pool serialises use."""
 
     def __init__(self) -> None:
-        self._conn, child = _SPAWN.Pipe()
-        self.process = _SPAWN.Process(target=_serve, args=(child,), daemon=True,
-                                      name="leeroo-worker")
-        self.process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)}
+        log_dir = paths.home() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with (log_dir / "workers.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "leeroo_local.worker", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env=env)
+        theirs.close()
+        self._conn = Connection(ours.detach())
         self.pid: int | None = None
         self.gpu_offload = False
         self.started_at = time.perf_counter()
@@ -109,17 +124,26 @@ class Worker:
                 raise ExpertCrashed("the expert worker did not answer in time")
             return self._conn.recv()
         except (EOFError, OSError):
-            self.process.join(timeout=1)
-            raise ExpertCrashed(f"the expert worker (pid {self.process.pid}) died "
-                                f"(exit code {self.process.exitcode})") from None
+            raise self._died() from None
+
+    def _died(self) -> ExpertCrashed:
+        self._wait(1)
+        return ExpertCrashed(f"the expert worker (pid {self.process.pid}) died "
+                             f"(exit code {self.process.returncode})")
+
+    def _wait(self, timeout: float) -> bool:
+        """True when the process has exited within `timeout` seconds."""
+        try:
+            self.process.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
     def _send(self, msg) -> None:
         try:
             self._conn.send(msg)
         except (OSError, BrokenPipeError, ValueError):
-            self.process.join(timeout=1)
-            raise ExpertCrashed(f"the expert worker (pid {self.process.pid}) died "
-                                f"(exit code {self.process.exitcode})") from None
+            raise self._died() from None
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         if self.pid is None:
@@ -127,7 +151,7 @@ class Worker:
             self.pid, self.gpu_offload = msg[1], bool(msg[2].get("gpu_offload"))
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
 
     def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0) -> dict:
         self.wait_ready()
@@ -166,8 +190,11 @@ class Worker:
             self._conn.send(("exit",))
         except (OSError, BrokenPipeError):
             pass
-        self.process.join(timeout)
-        if self.process.is_alive():
+        if not self._wait(timeout):
             self.process.kill()
-            self.process.join(timeout)
+            self._wait(timeout)
         self._conn.close()
+
+
+if __name__ == "__main__":  # the worker process: python -m leeroo_local.worker FD
+    _serve(Connection(int(sys.argv[1])))

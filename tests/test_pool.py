@@ -100,7 +100,7 @@ def test_killed_worker_fails_its_request_and_the_expert_restarts(pool, tiny_dir)
     with pytest.raises(ExpertCrashed, match="died"):
         with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED) as (worker, _):
             os.kill(worker.pid, signal.SIGKILL)  # the worker dies as the request arrives
-            worker.process.join(5)
+            worker.process.wait(5)
             list(worker.stream("complete", "x", long))
     events, _ = generate(pool, "b", tiny_dir / "tiny-2.gguf")  # other experts keep serving
     assert events[-1][0] == "done"

@@ -258,7 +258,7 @@ def test_a_cold_load_shows_progress_and_stop_ends_the_answer(service):
         assert not load.display
         service.pool()  # starts the pool's spare worker: freeze it, so the load waits for us
         workers = [p for p in psutil.Process().children()
-                   if any("spawn_main" in part for part in p.cmdline())]
+                   if "leeroo_local.worker" in p.cmdline()]
         assert workers
         for p in workers:
             p.send_signal(signal.SIGSTOP)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing.resource_tracker
 
 from textual.app import App
 
@@ -36,8 +35,4 @@ def create_app(service: Service, *, sampling: Sampling | None = None, expert: st
     """The chat over `service`. `expert` is the routing choice to start with (auto, or an id
     to force); `pool_refresh_s` is how often the pool panel is re-read (None: only after each
     request)."""
-    # Expert workers are spawned processes, and multiprocessing starts its resource tracker
-    # with the descriptor of sys.stderr, which Textual replaces with one that has none
-    # (fileno -1: "bad value(s) in fds_to_keep"). Start the tracker while stderr is real.
-    multiprocessing.resource_tracker.ensure_running()
     return ChatApp(service, sampling or Sampling(), ChatState(expert=expert), pool_refresh_s)
