@@ -46,7 +46,8 @@ def direct(path: Path, tokens: int, threads: int, n_ctx: int) -> dict:
     import llama_cpp
 
     started = time.perf_counter()
-    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
+    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                          verbose=False)
     prompt = llm.tokenize(PROMPT.encode(), add_bos=True, special=True)
     first = None
     n = 0

@@ -122,11 +122,14 @@ class LlamaCppModel:
         import llama_cpp
 
         started = time.perf_counter()
+        threads = n_threads or default_threads()
         try:
             self._llm = llama_cpp.Llama(
-                str(path), n_ctx=n_ctx, n_threads=n_threads or default_threads(),
-                n_gpu_layers=n_gpu_layers, seed=seed, verbose=False,
-                n_threads_batch=n_threads_batch,  # None: llama-cpp-python's default (all cores)
+                str(path), n_ctx=n_ctx, n_threads=threads, n_gpu_layers=n_gpu_layers, seed=seed,
+                verbose=False,
+                # llama.cpp's own default (llama-cpp-python's is every core): prompt batches on
+                # more threads than decoding gets collapse when the other cores are busy.
+                n_threads_batch=n_threads_batch or threads,
             )
         except (ValueError, RuntimeError) as exc:
             raise CorruptModel(f"{path}: llama.cpp could not load it: {exc}. {last_log()}") from None
