@@ -7,6 +7,8 @@ needed or their keep-alive ends); the adapters see only routes, text events and 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from .locate import ensure_local
 from .settings import Settings
 from .store.requests import RequestLog
 from .universe import Universe, current_universe
+
+log = logging.getLogger(__name__)
 
 
 class Route(BaseModel):
@@ -95,10 +99,13 @@ class Service:
         self._plans: dict[str, object] = {}
         self._log = log
         self._lazy_lock = threading.Lock()
+        self._route_lock = threading.Lock()
+        self._router = None  # UniverseRouter, False when no policy knows the universe
+        self._load_s: dict[str, float] = {}
         self.client = client
 
     def route(self, prompt: str, expert: str = "auto") -> Route:
-        """The expert for `prompt`: the one named, or (for now) the universe's first."""
+        """The expert for `prompt`: the one named, or the routing policy's choice (routing.py)."""
         started = time.perf_counter()
         if expert != "auto":
             member = next((m for m in self.universe.members if m.expert == expert), None)
@@ -106,10 +113,50 @@ class Service:
             self.catalog.get(expert).quant(quant)
             return Route(expert=expert, quant=quant, reason="named by the request",
                          route_s=time.perf_counter() - started)
-        first = self.universe.members[0]
-        return Route(expert=first.expert, quant=first.quant,
-                     reason="best expert of the universe (no routing policy yet)",
-                     route_s=time.perf_counter() - started)
+        router = self.router()
+        if router is None:
+            first = self.universe.members[0]
+            return Route(expert=first.expert, quant=first.quant,
+                         reason="no routing policy knows this universe's experts: its first member",
+                         route_s=time.perf_counter() - started)
+        with self._route_lock:  # the session budget is charged in order
+            choice = router.choose(
+                prompt, loaded=lambda m: self._is_warm(Route(expert=m.expert, quant=m.quant)),
+                measured_load_s=lambda m: self._load_s.get(f"{m.expert}:{m.quant}"))
+        return Route(expert=choice.member.expert, quant=choice.member.quant, scores=choice.scores,
+                     reason=choice.reason, route_s=time.perf_counter() - started)
+
+    def router(self):
+        """The universe's routing policy (a UniverseRouter), loaded once on first use; None when
+        no policy knows any of the universe's experts (a warning says so)."""
+        with self._lazy_lock:
+            if self._router is None:
+                self._router = self._load_router() or False
+            return self._router or None
+
+    def _load_router(self):
+        from .policy import load_policy
+        from .policy.shipped import resolve_policy
+        from .routing import UniverseRouter
+
+        folder = resolve_policy(self.settings.policy, self.universe.ids())
+        if folder is None:
+            log.warning("no routing policy knows any of %s: routing to the first member",
+                        ", ".join(self.universe.ids()))
+            return None
+        policy = load_policy(folder)
+        threads = self.settings.n_threads or max(1, (os.cpu_count() or 2) // 2)
+        bound = UniverseRouter(policy, policy.labels.name, self.universe, self.catalog,
+                               cost_weight=self.settings.cost_weight,
+                               swap_penalty=self.settings.swap_penalty,
+                               watts=self.settings.watts_per_core, threads=threads,
+                               max_mean_cost=self.settings.max_mean_cost,
+                               quants=policy.labels.quants)
+        if not bound.covers_any:
+            log.warning("policy %s knows none of %s: routing to the first member",
+                        folder, ", ".join(self.universe.ids()))
+            return None
+        return bound
 
     def prepare(self, expert: str, quant: str):
         """Make the expert's file present (assemble, quantize or download); return its path."""
@@ -244,10 +291,12 @@ class Service:
             yield RemoteExpert(expert.id, expert.source), 0.0, False
             return
         path = self.prepare(route.expert, route.quant)
+        key = f"{route.expert}:{route.quant}"
         plan = self.plan(path)
-        with self.pool().acquire(f"{route.expert}:{route.quant}", path, plan.cpu_bytes,
-                                 plan.gpu_bytes, plan.n_gpu_layers,
+        with self.pool().acquire(key, path, plan.cpu_bytes, plan.gpu_bytes, plan.n_gpu_layers,
                                  cancel=cancel) as (worker, load_s):
+            if load_s:
+                self._load_s[key] = load_s  # the router's expected load time of this expert
             yield worker, load_s, plan.n_gpu_layers > 0
 
     def _is_warm(self, route: Route) -> bool:

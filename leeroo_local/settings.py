@@ -30,7 +30,26 @@ class Settings(BaseSettings):
         description="Power of one busy core, for energy estimates where no counter is readable.",
     )
     sysfs_root: str = Field(default="/sys", description="Root of sysfs (for RAPL energy counters).")
-    policy: str = Field(default="", description="Routing policy folder; empty: the shipped default.")
+    policy: str = Field(
+        default="",
+        description="Routing policy: a policy folder or a shipped policy's name; empty: the "
+        "shipped policy that knows the most experts of the universe.",
+    )
+    cost_weight: float = Field(
+        default=0.0, ge=0,
+        description="Predicted-score points one unit of cost is worth when routing (cost: GB of "
+        "weights read per token); 0 routes on predicted quality alone.",
+    )
+    swap_penalty: float = Field(
+        default=0.02, ge=0,
+        description="Predicted-score points one second of expected load costs, so a close call "
+        "goes to an expert that is loaded already.",
+    )
+    max_mean_cost: float = Field(
+        default=0.0, ge=0,
+        description="Hard budget on the session's mean cost per request (GB read per token); "
+        "0: none.",
+    )
 
     @classmethod
     def settings_customise_sources(

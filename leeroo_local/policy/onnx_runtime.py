@@ -1,0 +1,62 @@
+"""The one module that imports onnxruntime: runs a policy folder's graph for one prompt.
+
+Sessions use one thread: a graph this small is done in tens of microseconds, and waking a
+thread pool would cost more than the work (bench/route_latency.py measures the whole path).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .base import Router
+from .features import FeatureConfig, Featurizer
+from .labels import PolicyLabels, read_labels, read_vocab
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise DataError(f"{path}: cannot load the policy graph: {exc}") from None
+
+
+class OnnxRouter(Router):
+    """A trained policy: tokenizer from the labels, scores from the ONNX graph."""
+
+    def __init__(self, folder: str | Path, onnx_file: str | None = None):
+        self.folder = Path(folder)
+        self.labels: PolicyLabels = read_labels(self.folder)
+        super().__init__(self.labels.experts, self.labels.costs)
+        config = FeatureConfig.from_dict(self.labels.features)
+        self.featurizer = Featurizer(read_vocab(self.folder, self.labels), config)
+        self.graph_path = self.folder / (onnx_file or self.labels.onnx_file)
+        if not self.graph_path.is_file():
+            raise DataError(f"{self.graph_path}: the policy's graph is missing")
+        self._session = _session(self.graph_path)
+
+    def scores(self, prompt: str) -> np.ndarray:
+        # No known n-gram gives empty inputs: the graph then returns sigmoid(bias), each
+        # expert's base rate.
+        ids, counts = self.featurizer(prompt)
+        out = self._session.run(None, {"ids": ids, "counts": counts})[0]
+        return out[0].astype(np.float64)
+
+
+def quantize_int8(src: Path, dst: Path) -> Path:
+    """int8 dynamic quantization of a graph's weights (onnxruntime.quantization), for the
+    measurement of bench/policy_int8.py."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    return Path(dst)

@@ -1,0 +1,176 @@
+"""Train a routing policy from an outcome matrix and write its folder (ONNX graph + labels).
+
+Library entry point (self-play retrains through it, on a plain install: numpy and onnx only):
+
+    from leeroo_local.policy.train import train_policy
+    report = train_policy(matrix, out_dir, experts=None, seed=0)
+
+Never imported at routing time (an import-linter contract keeps service and the runtime away).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..outcomes import OutcomeMatrix, split_column
+from .export import write_graph
+from .features import FeatureConfig, Featurizer, build_vocab, prompt_text
+from .labels import PolicyLabels, write_labels, write_vocab
+from .model import LinearModel, base_rates, fit_logistic, log_loss, select_l2
+from .sparse import CSR, smooth_idf, tfidf_values
+
+MIN_QUESTIONS = 20        # fewer cannot say anything about which expert is better where
+MIN_FOR_SELECTION = 100   # below this, the L2 strength is the path's middle value, not selected
+DEFAULT_L2_X_N = 1.0
+
+
+@dataclass
+class TrainReport:
+    """What was trained, on what, and how well it fits (log loss on its own training data)."""
+
+    out_dir: str
+    experts: list[str]
+    questions: int
+    skipped_questions: int
+    vocab: int
+    l2_x_n: float
+    selection: list[dict]
+    train_log_loss: float
+    base_log_loss: float
+    seconds: float
+    size_bytes: int
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Design:
+    """Texts of a matrix turned into TF-IDF rows (also used by the cross-validation bench)."""
+
+    vocab: list[str]
+    idf: np.ndarray
+    X: CSR
+    featurizer: Featurizer
+
+
+def texts_of(matrix: OutcomeMatrix) -> tuple[list[int], list[str]]:
+    """Rows that have a question text, and their prompts (question, then lettered options)."""
+    rows, texts = [], []
+    for i, qid in enumerate(matrix.question_ids):
+        rec = matrix.questions.get(qid)
+        if rec and str(rec.get("question", "")).strip():
+            rows.append(i)
+            texts.append(prompt_text(str(rec["question"]), rec.get("options") or None))
+    return rows, texts
+
+
+def design(texts: Sequence[str], config: FeatureConfig) -> Design:
+    """Vocabulary, idf and TF-IDF matrix of training texts."""
+    vocab, df = build_vocab(texts, config)
+    featurizer = Featurizer(vocab, config)
+    idf = smooth_idf(df, len(texts))
+    return Design(vocab, idf, transform(featurizer, idf, texts), featurizer)
+
+
+def transform(featurizer: Featurizer, idf: np.ndarray, texts: Sequence[str]) -> CSR:
+    indptr, indices, counts = featurizer.matrix(texts)
+    return CSR(indptr, indices, tfidf_values(indptr, indices, counts, idf), len(featurizer.vocab))
+
+
+def fit_model(X: CSR, Y: np.ndarray, seed: int = 0) -> tuple[LinearModel, float, list[dict]]:
+    """The policy's model on a design matrix: L2 chosen on held-out questions, then refit."""
+    if X.n_rows >= MIN_FOR_SELECTION:
+        strength, trials = select_l2(X, Y, seed=seed)
+    else:
+        strength, trials = DEFAULT_L2_X_N, []
+    return fit_logistic(X, Y, strength / X.n_rows), strength, trials
+
+
+def train_policy(matrix: OutcomeMatrix, out_dir: str | Path, experts: Sequence[str] | None = None,
+                 seed: int = 0, *, name: str | None = None,
+                 rename: Mapping[str, str] | None = None,
+                 costs: Mapping[str, float] | None = None,
+                 config: FeatureConfig | None = None) -> TrainReport:
+    """Train on `matrix` (optionally only `experts`, by column name) and write `out_dir`.
+
+    rename maps an expert name of the data (the part of a column before any @QUANT) to the
+    name the policy should use (the runtime uses catalog ids); costs overrides experts.csv.
+    """
+    started = time.perf_counter()
+    config = config or FeatureConfig()
+    matrix = matrix.select(list(experts)) if experts else matrix
+    warnings: list[str] = []
+    empty = [e for j, e in enumerate(matrix.experts) if np.isnan(matrix.scores[:, j]).all()]
+    if empty:
+        raise DataError(f"no outcomes for {', '.join(empty)}: drop them with --experts")
+    rows, texts = texts_of(matrix)
+    if len(rows) < MIN_QUESTIONS:
+        raise DataError(f"{len(rows)} questions with text: a policy needs at least {MIN_QUESTIONS}")
+    Y = matrix.scores[rows].astype(np.float64)
+    d = design(texts, config)
+    model, strength, trials = fit_model(d.X, Y, seed)
+    labels = _labels(matrix, name or Path(out_dir).name, config, strength, costs, rename, warnings)
+    rates = base_rates(Y)
+    labels.training.update({
+        "questions": len(rows), "vocab": len(d.vocab), "seed": seed,
+        "base_rates": [round(float(r), 6) for r in rates],
+    })
+    size = _write(Path(out_dir), labels, d, model)
+    train_ll = log_loss(model.predict(d.X), Y)
+    base_ll = log_loss(np.broadcast_to(rates, Y.shape), Y)
+    return TrainReport(str(out_dir), labels.experts, len(rows), len(matrix.question_ids) - len(rows),
+                       len(d.vocab), strength, trials, train_ll, base_ll,
+                       time.perf_counter() - started, size, warnings)
+
+
+def _labels(matrix, name, config, strength, costs, rename, warnings) -> PolicyLabels:
+    data_costs = matrix.costs(default=np.nan)
+    names, quants, cost_list = [], [], []
+    for j, column in enumerate(matrix.experts):
+        expert, quant = split_column(column)
+        names.append((rename or {}).get(expert, expert))
+        quants.append(quant)
+        cost = (costs or {}).get(names[-1], (costs or {}).get(column, data_costs[j]))
+        if cost is None or not np.isfinite(cost):
+            warnings.append(f"no cost known for {column}: 1.0 used")
+            cost = 1.0
+        cost_list.append(float(cost))
+    return PolicyLabels(
+        name=name, experts=names, quants=quants, columns=list(matrix.experts), costs=cost_list,
+        features=config.to_dict(),
+        model={"kind": "tfidf-logistic", "l2_x_n": strength},
+        training={"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+    )
+
+
+def _write(out: Path, labels: PolicyLabels, d: Design, model: LinearModel) -> int:
+    """Write into a sibling temporary folder, then swap it in: a policy in use is never half
+    written. An existing folder that is not a policy is refused, not overwritten."""
+    if out.exists() and any(out.iterdir()) and not (out / "policy.json").exists():
+        raise DataError(f"{out}: exists and is not a policy folder; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        write_vocab(tmp, d.vocab, labels)
+        write_graph(tmp / labels.onnx_file, d.idf, model.weights, model.bias)
+        write_labels(tmp, labels)
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return sum(f.stat().st_size for f in out.iterdir() if f.is_file())
