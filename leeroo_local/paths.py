@@ -43,3 +43,8 @@ def db_path() -> Path:
 def universe_path() -> Path:
     """The universe saved by `fit --save`, read by run, serve and chat."""
     return config_dir() / "universe.json"
+
+
+def policies_dir() -> Path:
+    """Routing policies the user's machine trained (self-play writes `selfplay` here)."""
+    return home() / "policies"

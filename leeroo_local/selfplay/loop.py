@@ -125,7 +125,7 @@ class SelfPlay:
             store.PlannedTask(q, m.expert, m.stored_as, m.quant, exploration.ALL)
             for q in ids for m in self.members])
         if added or row["status"] != "done":
-            self._evaluate(row, stage="validation")
+            self.evaluate_round(row, stage="validation")
             store.update_round(self.db, row["id"], status="done")
         return ids
 
@@ -140,6 +140,7 @@ class SelfPlay:
             source = GeneratorSource(self.service, cfg.generator, max_tokens=max(200, cfg.max_tokens))
             questions = source.draw(cfg.questions, rng, exclude, cfg.max_chars)
             rejected = source.rejected
+            why = f"; last error: {source.last_error}" if source.last_error else ""
             extra = {"generate_s": source.seconds, "generate_j": source.energy_j}
         else:
             source = DatasetSource(self._dataset_path())
@@ -150,7 +151,7 @@ class SelfPlay:
             raise DataError(f"{source.name}: no new question to draw (all were used, or none "
                             f"fits --evaluator {cfg.evaluator} and {cfg.max_chars} characters)"
                             if not cfg.generator else
-                            f"{cfg.generator} wrote no valid question ({rejected} rejected)")
+                            f"{cfg.generator} wrote no valid question ({rejected} rejected{why})")
         questions = self._unique(questions)
         explore_rng = random.Random(f"{cfg.seed}:{number}:explore")
         plan = []
@@ -169,7 +170,7 @@ class SelfPlay:
     def _finish(self, row: dict, resumed: bool) -> RoundReport:
         """Evaluate what is pending, then (once) the signal and the retrain; mark it done."""
         if row["status"] == "evaluating":
-            self._evaluate(row, stage="evaluating")
+            self.evaluate_round(row, stage="evaluating")
             summary, spreads = signal.summarize(self._cells(row["id"]))
             store.set_signal(self.db, row["id"], spreads, signal.HIGH_SIGNAL)
             store.update_round(self.db, row["id"], status="evaluated",
@@ -190,7 +191,7 @@ class SelfPlay:
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def _evaluate(self, row: dict, stage: str) -> None:
+    def evaluate_round(self, row: dict, stage: str) -> None:
         """Run the round's pending tasks with the round's own settings, storing each outcome
         as soon as it is scored."""
         cfg = SelfPlayConfig.model_validate(
@@ -218,7 +219,8 @@ class SelfPlay:
                 status = store.SCORED
                 outcome = Outcome(
                     question_id=task.question_id, expert=task.stored_as, quant=task.quant,
-                    score=ev.score, source=source, round=row["number"],
+                    score=ev.score, source=source,
+                    round=row["number"] if row["kind"] != "onboard" else None,
                     evaluator=cfg.evaluator, generator=q.generator,
                     judge=(cfg.judge or task.expert) if cfg.evaluator == "judge" else None,
                     chosen_by=task.chosen_by)
@@ -262,10 +264,7 @@ class SelfPlay:
         """The current policy's prediction per expert (only needed in epsilon-greedy mode)."""
         if len(self.members) <= self.config.threshold or self.policy is None:
             return None
-        from ..scoring import mc_prompt
-
-        return self.policy.scores(mc_prompt(q.text, q.options) if q.options else q.text,
-                                  self.members)
+        return self.policy.scores(q, self.members)
 
     def _member(self, expert: str) -> MemberInfo:
         return next(m for m in self.members if m.expert == expert)

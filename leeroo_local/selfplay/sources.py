@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, LeerooError
 from ..scoring import LETTERS
 
 
@@ -107,6 +107,7 @@ class GeneratorSource:
         self.max_tokens = max_tokens
         self.name = f"generator:{expert}"
         self.rejected = 0
+        self.last_error: str | None = None  # the last failed generation's error, if any
         self.seconds = 0.0  # what generating cost, for the round's report
         self.energy_j = 0.0
 
@@ -124,8 +125,14 @@ class GeneratorSource:
             prompt = GENERATOR_PROMPT.format(subdomain=subdomain, difficulty=difficulty)
             sampling = Sampling(max_tokens=self.max_tokens, temperature=0.9,
                                 seed=rng.randrange(2**31))
-            result = next(e for e in self.service.chat([{"role": "user", "content": prompt}],
-                                                      self.expert, sampling) if isinstance(e, Result))
+            try:
+                result = next(e for e in self.service.chat(
+                    [{"role": "user", "content": prompt}], self.expert, sampling)
+                    if isinstance(e, Result))
+            except LeerooError as exc:  # e.g. the prompt does not fit: rejected, with why
+                self.rejected += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                continue
             self.seconds += result.timings.total_s
             self.energy_j += result.energy.joules
             parsed = parse_generated(result.answer)
