@@ -36,6 +36,8 @@ def selfplay(
                                   help="loglik, extract or judge (see the docs)."),
     validation: int = typer.Option(20, "--validation", min=0, help="Size of the fixed "
                                    "validation set (drawn on the first run only)."),
+    keep: str = typer.Option("signal", "--keep", help="Retrain on questions that separate "
+                             "experts (signal) or on every question (all)."),
     onboard: str = typer.Option(None, "--onboard", help="Judge this expert for the universe "
                                 "instead of running rounds."),
     min_gain: float = typer.Option(0.0, "--min-gain", min=0.0, help="With --onboard: points "
@@ -54,13 +56,15 @@ def selfplay(
 
     if evaluator not in EVALUATORS:
         raise typer.BadParameter(f"use one of {', '.join(EVALUATORS)}", param_hint="--evaluator")
+    if keep not in ("signal", "all"):
+        raise typer.BadParameter("use signal or all", param_hint="--keep")
     if source is not None and not source.is_file():
         raise typer.BadParameter(f"{source}: no such file", param_hint="--source")
     try:
         config = SelfPlayConfig(
             questions=questions, generator=generator, judge=judge, evaluator=evaluator,
             epsilon=epsilon, threshold=threshold, seed=seed,
-            source=str(source) if source else None, validation=validation)
+            source=str(source) if source else None, validation=validation, keep=keep)
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
     service = Service(load_settings(), client="selfplay")

@@ -12,6 +12,7 @@ that refit would take it (and what it would drop).
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -86,8 +87,6 @@ def sample_questions(db: Database, catalog: Catalog, universe: Universe, n: int,
     """Up to n stored questions with an outcome of every member at its quantization."""
     need = {(outcome_name(catalog.get(m.expert)), m.quant.upper()) for m in universe.members}
     rows = db.execute("SELECT id, text, options FROM questions").fetchall()
-    import json
-
     ok = [r[0] for r in rows if (not multiple_choice or json.loads(r[2] or "[]"))
           and (max_chars is None or len(r[1]) + sum(map(len, json.loads(r[2] or "[]"))) <= max_chars)]
     have = store.evaluated_columns(db, ok)

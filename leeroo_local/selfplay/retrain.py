@@ -12,6 +12,7 @@ that did not help is visible, not hidden.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -102,8 +103,6 @@ class PolicyStep:
                 S[index[t.question_id], j] = t.score
         rows = {r["id"]: r for r in db.query(
             f"SELECT * FROM questions WHERE id IN ({', '.join('?' * len(ids))})", ids)}
-        import json
-
         qs = [Question(id=q, text=rows[q]["text"], options=json.loads(rows[q]["options"] or "[]"),
                        answer=rows[q]["answer"] or "") for q in ids]
         return qs, S
