@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from helpers import install_tiny_universe
+from helpers import install_tiny_universe, tiny_expert_toml
+from leeroo_local.catalog import load_catalog
 from leeroo_local.errors import DataError
 from leeroo_local.selfplay.config import SelfPlayConfig
 from leeroo_local.selfplay.loop import SelfPlay
@@ -14,17 +15,31 @@ from leeroo_local.service import Service
 from leeroo_local.settings import load_settings
 from leeroo_local.store import open_db
 from leeroo_local.store import rounds as store
+from leeroo_local.universe import Member, Universe
 from selfplay_helpers import write_questions
 
 
-@pytest.fixture
-def env(tiny_dir, tmp_path):
-    install_tiny_universe(tiny_dir, n_ctx=256)
-    qfile = write_questions(tmp_path / "questions.jsonl", n=90)
-    service = Service(load_settings(n_threads=1, ram_budget="256MB", keep_alive_s=120),
-                      client="test")
-    yield service, open_db(), qfile
+@pytest.fixture(scope="module")
+def shared_service(tiny_dir, tmp_path_factory):
+    """One service (its expert workers started once) for the module: its catalog and universe
+    are objects, so each test's private home does not change them."""
+    folder = tmp_path_factory.mktemp("catalog")
+    (folder / "models.toml").write_text(
+        "".join(tiny_expert_toml(f"tiny-{i}", tiny_dir, f"tiny-{i}.gguf") for i in (1, 2, 3)))
+    catalog = load_catalog(extra=[folder / "models.toml"])
+    universe = Universe(members=[Member(expert=f"tiny-{i}", quant="F32") for i in (1, 2, 3)],
+                        n_ctx=256, origin="user")
+    service = Service(load_settings(n_threads=1, ram_budget="256MB", keep_alive_s=600),
+                      catalog, universe, client="test")
+    yield service
     service.close()
+
+
+@pytest.fixture
+def env(shared_service, tiny_dir, tmp_path):
+    install_tiny_universe(tiny_dir, n_ctx=256)  # the same universe, for services built from config
+    qfile = write_questions(tmp_path / "questions.jsonl", n=90)
+    return shared_service, open_db(), qfile
 
 
 def outcomes(db, where="1=1", params=()):
