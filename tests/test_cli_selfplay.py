@@ -48,6 +48,13 @@ def test_selfplay_rounds_table_json_and_onboarding(tiny_env):
     assert set(chosen) <= {"tiny-1", "tiny-2"} and chosen
     assert all(e["quality_basis"] == "outcomes" for e in chosen.values())
 
+    # ... and what `policy train --store` trains on (22 questions: validation and 3 rounds)
+    policy = runner.invoke(app, ["policy", "train", "--store", "all", "--names", "catalog",
+                                 "--out", str(tiny_env.parent / "p"), "--json"])
+    assert policy.exit_code == 0, policy.output
+    trained = json.loads(policy.stdout)
+    assert trained["questions"] == 22 and sorted(trained["experts"]) == ["tiny-1", "tiny-2"]
+
     onboard = runner.invoke(app, ["selfplay", "--onboard", "tiny-3", "--questions", "10",
                                   "--json"])
     assert onboard.exit_code == 0, onboard.output
