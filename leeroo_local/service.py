@@ -384,11 +384,7 @@ class Service:
     def loglikelihoods(self, expert: str, context: str, continuations: list[str]) -> list[float]:
         """Log-probability of each continuation after `context` on a local expert (for
         multiple-choice scoring); KV cache of the context is reused across continuations."""
-        route = self.route(context, expert)
-        with self._expert(route) as (worker, _, _gpu):
-            if worker.pid is None:
-                raise LeerooError(f"{expert} is remote: log-likelihoods need a local expert")
-            return worker.call("loglik", context, continuations)
+        return self.loglikelihoods_measured(expert, context, continuations).values
 
     def close(self) -> None:
         """Stop the pool's workers and close the log."""
