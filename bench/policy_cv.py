@@ -57,7 +57,8 @@ def cross_validate(matrix, folds: int = 5, seed: int = 0, log=print) -> dict:
         P["policy"][te] = model.predict(Xte)
         P["tfidf_linear"][te] = fit_ridge(d.X, S[tr]).predict(Xte)
         P["knn"][te] = knn_scores(d.X, S[tr], Xte)
-        log(f"fold {f + 1}/{folds}: {len(tr)} train, {len(te)} test, L2 {strength:g}/n, "
+        l2 = "base rates only" if strength is None else f"L2 {strength:g}/n"
+        log(f"fold {f + 1}/{folds}: {len(tr)} train, {len(te)} test, {l2}, "
             f"{time.perf_counter() - started:.0f}s")
     reports = {r: evaluate(P[r], S, costs, matrix.experts) for r in ROUTERS}
     return {"questions": len(rows), "experts": matrix.experts, "folds": folds, "seed": seed,

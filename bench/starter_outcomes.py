@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from leeroo_local.catalog import load_catalog
-from leeroo_local.outcomes import default_data_dir
+from leeroo_local.outcomes import column_name, default_data_dir
 from leeroo_local.selfplay.runner import evaluate
 from leeroo_local.selfplay.sources import DatasetSource
 from leeroo_local.service import Service
@@ -62,7 +62,10 @@ def main() -> None:
                                  "options": q.options, "answer": q.answer}) + "\n")
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["question_id", *experts])
+    # Columns name the quantization each expert was measured at (outcomes.column_name), so the
+    # store and the policy know these are Q4_K_M / Q4_0 measurements, not full precision.
+    quants = {m.expert: m.quant for m in universe.members}
+    writer.writerow(["question_id", *(column_name(e, quants[e]) for e in experts)])
     for q in questions:
         writer.writerow([q.id, *(int(scores[q.id][e]) for e in experts)])
     with gzip.open(out / "outcomes.csv.gz", "wt", encoding="utf-8") as fh:
@@ -72,13 +75,15 @@ def main() -> None:
         for e in experts:
             expert = catalog.get(e)
             size_b = expert.quant().size_bytes / 1e9
-            fh.write(f"{e},gemma-3,{expert.arch.params_b},{size_b:.3f},no,starter\n")
+            fh.write(f"{column_name(e, quants[e])},gemma-3,{expert.arch.params_b},{size_b:.3f},no,"
+                     "starter\n")
     (out / "README.md").write_text(
         "# Starter experts on MMLU-Pro (development split sample)\n\n"
         f"Outcomes of {', '.join(experts)} on {len(questions)} MMLU-Pro development questions "
         "(TIGER-AI-Lab/MMLU-Pro, Apache-2.0), scored by length-normalised log-likelihood of each "
         "option (acc_norm) with llama.cpp. Made by `python bench/starter_outcomes.py`. "
-        "active_params_b holds the file size in GB: the cost the starter policy weighs.\n")
+        "active_params_b holds the file size in GB: the cost the starter policy weighs. Columns "
+        "are named `<expert>@<QUANT>`: the quantization each expert was measured at.\n")
     total = time.perf_counter() - started
     print(f"{'expert':<22}{'accuracy':>10}")
     for e in experts:

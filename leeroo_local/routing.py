@@ -49,7 +49,6 @@ class Choice:
 class _Binding:
     output: int | None   # policy output index, None: no outcome data
     factor: float        # multiplier on that output (quantization)
-    note: str
 
 
 class UniverseRouter:
@@ -70,7 +69,7 @@ class UniverseRouter:
         self.bindings = [self._bind(m, quants) for m in self.members]
         self.costs = np.array([self._cost(m) for m in self.members])
         self.missing = [m.expert for m, b in zip(self.members, self.bindings) if b.output is None]
-        for expert in self.missing:
+        for expert in self.missing if self.covers_any else []:
             log.warning("policy %s has no outcome data for %s: it is scored as the mean of the "
                         "other experts", name, expert)
         self.budget = Budget(max_mean_cost, self.costs) if max_mean_cost > 0 else None
@@ -83,14 +82,14 @@ class UniverseRouter:
         degrade = default_model()
         outputs = [j for j, e in enumerate(self.router.experts) if e == member.expert]
         if not outputs:
-            return _Binding(None, 1.0, "no outcome data")
+            return _Binding(None, 1.0)
         exact = [j for j in outputs if (quants[j] or "").upper() == member.quant.upper()]
         if exact:
-            return _Binding(exact[0], 1.0, f"measured at {member.quant}")
+            return _Binding(exact[0], 1.0)
         full = [j for j in outputs if quants[j] is None]
         j = full[0] if full else outputs[0]
         base = degrade.factor(quants[j]) if quants[j] else 1.0
-        return _Binding(j, degrade.factor(member.quant) / base, f"x{degrade.factor(member.quant):.3f} for {member.quant}")
+        return _Binding(j, degrade.factor(member.quant) / base)
 
     def _cost(self, member: Member) -> float:
         expert = self.catalog.get(member.expert)

@@ -39,5 +39,8 @@ def test_wheel_maps_tui_and_quant_into_the_namespace(tmp_path):
                  "leeroo_local/tui/screens/chat.py", "leeroo_local/tui/widgets/route_panel.py",
                  "leeroo_local/quant/__init__.py",
                  "leeroo_local/store/db.py", "leeroo_local/selfplay/sources.py",
-                 "leeroo_local/models.toml", "leeroo_local/data/mmlu_pro_dev/outcomes.csv.gz"):
+                 "leeroo_local/models.toml", "leeroo_local/data/mmlu_pro_dev/outcomes.csv.gz",
+                 "leeroo_local/data/starter_mmlu_pro/outcomes.csv.gz",
+                 "leeroo_local/policy/onnx_runtime.py", "leeroo_local/policies/catalog/policy.onnx",
+                 "leeroo_local/policies/starter/vocab.txt"):
         assert must in names, must

@@ -119,3 +119,14 @@ def test_bad_arguments_exit_with_a_message(folders, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["policy", "train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "p")])
     assert exit_info.value.code == 2 and "not a folder" in capsys.readouterr().err
+
+
+def test_shipped_starter_outcomes_are_imported_into_the_store_on_first_use(tmp_path):
+    from leeroo_local.store.evaluations import ensure_source, list_sources
+
+    db = open_db()
+    summary = ensure_source(db, "starter-mmlu-pro")
+    assert summary.outcomes == 800 and summary.experts == 2
+    assert ensure_source(db, "starter-mmlu-pro") is None  # already there: nothing re-imported
+    assert ensure_source(db, "not-shipped") is None
+    assert [r["source"] for r in list_sources(db)] == ["starter-mmlu-pro"]

@@ -161,3 +161,13 @@ def test_evaluate_reports_best_single_oracle_and_the_match_cost():
     assert rep["cost_to_match_best_single"] == pytest.approx(3.25)
     assert rep["aiq"] >= rep["aiq_single_experts"]
     assert rep["curve"][0]["cost_weight"] == 0.0 and rep["curve"][-1]["mean_cost"] == 1.0 + 0.75
+
+
+def test_pair_loss_rewards_the_right_order_and_ignores_ties():
+    from leeroo_local.policy.model import pair_loss
+
+    Y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, np.nan], [0.5, 0.5, 0.5]])
+    right = np.array([[0.9, 0.1, 0.1], [0.2, 0.8, 0.5], [0.1, 0.9, 0.5]])
+    wrong = right[:, [1, 0, 2]]
+    assert pair_loss(right, Y) < np.log(2) < pair_loss(wrong, Y)
+    assert np.isnan(pair_loss(right[:, :1], Y[:, :1]))  # one expert: no pairs

@@ -166,3 +166,11 @@ def test_the_catalog_policy_routes_a_catalog_universe(tiny_dir):
     assert set(route.scores) == {m.expert for m in universe.members}
     assert route.reason.startswith("policy catalog")
     assert svc.router().bindings[0].factor == pytest.approx(0.98)  # Q4_K_M of full-precision data
+
+
+def test_the_starter_policy_scores_each_starter_member_at_its_measured_quantization():
+    svc = Service(load_settings(), load_catalog(), starter_universe(), client="test")
+    route = svc.route("Which of the following is a prime number? A. 4 B. 6 C. 7 D. 9")
+    assert set(route.scores) == {"gemma-3-270m", "gemma-3-270m-q4_0"}
+    assert route.reason.startswith("policy starter")
+    assert [b.factor for b in svc.router().bindings] == [1.0, 1.0]  # measured, not degraded

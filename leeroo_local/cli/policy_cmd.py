@@ -36,20 +36,23 @@ def train(
     from .policy_data import catalog_names, training_matrix
 
     matrix = training_matrix(data, store)
-    rename, costs = None, None
+    rename, costs, unit = None, None, None
     if names == "catalog":
-        matrix, rename, costs = catalog_names(matrix, _split(experts))
+        matrix, rename, costs, unit = catalog_names(matrix, _split(experts))
     elif names != "data":
         raise typer.BadParameter("--names must be 'data' or 'catalog'")
     report = train_policy(matrix, out, _split(experts) if names == "data" else None, seed,
-                          rename=rename, costs=costs)
+                          rename=rename, costs=costs, cost_unit=unit,
+                          source=str(data) if data else f"evaluation store: {store}")
     if as_json:
         echo_json(report.to_dict())
         return
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
+    model = (f"L2 {report.l2_x_n:g}/n" if report.l2_x_n is not None else
+             "base rates only (the text did not order the experts better on held-out questions)")
     typer.echo(f"trained {out}: {len(report.experts)} experts, {report.questions} questions, "
-               f"{report.vocab} n-grams, L2 {report.l2_x_n:g}/n; log loss {report.train_log_loss:.4f} "
+               f"{report.vocab} n-grams, {model}; log loss {report.train_log_loss:.4f} "
                f"(base rates {report.base_log_loss:.4f}); {report.size_bytes / 1e6:.1f} MB in "
                f"{report.seconds:.1f} s")
 

@@ -17,16 +17,21 @@ def training_matrix(data: Path | None, store: str | None) -> OutcomeMatrix:
     if data is not None:
         return load_matrix(data)
     from ..store import open_db
-    from ..store.evaluations import read_matrix
+    from ..store.evaluations import ensure_source, read_matrix
 
+    db = open_db()
     sources = None if store == "all" else [s.strip() for s in store.split(",") if s.strip()]
-    return read_matrix(open_db(), sources)
+    for source in sources or []:
+        ensure_source(db, source)  # shipped outcomes (e.g. starter-mmlu-pro) on first use
+    return read_matrix(db, sources)
 
 
 def catalog_names(matrix: OutcomeMatrix, experts: list[str] | None
-                  ) -> tuple[OutcomeMatrix, dict[str, str], dict[str, float]]:
-    """Keep the columns of catalog experts (by data_column or id), named by catalog id, with the
-    catalog's active parameters as cost where the data has none."""
+                  ) -> tuple[OutcomeMatrix, dict[str, str], dict[str, float], str]:
+    """Keep the columns of catalog experts (by data_column or id), named by catalog id. Costs:
+    the data's own (experts.csv) where it has them, else from the catalog: GB of weights read
+    per token when every column was measured at a quantization the catalog lists, else active
+    parameters (billions). Returns (matrix, rename, costs, cost unit)."""
     from ..catalog import load_user_catalog
 
     catalog = load_user_catalog()
@@ -44,14 +49,26 @@ def catalog_names(matrix: OutcomeMatrix, experts: list[str] | None
         keep = [c for c in keep if by_column[split_column(c)[0]].id in wanted]
     if not keep:
         raise DataError("no column of this data belongs to a catalog expert (data_column)")
+    sub = matrix.select(keep)
     rename = {split_column(c)[0]: by_column[split_column(c)[0]].id for c in keep}
-    costs = {by_column[split_column(c)[0]].id: by_column[split_column(c)[0]].arch.active_params_b
-             for c in keep if by_column[split_column(c)[0]].arch}
-    data_costs = matrix.select(keep).costs(default=np.nan)
-    for c, cost in zip(keep, data_costs):
-        if np.isfinite(cost):  # the data's own cost wins
-            costs[rename[split_column(c)[0]]] = float(cost)
-    return matrix.select(keep), rename, costs
+    quantized = all(split_column(c)[1] and _has_quant(by_column[split_column(c)[0]], split_column(c)[1])
+                    for c in keep)
+    unit = "GB of weights read per token" if quantized else "active parameters (billions)"
+    costs: dict[str, float] = {}
+    for c, data_cost in zip(keep, sub.costs(default=np.nan)):
+        expert, quant = by_column[split_column(c)[0]], split_column(c)[1]
+        if np.isfinite(data_cost):
+            costs[c] = float(data_cost)
+        elif quantized:
+            share = expert.arch.active_params_b / expert.arch.params_b if expert.arch else 1.0
+            costs[c] = expert.quant(quant).size_bytes * share / 1e9
+        elif expert.arch:
+            costs[c] = expert.arch.active_params_b
+    return sub, rename, costs, unit
+
+
+def _has_quant(expert, quant: str) -> bool:
+    return any(q.type.upper() == quant.upper() for q in expert.quants)
 
 
 def eval_report(router, data: Path) -> dict:

@@ -65,7 +65,7 @@ class Budget:
         costs = np.asarray(costs, dtype=np.float64)
         if max_mean_cost + _SLACK < costs.min():
             raise ConfigError(
-                f"--max-mean-cost {max_mean_cost:g} is below the cheapest expert's cost "
+                f"the mean-cost budget {max_mean_cost:g} is below the cheapest expert's cost "
                 f"{costs.min():g}: no routing can keep it")
         if total is not None and total < 0:
             raise ValueError("total must be >= 0")

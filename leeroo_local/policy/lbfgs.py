@@ -10,11 +10,13 @@ Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
 def minimize(fun: Objective, x0: np.ndarray, max_iter: int = 200, memory: int = 10,
-             tol: float = 1e-5) -> tuple[np.ndarray, float, int]:
+             tol: float = 1e-5, min_iter: int = 0) -> tuple[np.ndarray, float, int]:
     """Minimise fun (returning value and gradient) from x0; returns (x, value, iterations).
 
-    Stops when the gradient's largest component falls below tol x max(1, |f|) or after
-    max_iter steps; Armijo backtracking keeps every step a descent.
+    Stops when the gradient's largest component falls below tol x max(1, |f|), or the value
+    stops changing, or after max_iter steps; Armijo backtracking keeps every step a descent.
+    min_iter steps are taken regardless: a warm start sits where the gradient is small, yet
+    the new optimum may lie far along the loss's flat directions.
     """
     x = x0.astype(np.float64).copy()
     f, g = fun(x)
@@ -22,7 +24,7 @@ def minimize(fun: Objective, x0: np.ndarray, max_iter: int = 200, memory: int = 
     y_hist: list[np.ndarray] = []
     it = 0
     for it in range(1, max_iter + 1):
-        if np.max(np.abs(g)) <= tol * max(1.0, abs(f)):
+        if it > min_iter and np.max(np.abs(g)) <= tol * max(1.0, abs(f)):
             break
         d = -_two_loop(g, s_hist, y_hist)
         slope = float(g @ d)
@@ -44,7 +46,7 @@ def minimize(fun: Objective, x0: np.ndarray, max_iter: int = 200, memory: int = 
             if len(s_hist) > memory:
                 s_hist.pop(0)
                 y_hist.pop(0)
-        converged = abs(f - f_new) <= 1e-10 * max(1.0, abs(f))
+        converged = it > min_iter and abs(f - f_new) <= 1e-10 * max(1.0, abs(f))
         x, f, g = x_new, f_new, g_new
         if converged:
             break

@@ -24,7 +24,7 @@ from ..outcomes import OutcomeMatrix, split_column
 from .export import write_graph
 from .features import FeatureConfig, Featurizer, build_vocab, prompt_text
 from .labels import PolicyLabels, write_labels, write_vocab
-from .model import LinearModel, base_rates, fit_logistic, log_loss, select_l2
+from .model import LinearModel, base_model, base_rates, fit_logistic, log_loss, select_l2
 from .sparse import CSR, smooth_idf, tfidf_values
 
 MIN_QUESTIONS = 20        # fewer cannot say anything about which expert is better where
@@ -41,7 +41,7 @@ class TrainReport:
     questions: int
     skipped_questions: int
     vocab: int
-    l2_x_n: float
+    l2_x_n: float | None  # None: text did not help on held-out questions; base rates only
     selection: list[dict]
     train_log_loss: float
     base_log_loss: float
@@ -87,12 +87,15 @@ def transform(featurizer: Featurizer, idf: np.ndarray, texts: Sequence[str]) -> 
     return CSR(indptr, indices, tfidf_values(indptr, indices, counts, idf), len(featurizer.vocab))
 
 
-def fit_model(X: CSR, Y: np.ndarray, seed: int = 0) -> tuple[LinearModel, float, list[dict]]:
-    """The policy's model on a design matrix: L2 chosen on held-out questions, then refit."""
+def fit_model(X: CSR, Y: np.ndarray, seed: int = 0) -> tuple[LinearModel, float | None, list[dict]]:
+    """The policy's model on a design matrix: L2 chosen on held-out questions, then refit on
+    all of them (strength None: base rates only)."""
     if X.n_rows >= MIN_FOR_SELECTION:
         strength, trials = select_l2(X, Y, seed=seed)
     else:
         strength, trials = DEFAULT_L2_X_N, []
+    if strength is None:
+        return base_model(Y, X.n_cols), None, trials
     return fit_logistic(X, Y, strength / X.n_rows), strength, trials
 
 
@@ -100,11 +103,13 @@ def train_policy(matrix: OutcomeMatrix, out_dir: str | Path, experts: Sequence[s
                  seed: int = 0, *, name: str | None = None,
                  rename: Mapping[str, str] | None = None,
                  costs: Mapping[str, float] | None = None,
+                 cost_unit: str | None = None, source: str = "",
                  config: FeatureConfig | None = None) -> TrainReport:
     """Train on `matrix` (optionally only `experts`, by column name) and write `out_dir`.
 
     rename maps an expert name of the data (the part of a column before any @QUANT) to the
-    name the policy should use (the runtime uses catalog ids); costs overrides experts.csv.
+    name the policy should use (the runtime uses catalog ids); costs (by column or by the
+    policy's name of the expert) override experts.csv, in `cost_unit`.
     """
     started = time.perf_counter()
     config = config or FeatureConfig()
@@ -120,9 +125,11 @@ def train_policy(matrix: OutcomeMatrix, out_dir: str | Path, experts: Sequence[s
     d = design(texts, config)
     model, strength, trials = fit_model(d.X, Y, seed)
     labels = _labels(matrix, name or Path(out_dir).name, config, strength, costs, rename, warnings)
+    if cost_unit:
+        labels.cost_unit = cost_unit
     rates = base_rates(Y)
     labels.training.update({
-        "questions": len(rows), "vocab": len(d.vocab), "seed": seed,
+        "source": source, "questions": len(rows), "vocab": len(d.vocab), "seed": seed,
         "base_rates": [round(float(r), 6) for r in rates],
     })
     size = _write(Path(out_dir), labels, d, model)
@@ -140,7 +147,7 @@ def _labels(matrix, name, config, strength, costs, rename, warnings) -> PolicyLa
         expert, quant = split_column(column)
         names.append((rename or {}).get(expert, expert))
         quants.append(quant)
-        cost = (costs or {}).get(names[-1], (costs or {}).get(column, data_costs[j]))
+        cost = (costs or {}).get(column, (costs or {}).get(names[-1], data_costs[j]))
         if cost is None or not np.isfinite(cost):
             warnings.append(f"no cost known for {column}: 1.0 used")
             cost = 1.0
@@ -148,7 +155,7 @@ def _labels(matrix, name, config, strength, costs, rename, warnings) -> PolicyLa
     return PolicyLabels(
         name=name, experts=names, quants=quants, columns=list(matrix.experts), costs=cost_list,
         features=config.to_dict(),
-        model={"kind": "tfidf-logistic", "l2_x_n": strength},
+        model={"kind": "tfidf-logistic", "l2_x_n": strength, "text_features": strength is not None},
         training={"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     )
 

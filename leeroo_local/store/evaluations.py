@@ -20,6 +20,8 @@ from ..errors import DataError
 from ..outcomes import OutcomeMatrix, column_name, default_data_dir, load_matrix, split_column
 
 SHIPPED_SOURCE = "mmlu-pro-dev"
+# Outcome folders shipped in leeroo_local/data, by the source name they are stored under.
+SHIPPED_FOLDERS = {SHIPPED_SOURCE: "mmlu_pro_dev", "starter-mmlu-pro": "starter_mmlu_pro"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,20 @@ def import_folder(
             db["questions"].upsert_all(qrows, pk="id")
         db.conn.executemany(_INSERT, rows)
     return ImportSummary(source, len(qrows), len(rows), len(matrix.experts))
+
+
+def ensure_source(db: Database, source: str) -> ImportSummary | None:
+    """Import a shipped outcome folder under its source name unless the store has it already
+    (so the starter policy's measured outcomes live in the store on first use); None when
+    nothing was imported."""
+    if source not in SHIPPED_FOLDERS:
+        return None
+    if db.conn.execute("SELECT 1 FROM outcomes WHERE source = ? LIMIT 1", (source,)).fetchone():
+        return None
+    folder = default_data_dir().parent / SHIPPED_FOLDERS[source]
+    if not folder.is_dir():
+        return None
+    return import_folder(db, folder, source)
 
 
 def list_sources(db: Database) -> list[dict]:
