@@ -1,15 +1,18 @@
 """Two self-play rounds on the starter experts (real llama.cpp), with the shipped MMLU-Pro
 questions as the dataset source and log-likelihood scoring.
 
-The starter universe (gemma-3-270m Q4_K_M and its local Q4_0), a fixed validation set drawn
-first and run on both, then each round: draw questions, run every question on both experts
+The starter universe (gemma-3-270m Q4_K_M and its local Q4_0). The shipped starter outcomes
+(400 questions, the starter policy's training data) go into the store first; a fixed validation
+set of other questions is drawn and run on both; then each round: draw questions, run every question on both experts
 (two experts: all answer), store the outcomes with their provenance, measure the signal,
-retrain the policy and judge it on the validation set (kept only when at least as accurate).
+retrain the policy (on the 400 and the round's questions that separate the experts) and judge
+it on the validation set against the policy in use (at first the shipped starter policy); the
+new one is kept only when at least as accurate.
 Runs in a fresh store (a temporary LEEROO_HOME unless --home is given); the experts' files
 come from the user's models folder (assembled / quantized there on first use, offline).
 
     python bench/selfplay_starter.py [--rounds 2] [--questions 20] [--validation 20]
-                                     [--keep all|signal] [--json out.json]
+                                     [--keep signal|all] [--json out.json]
 
 About 3-6 minutes on 2 busy cores with the defaults (~1-3 s per question per expert).
 """
@@ -32,9 +35,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--questions", type=int, default=20, help="questions per round")
     parser.add_argument("--validation", type=int, default=20, help="validation questions")
-    parser.add_argument("--keep", choices=("all", "signal"), default="all",
-                        help="retrain on every question (all) or only those that separate "
-                        "the experts (signal: the CLI's default)")
+    parser.add_argument("--keep", choices=("all", "signal"), default="signal",
+                        help="retrain on self-play questions that separate the experts "
+                        "(signal, the CLI's default) or on all of them")
     parser.add_argument("--max-chars", type=int, default=1000, help="skip longer questions")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: half)")
@@ -84,6 +87,8 @@ def main() -> None:
     policy = PolicyStep(service.settings, universe, catalog, seed=args.seed)
     loop = SelfPlay(service, db, config, policy, on_event=progress)
     try:
+        imported = loop.import_shipped()
+        incumbent = policy.current_folder()
         v0 = time.perf_counter()
         loop.ensure_validation()
         validation_s = time.perf_counter() - v0
@@ -95,6 +100,8 @@ def main() -> None:
 
     print(f"\nstarter universe: {', '.join(f'{m.expert} {m.quant}' for m in universe.members)}; "
           f"evaluator loglik (acc_norm); keep {args.keep}; seed {args.seed}")
+    print(f"imported shipped outcomes: {', '.join(imported) or 'none'}; policy in use at the "
+          f"start: {incumbent.name if incumbent else 'none (first member)'}")
     print(f"validation set: {args.validation} questions x 2 experts in {validation_s:.0f}s "
           f"({val['energy_j']:.0f} J); accuracy per expert: "
           + ", ".join(f"{e} {a:.2f}" for e, a in val["accuracy"].items()))
@@ -115,6 +122,7 @@ def main() -> None:
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({
             "universe": [m.model_dump() for m in universe.members], "config": config.model_dump(),
+            "imported": imported, "incumbent": str(incumbent) if incumbent else None,
             "validation": {**val, "seconds": validation_s},
             "rounds": [r.model_dump() for r in reports], "total_s": total,
             "prepare_s": prepare_s}, indent=2))

@@ -15,7 +15,7 @@ from leeroo_local.service import Service
 from leeroo_local.settings import load_settings
 from leeroo_local.store import open_db
 from leeroo_local.store import rounds as store
-from leeroo_local.universe import Member, Universe
+from leeroo_local.universe import Member, Universe, starter_universe
 from selfplay_helpers import write_questions
 
 
@@ -201,3 +201,16 @@ def test_a_generator_that_writes_nothing_valid_is_counted_and_stores_nothing(env
     finally:
         service.close()
     assert store.rounds(db) == [] and outcomes(db) == []
+
+
+def test_shipped_outcomes_of_the_universe_are_imported_once_and_never_drawn(env):
+    _, db, _ = env
+    starter = Service(load_settings(), universe=starter_universe(), client="test")  # starts nothing
+    loop = SelfPlay(starter, db, SelfPlayConfig())
+    assert loop.import_shipped() == ["starter-mmlu-pro"]
+    assert loop.import_shipped() == []
+    shipped = {r[0] for r in db.execute("SELECT DISTINCT question_id FROM outcomes "
+                                        "WHERE source = 'starter-mmlu-pro'")}
+    assert len(shipped) == 400 and shipped <= loop._seen_ids(any_quant=True)
+    tiny = SelfPlay(env[0], open_db(":memory:"), SelfPlayConfig())
+    assert tiny.import_shipped() == []  # no shipped data names a tiny expert

@@ -22,10 +22,10 @@ from sqlite_utils import Database
 
 from ..errors import DataError, LeerooError
 from ..fit_catalog import outcome_name
-from ..outcomes import column_name, default_data_dir
+from ..outcomes import column_name, default_data_dir, split_column
 from ..service import Service
 from ..store import rounds as store
-from ..store.evaluations import Outcome
+from ..store.evaluations import SHIPPED_FOLDERS, Outcome, ensure_source
 from . import exploration, signal
 from .config import SelfPlayConfig
 from .report import RetrainResult, RoundReport
@@ -86,6 +86,7 @@ class SelfPlay:
 
     def run(self, rounds: int = 1) -> list[RoundReport]:
         """Finish an interrupted round if there is one, then run new rounds: `rounds` in all."""
+        self.import_shipped()
         self.ensure_validation()
         reports = []
         pending = store.unfinished(self.db, "round")
@@ -96,6 +97,19 @@ class SelfPlay:
                 row, resumed = self._plan_round(store.last_number(self.db, "round") + 1), False
             reports.append(self._finish(row, resumed))
         return reports
+
+    def import_shipped(self) -> list[str]:
+        """Put the shipped outcomes of the universe's experts (the data the shipped policies
+        were trained on) into the store, once: retraining then builds on them, and neither the
+        validation set nor a round draws a question a shipped policy has seen. Returns the
+        sources imported now."""
+        names = {m.stored_as for m in self.members}
+        done = []
+        for source, folder in SHIPPED_FOLDERS.items():
+            header = _outcome_columns(default_data_dir().parent / folder)
+            if names & {split_column(c)[0] for c in header} and ensure_source(self.db, source):
+                done.append(source)
+        return done
 
     def ensure_validation(self) -> list[str]:
         """The fixed validation set (drawn on the first run), evaluated on every member of the
@@ -109,10 +123,12 @@ class SelfPlay:
                 cfg["evaluator"] = "loglik"  # the validation set is multiple choice, scored exactly
             source = DatasetSource(self._dataset_path())
             rng = random.Random(f"{self.config.seed}:validation")
-            questions = source.draw(self.config.validation, rng, self._seen_ids(),
+            questions = source.draw(self.config.validation, rng, self._seen_ids(any_quant=True),
                                     self.config.max_chars, multiple_choice=True)
             if not questions:
-                raise DataError(f"{source.path}: no question left for a validation set")
+                raise DataError(f"{source.path}: no question left for a validation set (every "
+                                "one has outcomes of these experts in the store, so a policy may "
+                                "have been trained on it); pass another --source")
             cfg["source"] = source.name
             questions = self._unique(questions)
             plan = [store.PlannedTask(q.id, m.expert, m.stored_as, m.quant, exploration.ALL)
@@ -273,14 +289,16 @@ class SelfPlay:
         return Path(self.config.source) if self.config.source else (
             default_data_dir() / "questions.jsonl.gz")
 
-    def _seen_ids(self) -> set[str]:
+    def _seen_ids(self, any_quant: bool = False) -> set[str]:
         """Questions not to draw again: used by any round, or already scored for a member at
-        its quantization (e.g. imported outcomes)."""
+        its quantization (e.g. imported outcomes); with `any_quant`, at any quantization (the
+        validation set must hold no question any policy of these experts was trained on)."""
         seen = store.planned_question_ids(self.db)
         for m in self.members:
-            rows = self.db.execute("SELECT DISTINCT question_id FROM outcomes WHERE expert = ? "
-                                   "AND quant IS ?", [m.stored_as, m.quant.upper()]).fetchall()
-            seen.update(r[0] for r in rows)
+            sql, params = "SELECT DISTINCT question_id FROM outcomes WHERE expert = ?", [m.stored_as]
+            if not any_quant:
+                sql, params = sql + " AND quant IS ?", [*params, m.quant.upper()]
+            seen.update(r[0] for r in self.db.execute(sql, params).fetchall())
         return seen
 
     def _unique(self, questions: list[Question]) -> list[Question]:
@@ -302,6 +320,17 @@ class SelfPlay:
         return {r[0]: Question(id=r[0], text=r[1], options=json.loads(r[2] or "[]"),
                                answer=r[3] or "", category=r[4] or "", source=r[5] or "",
                                generator=r[6]) for r in rows}
+
+
+def _outcome_columns(folder: Path) -> list[str]:
+    """The expert columns of a data folder's outcomes.csv(.gz), from its header alone."""
+    import gzip
+
+    for name, opener in (("outcomes.csv.gz", gzip.open), ("outcomes.csv", open)):
+        if (folder / name).is_file():
+            with opener(folder / name, "rt", encoding="utf-8") as fh:
+                return fh.readline().strip().split(",")[1:]
+    return []
 
 
 def _record(q: Question) -> dict:

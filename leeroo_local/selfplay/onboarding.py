@@ -193,6 +193,7 @@ def onboard(selfplay, expert: str, questions: int = 30, min_gain: float = 0.0) -
     quant = e.quant().type.upper()
     if e.remote and cfg.evaluator == "loglik":
         raise DataError(f"{expert} is remote: use --evaluator extract or judge to onboard it")
+    selfplay.import_shipped()
     row = next((r for r in store.rounds(db, "onboard")
                 if r["status"] != "done" and r["config"].get("expert") == expert
                 and r["config"].get("quant") == quant), None)
