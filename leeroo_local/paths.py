@@ -6,6 +6,7 @@ only files we make (starter assembly, quantizations) live under our own models f
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -48,3 +49,12 @@ def universe_path() -> Path:
 def policies_dir() -> Path:
     """Routing policies the user's machine trained (self-play writes `selfplay` here)."""
     return home() / "policies"
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read a megabyte at a time (model files are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -31,11 +31,14 @@ log = logging.getLogger(__name__)
 class Route(BaseModel):
     """Which expert answers and why."""
 
-    expert: str
-    quant: str
-    scores: dict[str, float] = Field(default_factory=dict)
-    reason: str = ""
-    route_s: float = 0.0
+    expert: str = Field(description="Catalog id of the expert that answers.")
+    quant: str = Field(description="Its quantization.")
+    scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="Predicted score in [0, 1] of every universe expert on this prompt (empty "
+        "when the expert was named or no policy knows the universe).")
+    reason: str = Field(default="", description="Why this expert, in a short sentence.")
+    route_s: float = Field(default=0.0, description="Seconds the routing decision took.")
 
 
 class Timings(BaseModel):

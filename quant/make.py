@@ -9,7 +9,6 @@ fit, run, serve and chat see it as one more (expert, quantization) pair.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,13 +35,6 @@ class Made:
     expert: str | None
     registered: Path | None  # the quants.toml it was added to
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_output(src: Located, to: str) -> Path:
@@ -88,7 +80,7 @@ def make_quant(
         raise QuantizationError(f"{dst} exists; pass --force to replace it, or --out elsewhere")
     quantize_file(src.path, dst, target, allow_requantize=allow_requantize, same_embeddings=False,
                   embeddings=embed_type, progress=progress)
-    size, digest = dst.stat().st_size, sha256_of(dst)
+    size, digest = dst.stat().st_size, paths.sha256_file(dst)
     registered = None
     if register:
         registered = save_user_quant(QuantEntry(

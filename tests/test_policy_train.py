@@ -74,7 +74,7 @@ def test_binary_outcomes_with_named_experts_and_quantized_columns(tmp_path):
 
 def test_a_subsampled_real_matrix_trains_and_beats_base_rates(tmp_path):
     matrix = load_matrix()
-    pick = np.random.default_rng(0).permutation(len(matrix.question_ids))[:300]
+    pick = np.random.default_rng(0).permutation(len(matrix.question_ids))[:200]
     sub = matrix.rows(np.sort(pick)).select(["Meta-Llama-3_1-8B-Instruct", "mathstral-7B",
                                              "Phi-3-mini-4k-instruct"])
     report = train_policy(sub, tmp_path / "pol")

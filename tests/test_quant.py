@@ -14,7 +14,8 @@ from leeroo_local.errors import QuantizationError, UnknownExpert, UnknownQuant
 from leeroo_local.gguf_info import read_gguf
 from leeroo_local.locate import local_path
 from leeroo_local.quant.evaluate import evaluate
-from leeroo_local.quant.make import make_quant, sha256_of
+from leeroo_local.paths import sha256_file
+from leeroo_local.quant.make import make_quant
 from leeroo_local.quant.types import file_precision
 from quant_helpers import write_user_expert
 
@@ -47,7 +48,7 @@ def test_sizes_shrink_and_headers_say_the_type(ladder):
     for t in ("F32", "Q8_0", "Q4_0"):
         assert file_precision(read_gguf(ladder[t])) == t
     q8, q4 = ladder["made"]
-    assert q8.size_bytes == sizes[1] and q8.sha256 == sha256_of(ladder["Q8_0"])
+    assert q8.size_bytes == sizes[1] and q8.sha256 == sha256_file(ladder["Q8_0"])
     assert q8.source_type == "F32" and q4.type == "Q4_0" and q8.registered is None
 
 

@@ -174,3 +174,12 @@ def test_the_starter_policy_scores_each_starter_member_at_its_measured_quantizat
     assert set(route.scores) == {"gemma-3-270m", "gemma-3-270m-q4_0"}
     assert route.reason.startswith("policy starter")
     assert [b.factor for b in svc.router().bindings] == [1.0, 1.0]  # measured, not degraded
+
+
+def test_a_policy_setting_that_names_nothing_is_a_clear_error(tiny_dir):
+    from leeroo_local.errors import ConfigError
+
+    install_tiny_universe(tiny_dir, n_ctx=256)
+    svc = Service(load_settings(policy="no-such-policy"), client="test")
+    with pytest.raises(ConfigError, match="not a policy folder nor a shipped policy"):
+        svc.route(MATH)

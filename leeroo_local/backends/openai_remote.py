@@ -94,7 +94,9 @@ class RemoteExpert:
             error = {}
         message = error.get("message") or response.text[:200]
         if response.status_code == 400 and error.get("code") == "context_length_exceeded":
-            extra = error.get("leeroo") or {}
-            raise ContextOverflow(extra.get("prompt_tokens", 0), extra.get("n_ctx", 0), self.expert_id)
+            # leeroo-local's server puts the counts beside the message (llama-server: n_prompt_tokens)
+            prompt = error.get("prompt_tokens") or error.get("n_prompt_tokens") or 0
+            n_ctx = error.get("n_ctx") or 0
+            raise ContextOverflow(int(prompt), int(n_ctx), self.expert_id)
         raise RemoteError(f"remote expert {self.expert_id} at {self.source.base_url} answered "
                           f"{response.status_code}: {message}")

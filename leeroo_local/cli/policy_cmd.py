@@ -32,13 +32,15 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
 ) -> None:
     """Train a policy on outcomes and write its ONNX graph and labels to --out."""
+    from ..policy.naming import catalog_names
     from ..policy.train import train_policy
-    from .policy_data import catalog_names, training_matrix
+    from .common import user_catalog
+    from .policy_data import training_matrix
 
     matrix = training_matrix(data, store)
     rename, costs, unit = None, None, None
     if names == "catalog":
-        matrix, rename, costs, unit = catalog_names(matrix, _split(experts))
+        matrix, rename, costs, unit = catalog_names(matrix, user_catalog(), _split(experts))
     elif names != "data":
         raise typer.BadParameter("--names must be 'data' or 'catalog'")
     report = train_policy(matrix, out, _split(experts) if names == "data" else None, seed,
@@ -62,7 +64,10 @@ def route(
     policy: Path = typer.Option(..., "--policy", help="Policy folder."),
     questions: Path = typer.Option(..., "--questions", help="questions.jsonl(.gz): id, question, options."),
     cost_weight: float = typer.Option(0.0, "--cost-weight", min=0.0, help="L: score points per unit of cost."),
-    max_mean_cost: float = typer.Option(None, "--max-mean-cost", min=0.0, help="Hard budget on the batch's mean cost."),
+    max_mean_cost: float = typer.Option(
+        None, "--max-mean-cost", min=0.0,
+        help="Hard budget on the batch's mean cost: the smallest cost weight (>= L) whose choices "
+        "fit it on this batch, and no choice that would leave the rest unaffordable."),
 ) -> None:
     """Route each question; one JSON object per line: id, expert, scores."""
     from ..outcomes import read_questions

@@ -1,4 +1,4 @@
-"""Data plumbing of the policy command: which matrix to train on, names, eval alignment."""
+"""Data plumbing of the policy command: which matrix to train on, and eval alignment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..outcomes import OutcomeMatrix, load_matrix, split_column
+from ..outcomes import OutcomeMatrix, load_matrix
 
 
 def training_matrix(data: Path | None, store: str | None) -> OutcomeMatrix:
@@ -24,51 +24,6 @@ def training_matrix(data: Path | None, store: str | None) -> OutcomeMatrix:
     for source in sources or []:
         ensure_source(db, source)  # shipped outcomes (e.g. starter-mmlu-pro) on first use
     return read_matrix(db, sources)
-
-
-def catalog_names(matrix: OutcomeMatrix, experts: list[str] | None
-                  ) -> tuple[OutcomeMatrix, dict[str, str], dict[str, float], str]:
-    """Keep the columns of catalog experts (by data_column or id), named by catalog id. Costs:
-    the data's own (experts.csv) where it has them, else from the catalog: GB of weights read
-    per token when every column was measured at a quantization the catalog lists, else active
-    parameters (billions). Returns (matrix, rename, costs, cost unit)."""
-    from ..catalog import load_user_catalog
-
-    catalog = load_user_catalog()
-    by_column = {}
-    for e in catalog.experts:
-        by_column[e.id] = e
-        if e.data_column:
-            by_column[e.data_column] = e
-    keep = [c for c in matrix.experts if split_column(c)[0] in by_column]
-    if experts:
-        unknown = [x for x in experts if x not in by_column]
-        if unknown:
-            raise DataError(f"not catalog experts or data columns of any: {', '.join(unknown)}")
-        wanted = {by_column[x].id for x in experts}
-        keep = [c for c in keep if by_column[split_column(c)[0]].id in wanted]
-    if not keep:
-        raise DataError("no column of this data belongs to a catalog expert (data_column)")
-    sub = matrix.select(keep)
-    rename = {split_column(c)[0]: by_column[split_column(c)[0]].id for c in keep}
-    quantized = all(split_column(c)[1] and _has_quant(by_column[split_column(c)[0]], split_column(c)[1])
-                    for c in keep)
-    unit = "GB of weights read per token" if quantized else "active parameters (billions)"
-    costs: dict[str, float] = {}
-    for c, data_cost in zip(keep, sub.costs(default=np.nan)):
-        expert, quant = by_column[split_column(c)[0]], split_column(c)[1]
-        if np.isfinite(data_cost):
-            costs[c] = float(data_cost)
-        elif quantized:
-            share = expert.arch.active_params_b / expert.arch.params_b if expert.arch else 1.0
-            costs[c] = expert.quant(quant).size_bytes * share / 1e9
-        elif expert.arch:
-            costs[c] = expert.arch.active_params_b
-    return sub, rename, costs, unit
-
-
-def _has_quant(expert, quant: str) -> bool:
-    return any(q.type.upper() == quant.upper() for q in expert.quants)
 
 
 def eval_report(router, data: Path) -> dict:

@@ -14,6 +14,7 @@ Library API (what the CLI, the service and self-play call):
 
     from leeroo_local.policy.evaluate import evaluate        # accuracy-cost curve, AIQ
     from leeroo_local.policy.shipped import shipped_policy   # the default for a universe
+    from leeroo_local.policy.naming import catalog_names     # data columns -> catalog ids
 
 Modules: features (tokenizer, shared by training and routing), base (Router, decide, Budget),
 labels (the folder's policy.json and vocab.txt), onnx_runtime (the only importer of

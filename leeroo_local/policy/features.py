@@ -27,7 +27,6 @@ class FeatureConfig:
     min_df: int = 2
     max_features: int = 50000
     max_chars: int = 4000
-    options: bool = True
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -9,7 +9,7 @@ so it adapts to a few hundred or many thousand questions alike.
 The selection criterion is the held-out pairwise loss (`pair_loss`): how well the predictions
 order two experts on a question where their outcomes differ. Routing depends only on that
 order (plus costs); plain log loss also rewards predicting a question's difficulty, which every
-expert shares, and on MMLU-Pro picks a 3x weaker L2 that routes 1.4 points worse at the best
+expert shares, and on MMLU-Pro picks a 3x weaker L2 that routes 1.3 points worse at the best
 single expert's cost (5-fold CV, bench/policy_cv.py).
 """
 

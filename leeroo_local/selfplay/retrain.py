@@ -25,7 +25,7 @@ from .. import paths
 from ..catalog import Catalog
 from ..errors import DataError
 from ..hardware import EnergyMeter
-from ..outcomes import column_name, split_column
+from ..outcomes import column_name
 from ..settings import Settings
 from ..store import rounds as store
 from ..store.evaluations import read_matrix
@@ -140,7 +140,7 @@ class PolicyStep:
         questions, S = self.validation(db, members)
         current = self.current_folder()
         before = self.accuracy(current, questions, S)
-        result = self._train(db, members, keep, {q.id for q in questions})
+        result = self._train(db, number, members, keep, {q.id for q in questions})
         if isinstance(result, str):
             out = RetrainResult(action="skipped", detail=result, validation_accuracy=before,
                                 previous_accuracy=before, policy_path=_str(current))
@@ -168,8 +168,9 @@ class PolicyStep:
         return out.model_copy(update={"seconds": time.perf_counter() - started,
                                       "energy_j": energy.joules})
 
-    def _train(self, db: Database, members, keep: str, validation_ids: set[str]):
+    def _train(self, db: Database, number: int, members, keep: str, validation_ids: set[str]):
         """(candidate folder, questions) or the reason nothing was trained."""
+        from ..policy.naming import catalog_names
         from ..policy.train import train_policy
 
         try:
@@ -193,17 +194,13 @@ class PolicyStep:
             return "no training question outside the validation set"
         matrix = matrix.rows(rows)
         filled = [c for j, c in enumerate(matrix.experts) if not np.isnan(matrix.scores[:, j]).all()]
-        matrix = matrix.select(filled)
-        rename = {split_column(c)[0]: wanted[c].expert for c in filled}
-        costs = {}
-        for c in filled:
-            e = self.catalog.get(wanted[c].expert)
-            costs[e.id] = e.arch.active_params_b if e.arch else 1.0
         candidate = self.folder.parent / f".{self.folder.name}-candidate"
         shutil.rmtree(candidate, ignore_errors=True)
         try:
+            matrix, rename, costs, unit = catalog_names(matrix.select(filled), self.catalog)
             report = train_policy(matrix, candidate, seed=self.seed, name=USER_POLICY,
-                                  rename=rename, costs=costs)
+                                  rename=rename, costs=costs, cost_unit=unit,
+                                  source=f"evaluation store: self-play round {number}")
         except DataError as exc:
             return str(exc)
         return candidate, report.questions
