@@ -32,7 +32,7 @@ from .catalog import Catalog
 from .degradation import DegradationModel, default_model
 from .errors import BudgetTooSmall, DataError
 from .memory import estimate, gpu_compute_bytes, shape_from_catalog
-from .outcomes import OutcomeMatrix, column_name
+from .outcomes import OutcomeMatrix, column_name, split_column
 from .units import format_size
 from .universe import Member, Universe
 
@@ -134,35 +134,62 @@ def build_candidates(
         if e.remote:
             skipped.append({"id": e.id, "reason": "remote expert (served by another machine)"})
             continue
-        if not e.data_column:
+        name = outcome_name(e)
+        if not e.data_column and not any(split_column(c)[0] == name for c in present):
             skipped.append({"id": e.id, "reason": "no outcome data column in the catalog"})
             continue
         if e.arch.n_ctx_train < budget.n_ctx:
             skipped.append({"id": e.id, "reason": f"trained for {e.arch.n_ctx_train} tokens of "
                                                   f"context, less than --ctx {budget.n_ctx}"})
             continue
-        base = e.data_column if e.data_column in present else None
+        base = name if name in present else None
+        reference = None if base else _measured_reference(e, name, present, degradation)
         for q in e.quants:
-            measured = column_name(e.data_column, q.type)
+            measured = column_name(name, q.type)
             if measured in present:
                 column, factor, basis, kind = measured, 1.0, "measured", "outcomes"
             elif base:
                 d = degradation.lookup(q.type, expert=e.id)
                 column, factor, basis, kind = base, d.factor, f"x{d.factor:.3f} ({d.basis})", d.kind
+            elif reference:
+                ref_quant, ref_factor = reference
+                d = degradation.lookup(q.type, expert=e.id)
+                factor = min(1.0, d.factor / ref_factor) if ref_factor > 0 else d.factor
+                column, kind = column_name(name, ref_quant), d.kind
+                basis = f"x{factor:.3f} of {ref_quant} measured ({d.basis})"
             else:
                 skipped.append({"id": e.id, "quant": q.type,
-                                "reason": f"column {e.data_column!r} is not in the data"})
+                                "reason": f"column {name!r} is not in the data"})
                 continue
             shape = shape_from_catalog(e, q)
             est = estimate(shape, budget.n_ctx, vram_bytes=budget.vram_bytes)
             memory = est.total_bytes + (gpu_compute_bytes(shape, budget.n_ctx) if budget.vram_bytes else 0)
-            cands.append(Candidate(e.id, q.type, e.data_column, column, factor, basis, int(memory),
+            cands.append(Candidate(e.id, q.type, name, column, factor, basis, int(memory),
                                    est.gpu_bytes, est.cpu_bytes, q.size_bytes, kind))
     if not cands:
         raise DataError("no catalog expert has outcomes in the data (their data_column must "
                         "match a column of outcomes.csv) and holds the context: "
                         + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped))
     return CandidateSet(cands, *_quality(matrix, cands), skipped)
+
+
+def outcome_name(expert) -> str:
+    """The name an expert's outcomes are stored under: its data_column, else its catalog id
+    (self-play writes outcomes for experts the shipped data does not cover)."""
+    return expert.data_column or expert.id
+
+
+def _measured_reference(expert, name: str, present: set[str],
+                        degradation: DegradationModel) -> tuple[str, float] | None:
+    """With no full-precision column: the measured quantization other quantizations are scaled
+    from (the best by factor) and its factor. Scaling up is capped at x1.0: a finer quantization
+    is never credited with accuracy nobody measured."""
+    measured = [q.type for q in expert.quants if column_name(name, q.type) in present]
+    if not measured:
+        return None
+    factors = {q: degradation.lookup(q, expert=expert.id).factor for q in measured}
+    best = max(measured, key=lambda q: factors[q])
+    return best, factors[best]
 
 
 def _quality(matrix: OutcomeMatrix, cands: list[Candidate]) -> tuple[np.ndarray, list[str]]:

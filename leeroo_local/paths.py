@@ -46,6 +46,11 @@ def universe_path() -> Path:
     return config_dir() / "universe.json"
 
 
+def policies_dir() -> Path:
+    """Routing policies the user's machine trained (self-play writes `selfplay` here)."""
+    return home() / "policies"
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file, read a megabyte at a time (model files are hundreds of MB)."""
     digest = hashlib.sha256()

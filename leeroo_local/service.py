@@ -387,11 +387,7 @@ class Service:
     def loglikelihoods(self, expert: str, context: str, continuations: list[str]) -> list[float]:
         """Log-probability of each continuation after `context` on a local expert (for
         multiple-choice scoring); KV cache of the context is reused across continuations."""
-        route = self.route(context, expert)
-        with self._expert(route) as (worker, _, _gpu):
-            if worker.pid is None:
-                raise LeerooError(f"{expert} is remote: log-likelihoods need a local expert")
-            return worker.call("loglik", context, continuations)
+        return self.loglikelihoods_measured(expert, context, continuations).values
 
     def close(self) -> None:
         """Stop the pool's workers and close the log."""
@@ -401,3 +397,31 @@ class Service:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def loglikelihoods_measured(self, expert: str, context: str,
+                                continuations: list[str]) -> LoglikResult:
+        """`loglikelihoods` with the time and energy it cost (self-play reports both)."""
+        route = self.route(context, expert)
+        started = time.perf_counter()
+        with self._expert(route) as (worker, load_s, on_gpu):
+            if worker.pid is None:
+                raise LeerooError(f"{expert} is remote: log-likelihoods need a local expert")
+            meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
+                                pids=[worker.pid], gpu=on_gpu).start()
+            values = worker.call("loglik", context, continuations)
+            energy = meter.stop()
+        return LoglikResult(values=values, expert=route.expert, quant=route.quant, load_s=load_s,
+                            total_s=time.perf_counter() - started,
+                            energy=Energy(joules=energy.joules, method=energy.method,
+                                          source=energy.source))
+
+
+class LoglikResult(BaseModel):
+    """Log-likelihoods of continuations on one expert, and what computing them cost."""
+
+    values: list[float] = Field(description="Log-probability of each continuation, in order.")
+    expert: str = Field(description="The expert that scored them.")
+    quant: str = Field(description="Its quantization.")
+    load_s: float = Field(default=0.0, description="Seconds spent loading the expert first.")
+    total_s: float = Field(description="Seconds from the request to the values, load included.")
+    energy: Energy = Field(description="Energy of the scoring itself (the load not included).")

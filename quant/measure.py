@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..selfplay.evaluators import LETTERS, mc_prompt
+from ..scoring import LETTERS, mc_prompt
 
 SAMPLE = "sample.txt"
 _BLOCK = 16  # rows reduced at once: 16 x 262k vocabulary x 8 bytes = 32 MiB per array

@@ -32,12 +32,23 @@ def shipped_policies() -> dict[str, Path]:
     return {d.name: d for d in sorted(root.iterdir()) if (d / LABELS_FILE).is_file()}
 
 
-def shipped_policy(experts: Iterable[str]) -> Path | None:
-    """The shipped policy that scores the most of `experts` (ties: the one with fewer outputs,
-    i.e. the more specific); None when none knows any of them."""
+def user_policies() -> dict[str, Path]:
+    """Name -> folder of every policy trained on this machine (self-play writes `selfplay`)."""
+    from .. import paths
+
+    root = paths.policies_dir()
+    if not root.is_dir():
+        return {}
+    return {d.name: d for d in sorted(root.iterdir())
+            if not d.name.startswith(".") and (d / LABELS_FILE).is_file()}
+
+
+def shipped_policy(experts: Iterable[str], folders: Iterable[Path] | None = None) -> Path | None:
+    """The shipped policy (or of `folders`) that scores the most of `experts` (ties: the one
+    with fewer outputs, i.e. the more specific; then the first); None when none knows any."""
     wanted = set(experts)
     best, best_key = None, None
-    for folder in shipped_policies().values():
+    for folder in (shipped_policies().values() if folders is None else folders):
         labels: PolicyLabels = read_labels(folder)
         covered = len(wanted & set(labels.experts))
         key = (covered, -len(labels.experts))
@@ -47,9 +58,12 @@ def shipped_policy(experts: Iterable[str]) -> Path | None:
 
 
 def resolve_policy(setting: str, experts: Iterable[str]) -> Path | None:
-    """Settings.policy -> a folder: a path, a shipped name, or empty for the shipped default."""
+    """Settings.policy -> a folder: a path, a shipped name, or empty for the default: the
+    user's or shipped policy that knows the most of `experts` (the user's on a tie, so a policy
+    self-play retrained for this universe is the one routing uses)."""
     if not setting:
-        return shipped_policy(experts)
+        experts = list(experts)
+        return shipped_policy(experts, [*user_policies().values(), *shipped_policies().values()])
     shipped = shipped_policies()
     if setting in shipped:
         return shipped[setting]

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DataError
-from .evaluators import LETTERS
+from ..errors import DataError, LeerooError
+from ..scoring import LETTERS
 
 
 @dataclass
@@ -53,8 +53,13 @@ class DatasetSource:
         if not self.questions:
             raise DataError(f"{self.path}: no questions with 'id' and 'question'")
 
-    def draw(self, n: int, rng: random.Random, exclude: set[str] = frozenset()) -> list[Question]:
-        pool = [q for q in self.questions if q.id not in exclude]
+    def draw(self, n: int, rng: random.Random, exclude: set[str] = frozenset(),
+             max_chars: int | None = None, multiple_choice: bool = False) -> list[Question]:
+        """Up to n questions not in `exclude`: at most `max_chars` of question and options, and
+        with options when `multiple_choice` (log-likelihood scoring needs them)."""
+        pool = [q for q in self.questions if q.id not in exclude
+                and (max_chars is None or len(q.text) + sum(map(len, q.options)) <= max_chars)
+                and (q.options or not multiple_choice)]
         return rng.sample(pool, min(n, len(pool)))
 
 
@@ -102,8 +107,13 @@ class GeneratorSource:
         self.max_tokens = max_tokens
         self.name = f"generator:{expert}"
         self.rejected = 0
+        self.last_error: str | None = None  # the last failed generation's error, if any
+        self.seconds = 0.0  # what generating cost, for the round's report
+        self.energy_j = 0.0
 
-    def draw(self, n: int, rng: random.Random, exclude: set[str] = frozenset()) -> list[Question]:
+    def draw(self, n: int, rng: random.Random, exclude: set[str] = frozenset(),
+             max_chars: int | None = None, multiple_choice: bool = True) -> list[Question]:
+        """Up to n valid questions in at most 4n attempts (a rejected one is counted)."""
         from ..backends.base import Sampling
         from ..service import Result
 
@@ -115,9 +125,20 @@ class GeneratorSource:
             prompt = GENERATOR_PROMPT.format(subdomain=subdomain, difficulty=difficulty)
             sampling = Sampling(max_tokens=self.max_tokens, temperature=0.9,
                                 seed=rng.randrange(2**31))
-            result = next(e for e in self.service.chat([{"role": "user", "content": prompt}],
-                                                      self.expert, sampling) if isinstance(e, Result))
+            try:
+                result = next(e for e in self.service.chat(
+                    [{"role": "user", "content": prompt}], self.expert, sampling)
+                    if isinstance(e, Result))
+            except LeerooError as exc:  # e.g. the prompt does not fit: rejected, with why
+                self.rejected += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                continue
+            self.seconds += result.timings.total_s
+            self.energy_j += result.energy.joules
             parsed = parse_generated(result.answer)
+            if parsed is not None and max_chars is not None and (
+                    len(parsed["question"]) + sum(map(len, parsed["options"])) > max_chars):
+                parsed = None
             if parsed is None:
                 self.rejected += 1
                 continue

@@ -35,6 +35,9 @@ class Outcome:
     quant: str | None = None
     round: int | None = None
     evaluator: str | None = None
+    generator: str | None = None  # the expert that wrote the question (self-play)
+    judge: str | None = None  # the expert that graded the answer (judge evaluator)
+    chosen_by: str | None = None  # how self-play chose the expert: all, policy, explore, ...
 
 
 @dataclass(frozen=True)
@@ -45,27 +48,34 @@ class ImportSummary:
     experts: int
 
 
-_COLUMNS = ("question_id", "expert", "quant", "score", "source", "round", "evaluator", "created_at")
+_COLUMNS = ("question_id", "expert", "quant", "score", "source", "round", "evaluator", "created_at",
+            "generator", "judge", "chosen_by")
+_INSERT = f"INSERT INTO outcomes ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def outcome_row(o: Outcome, now: str | None = None) -> tuple:
+    """The outcomes row of `o` (columns in _COLUMNS order); DataError for a score outside [0, 1]."""
+    if not 0.0 <= o.score <= 1.0:
+        raise DataError(f"score {o.score} of {o.expert} on {o.question_id} is outside [0, 1]")
+    return (o.question_id, o.expert, o.quant.upper() if o.quant else None, float(o.score),
+            o.source, o.round, o.evaluator, now or _now(), o.generator, o.judge, o.chosen_by)
+
+
+def insert_outcome(conn, o: Outcome) -> int:
+    """Insert one outcome on `conn` inside the caller's transaction; returns its row id."""
+    return int(conn.execute(_INSERT, outcome_row(o)).lastrowid)
+
+
 def record_outcomes(db: Database, outcomes: Iterable[Outcome]) -> int:
     """Append outcomes (e.g. a self-play round); returns how many rows were written."""
     now = _now()
-    rows = []
-    for o in outcomes:
-        if not 0.0 <= o.score <= 1.0:
-            raise DataError(f"score {o.score} of {o.expert} on {o.question_id} is outside [0, 1]")
-        rows.append((o.question_id, o.expert, o.quant.upper() if o.quant else None, float(o.score),
-                     o.source, o.round, o.evaluator, now))
+    rows = [outcome_row(o, now) for o in outcomes]
     with db.conn:
-        db.conn.executemany(
-            f"INSERT INTO outcomes ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-            rows,
-        )
+        db.conn.executemany(_INSERT, rows)
     return len(rows)
 
 
@@ -91,17 +101,14 @@ def import_folder(
     qi, ej = np.nonzero(~np.isnan(matrix.scores))
     rows = [
         (matrix.question_ids[i], split[j][0], split[j][1], float(matrix.scores[i, j]), source,
-         None, evaluator, now)
+         None, evaluator, now, None, None, None)
         for i, j in zip(qi.tolist(), ej.tolist())
     ]
     with db.conn:
         db.conn.execute("DELETE FROM outcomes WHERE source = ?", (source,))
         if qrows:
             db["questions"].upsert_all(qrows, pk="id")
-        db.conn.executemany(
-            f"INSERT INTO outcomes ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-            rows,
-        )
+        db.conn.executemany(_INSERT, rows)
     return ImportSummary(source, len(qrows), len(rows), len(matrix.experts))
 
 

@@ -65,10 +65,46 @@ def m004_create_quant_measurements(db: Database) -> None:
     db["quant_measurements"].create_index(["expert", "quant"])
 
 
+def m005_add_selfplay_provenance(db: Database) -> None:
+    """Self-play's provenance and state. Outcomes gain who wrote the question (generator), who
+    graded the answer (judge) and how the expert was chosen for it (chosen_by: all, policy,
+    prior, explore, onboard); questions gain their generator. A round's plan (its questions and
+    which experts answer each) is written before any evaluation and each task is marked as it
+    is scored, so an interrupted round resumes where it stopped."""
+    db["outcomes"].add_column("generator", str)
+    db["outcomes"].add_column("judge", str)
+    db["outcomes"].add_column("chosen_by", str)
+    db["questions"].add_column("generator", str)
+    db["selfplay_rounds"].create(
+        {"id": int, "kind": str, "number": int, "status": str, "source": str, "evaluator": str,
+         "judge": str, "generator": str, "seed": int, "config": str, "questions": int,
+         "rejected": int, "started_at": str, "finished_at": str, "retrain_s": float,
+         "signal_share": float, "validation_accuracy": float, "candidate_accuracy": float,
+         "policy_action": str, "policy_path": str, "report": str},
+        pk="id", not_null={"kind", "number", "status", "started_at"},
+    )
+    db["selfplay_rounds"].create_index(["kind", "number"], unique=True)
+    db["selfplay_questions"].create(
+        {"round_id": int, "question_id": str, "position": int, "spread": float, "signal": int},
+        pk=("round_id", "question_id"), foreign_keys=[("round_id", "selfplay_rounds", "id")],
+    )
+    db["selfplay_tasks"].create(
+        {"id": int, "round_id": int, "question_id": str, "expert": str, "stored_as": str,
+         "quant": str, "chosen_by": str, "status": str, "score": float, "outcome_id": int,
+         "seconds": float, "energy_j": float, "energy_method": str, "error": str,
+         "done_at": str},
+        pk="id", not_null={"round_id", "question_id", "expert", "status"},
+        foreign_keys=[("round_id", "selfplay_rounds", "id")],
+    )
+    db["selfplay_tasks"].create_index(["round_id", "question_id", "expert", "quant"], unique=True)
+    db["selfplay_tasks"].create_index(["round_id", "status"])
+
+
 Migration = Callable[[Database], None]
 MIGRATIONS: list[Migration] = [
     m001_create_questions,
     m002_create_outcomes,
     m003_create_requests,
     m004_create_quant_measurements,
+    m005_add_selfplay_provenance,
 ]

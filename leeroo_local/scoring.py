@@ -1,5 +1,8 @@
 """Scoring answers: multiple choice (answer extraction or log-likelihood), short answers, judge.
 
+Pure functions, a low tier: self-play scores its rounds with them and `quant eval` its
+multiple-choice agreement.
+
 Every evaluator returns a score in [0, 1], or None when the answer cannot be scored (an
 unparseable answer is counted, never guessed).
 """

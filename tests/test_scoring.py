@@ -1,10 +1,11 @@
-"""Evaluators and question parsing on hand-written cases: correct, wrong, unparseable."""
+"""Scoring self-play answers (leeroo_local.scoring) and parsing questions, on hand-written cases:
+correct, wrong, unparseable."""
 
 import random
 
 import pytest
 
-from leeroo_local.selfplay.evaluators import (
+from leeroo_local.scoring import (
     extract_choice, mc_prompt, normalize, parse_judge, score_choice, score_loglikelihood,
     score_short,
 )

@@ -1,0 +1,177 @@
+"""`leeroo-local selfplay`: rounds of generate or draw, route, evaluate, store, retrain; or
+`--onboard EXPERT`: should a new expert join the universe, and at which quantization."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import echo_json
+
+EVALUATORS = ("loglik", "extract", "judge")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("selfplay")(selfplay)
+
+
+def selfplay(
+    rounds: int = typer.Option(1, "--rounds", min=1, help="Rounds to run (an interrupted round "
+                               "is finished first and counts among them)."),
+    questions: int = typer.Option(20, "--questions", min=1, help="Questions per round "
+                                  "(with --onboard: questions sampled from the store)."),
+    generator: str = typer.Option(None, "--generator", help="Expert that writes the questions "
+                                  "(default: draw them from --source)."),
+    judge: str = typer.Option(None, "--judge", help="Expert that grades answers "
+                              "(with --evaluator judge)."),
+    epsilon: float = typer.Option(0.1, "--epsilon", min=0.0, max=1.0, help="With more than "
+                                  "--threshold experts: chance each other expert also answers."),
+    threshold: int = typer.Option(4, "--threshold", min=1, help="Up to this many experts, "
+                                  "every question goes to all of them."),
+    seed: int = typer.Option(0, "--seed", help="Seed of draws, generation and exploration."),
+    source: Path = typer.Option(None, "--source", help="Questions file in the shared format "
+                                "(default: the shipped MMLU-Pro questions)."),
+    evaluator: str = typer.Option("loglik", "--evaluator",
+                                  help="loglik, extract or judge (see the docs)."),
+    validation: int = typer.Option(20, "--validation", min=0, help="Size of the fixed "
+                                   "validation set (drawn on the first run only)."),
+    keep: str = typer.Option("signal", "--keep", help="Retrain on questions that separate "
+                             "experts (signal) or on every question (all)."),
+    onboard: str = typer.Option(None, "--onboard", help="Judge this expert for the universe "
+                                "instead of running rounds."),
+    min_gain: float = typer.Option(0.0, "--min-gain", min=0.0, help="With --onboard: points "
+                                   "of gain it must add to join."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Train the routing policy by self-play, or judge a new expert (--onboard)."""
+    from pydantic import ValidationError
+
+    from ..selfplay.config import SelfPlayConfig
+    from ..selfplay.loop import SelfPlay
+    from ..selfplay.retrain import PolicyStep
+    from ..service import Service
+    from ..settings import load_settings
+    from ..store import open_db
+
+    if evaluator not in EVALUATORS:
+        raise typer.BadParameter(f"use one of {', '.join(EVALUATORS)}", param_hint="--evaluator")
+    if keep not in ("signal", "all"):
+        raise typer.BadParameter("use signal or all", param_hint="--keep")
+    if source is not None and not source.is_file():
+        raise typer.BadParameter(f"{source}: no such file", param_hint="--source")
+    try:
+        config = SelfPlayConfig(
+            questions=questions, generator=generator, judge=judge, evaluator=evaluator,
+            epsilon=epsilon, threshold=threshold, seed=seed,
+            source=str(source) if source else None, validation=validation, keep=keep)
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    service = Service(load_settings(), client="selfplay")
+    progress = _Bars(enabled=not as_json)
+    try:
+        policy = PolicyStep(service.settings, service.universe, service.catalog, seed=seed)
+        loop = SelfPlay(service, open_db(), config, policy, on_event=progress.update)
+        with progress:
+            if onboard:
+                from ..selfplay.onboarding import onboard as run_onboard
+
+                report = run_onboard(loop, onboard, questions, min_gain / 100)
+            else:
+                reports = loop.run(rounds)
+    except KeyboardInterrupt:
+        typer.echo("stopped: every outcome scored so far is stored; rerun the same command to "
+                   "continue the round", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        service.close()
+    if as_json:
+        echo_json(report.model_dump() if onboard else [r.model_dump() for r in reports])
+    elif onboard:
+        _render_onboard(report)
+    else:
+        _render(reports)
+
+
+class _Bars:
+    """Rich progress bars on stderr, one per stage of a round, driven by the loop's events."""
+
+    def __init__(self, enabled: bool):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.enabled = enabled
+        self.bars = Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), console=Console(stderr=True),
+                             disable=not enabled)
+        self.current = None
+
+    def __enter__(self):
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bars.__exit__(*exc)
+
+    def update(self, event) -> None:
+        if not self.enabled or event.stage == "done":
+            return
+        if event.task is None:
+            label = {"validation": "validation set", "onboarding": "onboarding"}.get(
+                event.stage, f"round {event.round}: {event.stage}")
+            self.current = self.bars.add_task(label, total=event.total, completed=event.done)
+        elif self.current is not None:
+            self.bars.update(self.current, completed=event.done)
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _render(reports) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table("round", "questions", "outcomes", "signal", "val acc", "candidate", "policy",
+                  "time", "energy")
+    for r in reports:
+        table.add_row(
+            f"{r.number}{'*' if r.resumed else ''}",
+            f"{r.questions}" + (f" (-{r.rejected})" if r.rejected else ""),
+            f"{r.scored}" + (f" ({r.unscorable + r.failed} lost)" if r.unscorable or r.failed
+                             else ""),
+            f"{_pct(r.signal_share)}", _pct(r.retrain.validation_accuracy),
+            _pct(r.retrain.candidate_accuracy), r.retrain.action, f"{r.seconds:.1f} s",
+            f"{r.energy_j:.0f} J")
+    console.print(table)
+    methods = sorted({r.energy_method for r in reports})
+    console.print("questions (-rejected generations); outcomes stored (lost: unscorable or "
+                  "failed); signal: share of questions with two or more scores on which the "
+                  "experts disagree; val acc: accuracy on the fixed validation set of the policy "
+                  "in use after the round; candidate: the policy trained this round; "
+                  f"* resumed; energy {', '.join(methods)}")
+    for r in reports:
+        chosen = ", ".join(f"{k} {v}" for k, v in sorted(r.chosen_by.items()))
+        console.print(f"Round {r.number}: experts chosen: {chosen}; {r.retrain.detail}")
+    for r in reports:
+        console.print(f"Round {r.number}: {r.retrain.detail}")
+
+
+def _render_onboard(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..units import format_size
+
+    console = Console()
+    console.print(f"{report.expert} ({report.quant_run}) on {report.questions} stored questions: "
+                  f"accuracy {_pct(report.single_score)}; universe {', '.join(report.universe)} "
+                  f"S(U) = {_pct(report.universe_score)}")
+    table = Table("quant", "memory", "fits", "gain", "quality")
+    for o in report.options:
+        table.add_row(o.quant, format_size(o.memory_bytes, binary=False), "yes" if o.fits else "no",
+                      f"+{100 * o.gain:.1f}", o.quality)
+    console.print(table)
+    console.print(f"Budget: {report.budget}")
+    console.print(f"Verdict: {report.reason}")
