@@ -5,10 +5,17 @@ vocabulary is ~800k small numpy views) and takes ~30 s on Gemma 3's header here.
 header ourselves with the `gguf` package's format constants and read the same file in well under
 a second. Every length is checked against the file size, so a truncated or corrupt file raises
 CorruptModel instead of reading garbage.
+
+Even that costs ~70 ms on a 262k-token vocabulary, paid by the parent (memory plan) and the worker
+(before llama.cpp sees the file) at every cold load, so a parsed header is kept in
+$LEEROO_HOME/cache/gguf, keyed by the file's path, size and modification time: any change to
+the file is a miss, and an unreadable cache entry is simply parsed again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import struct
 from dataclasses import dataclass, field
@@ -17,6 +24,7 @@ from typing import Any, BinaryIO
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
+from . import paths
 from .errors import CorruptModel
 
 GGUF_MAGIC = b"GGUF"
@@ -188,9 +196,51 @@ def _tensor_bytes(shape: tuple[int, ...], qtype: GGMLQuantizationType) -> int:
     return n // block * type_size
 
 
-def read_gguf(path: str | Path) -> GGUFInfo:
-    """Parse a GGUF header (metadata and tensor table); CorruptModel on anything malformed."""
+def read_gguf(path: str | Path, cache: bool = True) -> GGUFInfo:
+    """Parse a GGUF header (metadata and tensor table); CorruptModel on anything malformed.
+
+    `cache`: reuse (and keep) the parse of this very file, see the module docstring.
+    """
     path = Path(path)
+    if not cache:
+        return _parse(path)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise CorruptModel(f"{path}: cannot open: {exc.strerror or exc}") from None
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    entry = paths.home() / "cache" / "gguf" / (hashlib.sha1(key.encode()).hexdigest() + ".json")
+    try:
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        if data.get("key") == key:
+            return _from_json(path, data)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    info = _parse(path)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_to_json(info, key)), encoding="utf-8")
+        tmp.replace(entry)
+    except (OSError, TypeError, ValueError):
+        pass  # a cache that cannot be written costs only time
+    return info
+
+
+def _to_json(info: GGUFInfo, key: str) -> dict:
+    return {"key": key, "version": info.version, "metadata": info.metadata,
+            "array_lengths": info.array_lengths, "data_offset": info.data_offset,
+            "file_size": info.file_size,
+            "tensors": [[t.name, list(t.shape), t.type, t.n_bytes, t.offset] for t in info.tensors]}
+
+
+def _from_json(path: Path, data: dict) -> GGUFInfo:
+    tensors = [TensorInfo(n, tuple(s), ty, nb, off) for n, s, ty, nb, off in data["tensors"]]
+    return GGUFInfo(path, data["version"], data["metadata"], data["array_lengths"], tensors,
+                    data["data_offset"], data["file_size"])
+
+
+def _parse(path: Path) -> GGUFInfo:
     try:
         size = path.stat().st_size
         fh = path.open("rb")

@@ -85,3 +85,28 @@ def test_f16_and_bigger_models_scale(tmp_path):
     half = read_gguf(write_tiny_llama(tmp_path / "b.gguf", n_embd=64, f16=True))
     assert half.weights_bytes < small.weights_bytes
     assert half.n_params == small.n_params
+
+
+def test_the_header_cache_returns_the_parse_and_misses_when_the_file_changes(tmp_path, tiny_dir):
+    from leeroo_local import paths
+
+    path = tmp_path / "m.gguf"
+    path.write_bytes((tiny_dir / "tiny-2.gguf").read_bytes())
+    first = read_gguf(path)
+    entries = list((paths.home() / "cache" / "gguf").glob("*.json"))
+    assert len(entries) == 1
+    again = read_gguf(path)
+    fresh = read_gguf(path, cache=False)
+    assert (again.metadata, again.tensors, again.data_offset) == (fresh.metadata, fresh.tensors,
+                                                                  fresh.data_offset)
+    assert again.weights_bytes == first.weights_bytes
+    # the same path, truncated by an interrupted copy: a miss, and a clear error
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CorruptModel, match="truncated"):
+        read_gguf(path)
+    # an unreadable cache entry is parsed again, never trusted
+    path.write_bytes((tiny_dir / "tiny-2.gguf").read_bytes())
+    read_gguf(path)
+    for entry in (paths.home() / "cache" / "gguf").glob("*.json"):
+        entry.write_text("{not json")
+    assert read_gguf(path).tensors == fresh.tensors
