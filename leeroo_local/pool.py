@@ -162,6 +162,11 @@ class Pool:
                 slot.busy = False
                 slot.last_used = time.monotonic()
                 self._cv.notify_all()
+            if load_needed and self._want_spare and not self._closed:
+                # Only after the request: a new spare (a Python start and llama.cpp import,
+                # about a core-second) started sooner would compete with the load and the
+                # first tokens for the CPU.
+                threading.Thread(target=self._refill_spare, daemon=True).start()
 
     def _wait(self, key: str, cancel: threading.Event | None) -> None:
         """Under the lock: wait for a change, polling `cancel` when there is one."""
@@ -204,10 +209,6 @@ class Pool:
             slot.worker, slot.loading = worker, False
             slot.load_s = time.perf_counter() - started
             self._cv.notify_all()
-        if self._want_spare and not self._closed:
-            # Only now: a new spare (a Python start and llama.cpp import, about a core-second)
-            # started during the load would compete with it for the CPU.
-            threading.Thread(target=self._refill_spare, daemon=True).start()
         return slot.load_s
 
     def _take_worker(self) -> Worker:
