@@ -219,6 +219,22 @@ class Pool:
         worker.wait_ready()
         return worker
 
+    def ready_spare(self) -> int | None:
+        """The spare worker's pid once it is started and imported (starting one if a refill is
+        still pending); None when the pool keeps no spare."""
+        if not self._want_spare or self._closed:
+            return None
+        with self._cv:
+            spare = self._spare
+        if spare is None:
+            self._refill_spare()
+            with self._cv:
+                spare = self._spare
+        if spare is None:
+            return None
+        spare.wait_ready()
+        return spare.pid
+
     def _refill_spare(self) -> None:
         fresh = Worker()
         with self._cv:

@@ -204,8 +204,7 @@ def test_keep_alive_unloads_idle_experts(tiny_dir):
 def test_spare_worker_is_ready_before_the_first_load(tiny_dir):
     pool = Pool(budget_bytes=2 * NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=True)
     try:
-        pool._spare.wait_ready()
-        spare_pid = pool._spare.pid
+        spare_pid = pool.ready_spare()
         generate(pool, "a", tiny_dir / "tiny-1.gguf")
         assert next(s["pid"] for s in pool.status() if s["expert"] == "a") == spare_pid
     finally:

@@ -256,10 +256,10 @@ def test_a_cold_load_shows_progress_and_stop_ends_the_answer(service):
         screen = chat_screen(app)
         load = screen.query_one(LoadProgress)
         assert not load.display
-        service.pool()  # starts the pool's spare worker: freeze it, so the load waits for us
+        spare = service.pool().ready_spare()  # freeze the spare worker, so the load waits for us
         workers = [p for p in psutil.Process().children()
                    if "leeroo_local.worker" in p.cmdline()]
-        assert workers
+        assert spare in [p.pid for p in workers]
         for p in workers:
             p.send_signal(signal.SIGSTOP)
         try:
