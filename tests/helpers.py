@@ -6,21 +6,34 @@ import json
 from pathlib import Path
 
 from leeroo_local import paths
+from leeroo_local.gguf_info import read_gguf
 
 
-def tiny_expert_toml(expert_id: str, folder: Path, file: str, column: str | None = None) -> str:
-    size = (folder / file).stat().st_size
+def tiny_expert_toml(expert_id: str, folder: Path, file: str, column: str | None = None, *,
+                     instruct: bool = True, extra_quant: tuple[str, str] | None = None,
+                     params_b: float | None = 0.0002) -> str:
+    """A user catalog entry for a tiny local GGUF, its architecture read from the header
+    (params_b None: counted there too; the fixed default keeps snapshot costs stable)."""
+    gguf = folder / file
+    info = read_gguf(gguf)
+    n_embd, n_heads = info.arch_value("embedding_length"), info.arch_value("attention.head_count")
+    quants = [f'{{ type = "F32", file = "{file}", size_bytes = {gguf.stat().st_size}, '
+              'size_basis = "exact" }']
+    if extra_quant:
+        quants.append(f'{{ type = "{extra_quant[0]}", file = "{extra_quant[1]}", '
+                      'size_bytes = 1000, size_basis = "exact" }')
     col = f'data_column = "{column}"\n' if column else ""
+    params = info.n_params / 1e9 if params_b is None else params_b
     return f"""
 [[experts]]
 id = "{expert_id}"
 name = "Tiny {expert_id}"
 license = "apache-2.0"
-instruct = true
+instruct = {str(instruct).lower()}
 default_quant = "F32"
 {col}source = {{ kind = "local", folder = "{folder}" }}
-arch = {{ architecture = "llama", n_layers = 2, n_embd = 64, n_heads = 4, n_kv_heads = 2, head_dim = 16, n_vocab = 259, n_ctx_train = 512, params_b = 0.0002, active_params_b = 0.0002 }}
-quants = [{{ type = "F32", file = "{file}", size_bytes = {size}, size_basis = "exact" }}]
+arch = {{ architecture = "llama", n_layers = {info.arch_value("block_count")}, n_embd = {n_embd}, n_heads = {n_heads}, n_kv_heads = {info.arch_value("attention.head_count_kv")}, head_dim = {n_embd // n_heads}, n_vocab = 259, n_ctx_train = {info.arch_value("context_length")}, params_b = {params}, active_params_b = {params} }}
+quants = [{", ".join(quants)}]
 """
 
 
