@@ -21,7 +21,6 @@ bench/policy_cv.py measures the policy; this script measures the room it has. Tw
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -30,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from leeroo_local.outcomes import load_matrix  # noqa: E402
 from leeroo_local.policy.evaluate import evaluate  # noqa: E402
+from policy_cv import outcome_arguments, selected_matrix  # noqa: E402  (bench/ is on sys.path)
 
 PRIOR_QUESTIONS = 5.0
 GROUPINGS = {
@@ -136,17 +135,8 @@ def table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="outcome folder (default: shipped MMLU-Pro)")
-    parser.add_argument("--kind", default="open", help="experts.csv kind to keep ('' for all)")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    parser.add_argument("--out", default=None, help="also write the JSON here")
-    args = parser.parse_args()
-    matrix = load_matrix(args.data)
-    if args.kind:
-        matrix = matrix.select(kind=args.kind)
+    args = outcome_arguments(__doc__.splitlines()[0]).parse_args()
+    matrix = selected_matrix(args)
     result = measure(matrix, args.folds, args.seed)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))

@@ -103,19 +103,29 @@ def table(result: dict) -> tuple[str, dict]:
     return "\n".join(lines), targets
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def outcome_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every outcome-matrix bench takes (also bench/policy_ceiling.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", default=None, help="outcome folder (default: shipped MMLU-Pro)")
     parser.add_argument("--kind", default="open", help="experts.csv kind to keep ('' for all)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--subsample", type=int, default=0, help="use N random questions")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--out", default=None, help="also write the JSON here")
-    args = parser.parse_args()
+    return parser
+
+
+def selected_matrix(args: argparse.Namespace):
+    """The outcome matrix of --data, restricted to the experts of --kind."""
     matrix = load_matrix(args.data)
-    if args.kind:
-        matrix = matrix.select(kind=args.kind)
+    return matrix.select(kind=args.kind) if args.kind else matrix
+
+
+def main() -> None:
+    parser = outcome_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--subsample", type=int, default=0, help="use N random questions")
+    args = parser.parse_args()
+    matrix = selected_matrix(args)
     if args.subsample:
         pick = np.random.default_rng(args.seed).permutation(len(matrix.question_ids))[: args.subsample]
         matrix = matrix.rows(np.sort(pick))
