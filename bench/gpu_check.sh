@@ -16,11 +16,11 @@ if [ ! -f "$CACHE/site/.deps" ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$CACHE/site" .whl/*.whl \
     && touch "$CACHE/site/.deps" || exit 1
 fi
-have_cuda() { $PY -c "import llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)" 2>/dev/null; }
+have_cuda() { $PY -c "import numpy, llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)" 2>/dev/null; }
 if ! have_cuda; then
   pidf=$CACHE/build.pid
   if [ ! -f "$pidf" ] || ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
-    export CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=OFF -DGGML_NATIVE=ON"
+    export CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=OFF -DGGML_NATIVE=ON -DGGML_OPENMP=OFF"
     export CMAKE_BUILD_PARALLEL_LEVEL=$(nproc)
     setsid bash -c "start=\$(date +%s); $PY -m pip wheel -v --no-deps --no-build-isolation --no-index \
       -w '$CACHE/wheel' -C build-dir='$CACHE/build' .sdist/llama_cpp_python-*.tar.gz \

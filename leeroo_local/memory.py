@@ -27,6 +27,13 @@ REPACKED_TYPES = {"Q4_0", "Q4_K", "IQ4_NL"}
 # Calibrated: fixed runtime allocations, plus llama.cpp's per-token vocabulary structures.
 BASE_OVERHEAD = 4 * MiB
 PER_VOCAB_TOKEN = 128
+# What a process that offloads pays once for the GPU runtime (CUDA context, cuBLAS workspace) on
+# the GPU, and in host memory. Measured on an H200 (driver 580.159, CUDA 13.0, llama-cpp-python
+# 0.3.36) by bench/gpu_check.sh: the driver showed 442-489 MiB more than layers and compute
+# buffers, the process 102 MiB more RSS than its CPU share. Each expert runs in its own worker
+# process, so each offloading expert pays them.
+GPU_RUNTIME_BYTES = 480 * MiB
+GPU_RUNTIME_HOST_BYTES = 100 * MiB
 
 
 @dataclass(frozen=True)
@@ -127,8 +134,9 @@ def estimate(
 ) -> MemoryEstimate:
     """Predict the memory of `shape` loaded with an `n_ctx` context.
 
-    With `vram_bytes`, also split it the way llama.cpp offloads: the GPU first holds its compute
-    buffer, then whole layers (weights and their KV cache) from the last layer down.
+    With `vram_bytes`, also split it the way llama.cpp offloads: the GPU first holds the runtime
+    and its compute buffer, then whole layers (weights and their KV cache) from the last layer
+    down; the runtime's host memory is added to the CPU share.
     """
     if n_ctx <= 0:
         raise ValueError("the context must be at least one token")
@@ -143,7 +151,8 @@ def estimate(
     if vram_bytes:
         layers, gpu = gpu_split(shape, n_ctx, kv, vram_bytes, n_ubatch)
         moved = int(layers * (shape.weights_bytes + kv) / (shape.n_layers + 1))
-        est.n_gpu_layers, est.gpu_bytes, est.cpu_bytes = layers, gpu, total - moved
+        host = GPU_RUNTIME_HOST_BYTES if layers else 0
+        est.n_gpu_layers, est.gpu_bytes, est.cpu_bytes = layers, gpu, total - moved + host
     return est
 
 
@@ -151,7 +160,7 @@ def gpu_split(
     shape: ModelShape, n_ctx: int, kv: int, vram_bytes: int, n_ubatch: int = 512
 ) -> tuple[int, int]:
     """(layers offloaded, bytes on the GPU) for a VRAM budget; 0 layers when nothing fits."""
-    reserve = gpu_compute_bytes(shape, n_ctx, n_ubatch)
+    reserve = GPU_RUNTIME_BYTES + gpu_compute_bytes(shape, n_ctx, n_ubatch)
     per_layer = (shape.weights_bytes + kv) / (shape.n_layers + 1)  # +1: the output layer
     room = vram_bytes - reserve
     if room < per_layer:

@@ -8,7 +8,8 @@ import pytest
 
 from leeroo_local.catalog import load_catalog
 from leeroo_local.gguf_info import read_gguf
-from leeroo_local.memory import estimate, kv_bytes, shape_from_catalog, shape_from_gguf
+from leeroo_local.memory import (MiB, ModelShape, estimate, kv_bytes, shape_from_catalog,
+                                 shape_from_gguf)
 
 MEASURE = """
 import json, sys, psutil, llama_cpp
@@ -72,3 +73,36 @@ def test_vram_split_offloads_more_with_more_vram():
     assert 0 < small.n_gpu_layers < large.n_gpu_layers == shape.n_layers + 1
     assert small.gpu_bytes <= 2 * 10**9 and large.gpu_bytes <= 24 * 10**9
     assert large.cpu_bytes < small.cpu_bytes
+
+
+# A real GPU (bench/gpu_check.sh on an H200, llama-cpp-python 0.3.36 with CUDA 13): a 1,445 MB
+# f16 llama written by tests/tiny_gguf.py, loaded at ctx 4096 with 8 and with all 17 layers
+# offloaded. Layers: (GPU bytes nvidia-smi showed the load add, RSS the load added).
+H200_SHAPE = ModelShape(architecture="llama", n_layers=16, n_embd=2048, n_heads=16, n_kv_heads=4,
+                        head_dim_k=128, head_dim_v=128, n_vocab=259, n_ctx_train=8192,
+                        weights_bytes=1_445_200_000)
+H200_MEASURED = {17: (2_293_235_712, 127_442_944), 8: (1_408_237_568, 1_016_025_088)}
+
+
+@pytest.mark.parametrize("layers", sorted(H200_MEASURED))
+def test_gpu_split_matches_a_real_gpu_within_10_percent(layers):
+    est = next(e for b in range(256, 4096, 8)
+               if (e := estimate(H200_SHAPE, 4096, vram_bytes=b * MiB)).n_gpu_layers >= layers)
+    assert est.n_gpu_layers == layers
+    gpu, rss = H200_MEASURED[layers]
+    assert abs(est.gpu_bytes - gpu) / gpu < 0.10
+    assert abs(est.cpu_bytes - rss) / rss < 0.10
+
+
+def test_a_budget_below_the_gpu_runtime_offloads_nothing():
+    est = estimate(H200_SHAPE, 4096, vram_bytes=400 * MiB)
+    assert est.n_gpu_layers == 0 and est.gpu_bytes == 0 and est.cpu_bytes == est.total_bytes
+
+
+def test_llama_cpp_loads_before_numpy():
+    """A CUDA build of llama-cpp-python crashed in every model load when numpy was loaded first
+    (seen on an H200): the backend module, which workers import first, loads llama.cpp first."""
+    code = ("import sys, leeroo_local.backends.llama_cpp; m = list(sys.modules); "
+            "print(m.index('llama_cpp.llama_cpp') < m.index('numpy'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

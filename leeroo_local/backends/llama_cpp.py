@@ -18,6 +18,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
+# llama.cpp's libraries load before numpy (gguf_info imports it): with numpy loaded first, a CUDA
+# build of llama-cpp-python crashed (SIGSEGV) in every model load on an H200 machine
+# (bench/gpu_check.sh). The CPU build does not care.
+import llama_cpp  # noqa: E402,F401  isort: skip
+
 from ..errors import ContextOverflow, CorruptModel, LeerooError, UnknownQuant
 from ..gguf_info import read_gguf, tensor_type_for
 from .base import Chunk, LoadInfo, Sampling
