@@ -1,7 +1,8 @@
 """OpenAI's own OpenAPI document as a test oracle: every body and stream chunk `serve` sends is
 validated against the schema OpenAI publishes for it.
 
-The document (../shared/data/openai-openapi/openapi.json) marks nullable fields OpenAPI-3.0
+The schemas come from OpenAI's published document, cut to what these tests use and kept in
+tests/openai_schemas/ (source, version and MIT licence there). It marks nullable fields OpenAPI-3.0
 style; they become `anyOf: [schema, null]` here. The live API sends `finish_reason: null` in
 every stream chunk but the last, which the completions schema does not say; it is allowed.
 `RecordingTransport` puts the check under the official `openai` client, so tests that use the
@@ -19,7 +20,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "data" / "openai-openapi" / "openapi.json"
+SPEC = Path(__file__).resolve().parent / "openai_schemas" / "openapi-subset.json"
 _URI = "urn:openai-openapi"
 
 # (method, path prefix) -> schema of a 200 body; stream chunks use the *_STREAM names.

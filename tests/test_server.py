@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from helpers import tiny_expert_toml
-from openai_contract import SPEC, OpenAIContract, RecordingTransport
+from openai_contract import OpenAIContract, RecordingTransport
 from leeroo_local.catalog import load_catalog
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app
 from leeroo_local.service import Service
@@ -22,7 +22,6 @@ from leeroo_local.settings import Settings
 from leeroo_local.store.requests import RequestLog
 from leeroo_local.universe import Member, Universe
 
-pytestmark = pytest.mark.skipif(not SPEC.exists(), reason="OpenAI's OpenAPI document is absent")
 
 IDS = ["tiny-1", "tiny-2", "tiny-3"]
 N_CTX = 4096
