@@ -239,6 +239,20 @@ class Service:
             self._needs[key] = estimate(shape_from_gguf(read_gguf(path)), self.universe.n_ctx).total_bytes
         return self._needs[key]
 
+    def sampling(self, **given) -> Sampling:
+        """A request's sampling: what the caller gives (None: not given) over the settings'
+        defaults (`[sampling]` in config.toml)."""
+        from pydantic import ValidationError
+
+        from .errors import ConfigError
+
+        chosen = {k: v for k, v in given.items() if v is not None}
+        try:
+            return Sampling(**{**self.settings.sampling.model_dump(), **chosen})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(f"sampling: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
     def chat(self, messages: list[dict], expert: str = "auto", sampling: Sampling | None = None,
              cancel: threading.Event | None = None,
              conversation: str | None = None) -> Iterator[Progress | TextEvent | Result]:
@@ -309,7 +323,7 @@ class Service:
         return self._pool is not None and self._pool.is_loaded(f"{route.expert}:{route.quant}")
 
     def _run(self, op, payload, prompt, expert, sampling, cancel, route_box):
-        sampling = sampling or Sampling()
+        sampling = sampling or self.sampling()
         cancel = cancel or threading.Event()
         route = self.route(prompt, expert)
         route_box.append(route)

@@ -8,11 +8,31 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import paths
 from .errors import ConfigError
+
+
+class SamplingDefaults(BaseModel):
+    """How experts sample unless a request says otherwise (`[sampling]` in config.toml).
+
+    llama-server's top-k, top-p, min-p and penalty window; a repeat penalty of 1.1, as llama.cpp
+    used to default to and Ollama does, because small base models otherwise loop on a phrase.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="0 is greedy.")
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    top_k: int = Field(default=40, ge=0, description="Sample among the k likeliest tokens; 0: all.")
+    min_p: float = Field(default=0.05, ge=0.0, le=1.0,
+                         description="Drop tokens less likely than min_p x the likeliest one.")
+    repeat_penalty: float = Field(default=1.1, gt=0.0, le=2.0,
+                                  description="Divide the logit of a recently seen token by this; 1: off.")
+    repeat_last_n: int = Field(default=64, ge=0,
+                               description="Recent tokens the penalties look back over; 0: none.")
 
 
 class Settings(BaseSettings):
@@ -45,6 +65,8 @@ class Settings(BaseSettings):
         description="Predicted-score points one second of expected load costs, so a close call "
         "goes to an expert that is loaded already.",
     )
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults,
+                                       description="Default sampling of every request.")
     max_mean_cost: float = Field(
         default=0.0, ge=0,
         description="Hard budget on the session's mean cost per request (GB read per token); "

@@ -61,11 +61,13 @@ def test_starter_universe_prepares_offline_and_answers(gemma_path):
         assert path.stat().st_size == quant.size_bytes
         assert local_path(expert, quant) == path
     result = CliRunner().invoke(app, ["run", "The capital of France is", "--json", "-n", "8",
-                                      "--temperature", "0", "--expert", "gemma-3-270m-q4_0"])
+                                      "--temperature", "0", "--repeat-penalty", "1", "--expert",
+                                      "gemma-3-270m-q4_0"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["expert"] == "gemma-3-270m-q4_0" and data["tokens"]["completion"] == 8
-    # Greedy output must be exactly what llama-cpp-python itself produces for the same file.
+    # Greedy output without a repeat penalty (llama-cpp-python's default) must be exactly what
+    # llama-cpp-python itself produces for the same file.
     import llama_cpp
 
     direct = llama_cpp.Llama(str(local_path(catalog.get("gemma-3-270m-q4_0"), catalog.get("gemma-3-270m-q4_0").quant())),

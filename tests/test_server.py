@@ -400,3 +400,15 @@ def test_a_client_that_leaves_while_queued_gives_up_its_place(serve, client_for,
     assert _wait_for_row(service, "holder")["error"].startswith("cancelled")
     after = client.chat.completions.create(model="tiny-2", messages=HI, max_tokens=2)
     assert after.model_extra["leeroo"]["timings"]["load_s"] == 0
+
+
+def test_frequency_and_presence_penalties_are_honoured(client):
+    def ask(**kw):
+        return client.chat.completions.create(model="tiny-1", messages=HI, max_tokens=40,
+                                              temperature=0, seed=1, **kw).choices[0].message.content
+
+    plain = ask()
+    assert ask() == plain  # greedy: the same answer twice
+    assert ask(frequency_penalty=2.0) != plain
+    assert ask(presence_penalty=2.0) != plain
+    assert ask(extra_body={"repeat_penalty": 1.0}) != plain  # llama.cpp's field, default 1.1

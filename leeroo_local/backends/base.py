@@ -5,17 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from ..settings import SamplingDefaults
 
 
-class Sampling(BaseModel):
-    """Sampling options passed through to the backend (OpenAI names)."""
+class Sampling(SamplingDefaults):
+    """One request's sampling: the configured defaults plus OpenAI's per-request fields."""
 
     max_tokens: int = Field(default=256, ge=1, description="Most tokens to generate.")
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="0 is greedy.")
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     stop: list[str] = Field(default_factory=list, description="Stop strings.")
     seed: int | None = Field(default=None, description="Sampler seed for reproducible output.")
+    frequency_penalty: float = Field(
+        default=0.0, ge=-2.0, le=2.0,
+        description="OpenAI's: lower a token's logit by this times its count in the window.")
+    presence_penalty: float = Field(
+        default=0.0, ge=-2.0, le=2.0,
+        description="OpenAI's: lower the logit of any token already in the window by this.")
 
 
 @dataclass

@@ -97,6 +97,17 @@ def _find_stop(text: str, stops: list[str]) -> int | None:
     return min(hits) if hits else None
 
 
+def _blank_line_after_text(text: str, answered: bool) -> int | None:
+    """Where a blank line ends a base model's answer: the first one after visible text (a blank
+    line before any text is the model clearing its throat, not an answer)."""
+    start = 0
+    while (i := text.find("\n\n", start)) >= 0:
+        if answered or text[:i].strip():
+            return i
+        start = i + 1
+    return None
+
+
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
     for x, y in zip(a, b):
@@ -170,33 +181,47 @@ class LlamaCppModel:
         return tokens, [s for s in (result.stop if isinstance(result.stop, list) else [result.stop]) if s]
 
     def chat(self, messages: list[dict], sampling: Sampling) -> Iterator[Chunk]:
-        """Stream a reply to chat messages."""
+        """Stream a reply to chat messages.
+
+        A base model (no chat template) continuing a one-line prompt stops at the first blank
+        line after its answer: left alone it goes on to write the next paragraph of an imagined
+        document, often the same sentence again.
+        """
         tokens, stops = self.render_chat(messages)
-        return self.generate(tokens, sampling.model_copy(update={"stop": list(sampling.stop) + stops}))
+        content = messages[-1].get("content") or "" if messages else ""
+        one_line = (self._formatter is None and len(messages) == 1
+                    and "\n" not in str(content).strip())
+        return self.generate(tokens, sampling.model_copy(update={"stop": list(sampling.stop) + stops}),
+                             end_at_blank_line=one_line)
 
     def complete(self, prompt: str, sampling: Sampling) -> Iterator[Chunk]:
         """Stream a plain completion of `prompt`."""
         return self.generate(self.tokenize(prompt), sampling)
 
-    def generate(self, tokens: list[int], sampling: Sampling) -> Iterator[Chunk]:
+    def generate(self, tokens: list[int], sampling: Sampling, *,
+                 end_at_blank_line: bool = False) -> Iterator[Chunk]:
         """Sample token by token: exact token counts, stop strings, and cancellation by close().
 
         Raises ContextOverflow before any work when the prompt alone fills the context.
         """
         if len(tokens) >= self.info.n_ctx:
             raise ContextOverflow(len(tokens), self.info.n_ctx)
-        return self._stream(tokens, sampling)
+        return self._stream(tokens, sampling, end_at_blank_line)
 
-    def _stream(self, tokens: list[int], s: Sampling) -> Iterator[Chunk]:
+    def _stream(self, tokens: list[int], s: Sampling, blank: bool) -> Iterator[Chunk]:
         llm = self._llm
         budget = min(s.max_tokens, self.info.n_ctx - len(tokens))
         llm.set_seed(s.seed if s.seed is not None else random.getrandbits(31))
+        llm.last_n_tokens_size = s.repeat_last_n  # the penalties' window, read per generate()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         held = ""  # text that might be the start of a stop string
-        longest_stop = max((len(x) for x in s.stop), default=0)
-        produced, finish = 0, "length"
+        longest_stop = max([len(x) for x in s.stop] + [2 if blank else 0])
+        produced, finish, answered = 0, "length", False
         is_eog = self._lib.llama_vocab_is_eog
-        gen = llm.generate(tokens, temp=s.temperature, top_p=s.top_p, top_k=40 if s.temperature else 1)
+        gen = llm.generate(tokens, temp=s.temperature, top_p=s.top_p,
+                           top_k=s.top_k if s.temperature else 1, min_p=s.min_p,
+                           repeat_penalty=s.repeat_penalty, frequency_penalty=s.frequency_penalty,
+                           presence_penalty=s.presence_penalty)
         try:
             for tok in gen:
                 if is_eog(self._vocab, tok):
@@ -204,12 +229,15 @@ class LlamaCppModel:
                     break
                 produced += 1
                 held += decoder.decode(llm.detokenize([tok], special=False))
-                cut = _find_stop(held, s.stop)
-                if cut is not None:
-                    held, finish = held[:cut], "stop"
+                cuts = [c for c in (_find_stop(held, s.stop),
+                                    _blank_line_after_text(held, answered) if blank else None)
+                        if c is not None]
+                if cuts:
+                    held, finish = held[:min(cuts)], "stop"
                     break
                 safe = len(held) - (longest_stop - 1) if longest_stop else len(held)
                 if safe > 0:
+                    answered = answered or bool(held[:safe].strip())
                     yield Chunk(text=held[:safe])
                     held = held[safe:]
                 if produced >= budget:

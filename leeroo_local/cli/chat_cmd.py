@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from .common import MinP, RepeatLastN, RepeatPenalty, Temperature, TopK, TopP
+
 
 def register(app: typer.Typer) -> None:
     app.command("chat")(chat)
@@ -12,12 +14,16 @@ def register(app: typer.Typer) -> None:
 def chat(
     expert: str = typer.Option("auto", "--expert", "-e", help="Expert id to force, or auto to route."),
     max_tokens: int = typer.Option(256, "--max-tokens", "-n", min=1, help="Most tokens per answer."),
-    temperature: float = typer.Option(0.7, "--temperature", "-t", min=0.0, max=2.0),
+    temperature: Temperature = None,
+    top_p: TopP = None,
+    top_k: TopK = None,
+    min_p: MinP = None,
+    repeat_penalty: RepeatPenalty = None,
+    repeat_last_n: RepeatLastN = None,
     seed: int = typer.Option(None, "--seed", help="Sampler seed."),
     ctx: int = typer.Option(None, "--ctx", min=16, help="Context per expert (default: universe's)."),
 ) -> None:
     """Chat with the universe in the terminal (offline on the starter experts)."""
-    from ..backends.base import Sampling
     from ..service import Service
     from ..settings import load_settings
     from ..tui.app import create_app
@@ -26,7 +32,9 @@ def chat(
     try:
         if expert != "auto":
             service.catalog.get(expert)  # an unknown id fails here, before the screen opens
-        sampling = Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed)
+        sampling = service.sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                                    top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
+                                    repeat_last_n=repeat_last_n, seed=seed)
         create_app(service, sampling=sampling, expert=expert).run()
     finally:
         service.close()

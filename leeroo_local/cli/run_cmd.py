@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import echo_json
+from .common import (MinP, RepeatLastN, RepeatPenalty, Temperature, TopK, TopP,
+                     echo_json)
 
 
 def register(app: typer.Typer) -> None:
@@ -15,18 +16,24 @@ def run(
     prompt: str = typer.Argument(..., help="The prompt."),
     expert: str = typer.Option("auto", "--expert", "-e", help="Expert id, or auto to route."),
     max_tokens: int = typer.Option(256, "--max-tokens", "-n", min=1, help="Most tokens to generate."),
-    temperature: float = typer.Option(0.7, "--temperature", "-t", min=0.0, max=2.0),
+    temperature: Temperature = None,
+    top_p: TopP = None,
+    top_k: TopK = None,
+    min_p: MinP = None,
+    repeat_penalty: RepeatPenalty = None,
+    repeat_last_n: RepeatLastN = None,
     seed: int = typer.Option(None, "--seed", help="Sampler seed."),
     ctx: int = typer.Option(None, "--ctx", min=16, help="Context per expert (default: universe's)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
 ) -> None:
     """Route PROMPT to an expert and stream its answer (offline on the starter experts)."""
-    from ..backends.base import Sampling
     from ..service import Progress, Result, Service, TextEvent
     from ..settings import load_settings
 
     service = Service(load_settings(n_ctx=ctx))
-    sampling = Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    sampling = service.sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                                top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
+                                repeat_last_n=repeat_last_n, seed=seed)
     try:
         for event in service.chat([{"role": "user", "content": prompt}], expert, sampling):
             if isinstance(event, Result):

@@ -248,7 +248,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
     state = request.app.state.leeroo
     expert = state.resolve(req.model)
     messages = convert.chat_messages(req)
-    sampling = convert.sampling(req, state.service.universe.n_ctx)
+    sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling)
     conversation = request.headers.get("x-leeroo-conversation")  # groups turns in the log
 
     def start(cancel):
@@ -264,7 +264,7 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     state = request.app.state.leeroo
     expert = state.resolve(req.model)
     prompt = convert.completion_prompt(req)
-    sampling = convert.sampling(req, state.service.universe.n_ctx)
+    sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling)
 
     def start(cancel):
         return state.service.complete(prompt, expert, sampling, cancel=cancel)

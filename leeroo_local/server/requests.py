@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from ..backends.base import Sampling
+from ..settings import SamplingDefaults
 from .errors import ApiError
 from .schemas import ChatCompletionRequest, CompletionRequest, Message, GenerationRequest
 
 
-def sampling(req: GenerationRequest, n_ctx: int) -> Sampling:
-    """The backend's sampling options; absent fields take leeroo-local's defaults."""
+_PASSED = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "top_k",
+           "min_p", "repeat_penalty", "repeat_last_n")
+
+
+def sampling(req: GenerationRequest, n_ctx: int, defaults: SamplingDefaults) -> Sampling:
+    """The backend's sampling options; absent fields take the configured defaults."""
     if req.n not in (None, 1):
         raise ApiError(400, f"n={req.n} is not supported: each request is answered by one "
                             f"expert with one choice; send n=1 or leave it out", param="n",
                        code="unsupported_value")
     if isinstance(req.stop, list) and len(req.stop) > 4:
         raise ApiError(400, "at most 4 stop strings", param="stop", code="unsupported_value")
-    given = {"max_tokens": req.token_limit(n_ctx), "temperature": req.temperature,
-             "top_p": req.top_p, "seed": req.seed,
-             "stop": [req.stop] if isinstance(req.stop, str) else req.stop}
-    return Sampling(**{k: v for k, v in given.items() if v is not None})
+    given = {name: getattr(req, name) for name in _PASSED}
+    given.update(max_tokens=req.token_limit(n_ctx),
+                 stop=[req.stop] if isinstance(req.stop, str) else req.stop)
+    return Sampling(**{**defaults.model_dump(), **{k: v for k, v in given.items() if v is not None}})
 
 
 def _plain(message: Message, index: int) -> dict:

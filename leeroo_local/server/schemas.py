@@ -1,7 +1,7 @@
 """OpenAI's request and response shapes, as far as `serve` speaks them.
 
-Requests accept OpenAI's fields; ones that change nothing here (presence_penalty, user, tools,
-...) are ignored; ones whose meaning cannot be honoured (n > 1, logprobs, echo, suffix) are
+Requests accept OpenAI's fields, and llama-server's sampling extensions (top_k, min_p,
+repeat_penalty, repeat_last_n); ones that change nothing here (user, tools, ...) are ignored; ones whose meaning cannot be honoured (n > 1, logprobs, echo, suffix) are
 refused with a 400 naming the field (by `requests.py`, which turns a request into service
 arguments). Responses add one object that OpenAI's schemas leave room for (none of them sets
 additionalProperties to false): `leeroo`, with the route, timings and energy of the answer.
@@ -57,6 +57,16 @@ class GenerationRequest(_Request):
     n: int | None = Field(default=None, ge=1, description="Choices to return; only 1 is served.")
     stop: str | list[str] | None = Field(default=None, description="Up to 4 stop strings.")
     seed: int | None = Field(default=None, description="Sampler seed for reproducible output.")
+    frequency_penalty: float | None = Field(
+        default=None, ge=-2, le=2, description="Lower a token's logit by this times its recent count.")
+    presence_penalty: float | None = Field(
+        default=None, ge=-2, le=2, description="Lower the logit of any recently seen token by this.")
+    top_k: int | None = Field(default=None, ge=0, description="llama.cpp's: the k likeliest tokens.")
+    min_p: float | None = Field(default=None, ge=0, le=1, description="llama.cpp's min-p cut.")
+    repeat_penalty: float | None = Field(
+        default=None, gt=0, le=2, description="llama.cpp's repeat penalty; 1 is off.")
+    repeat_last_n: int | None = Field(
+        default=None, ge=0, description="llama.cpp's: recent tokens the penalties look back over.")
     stream: bool = Field(default=False, description="Stream server-sent events.")
     stream_options: StreamOptions | None = Field(default=None, description="Streaming options.")
     max_tokens: int | None = Field(default=None, ge=1, description="Most tokens to generate.")
