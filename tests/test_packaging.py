@@ -1,5 +1,8 @@
 """The wheel holds every package, the tui and quant folders only inside leeroo_local, and the data."""
 
+import ast
+import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
@@ -44,3 +47,52 @@ def test_wheel_maps_tui_and_quant_into_the_namespace(tmp_path):
                  "leeroo_local/policy/onnx_runtime.py", "leeroo_local/policies/catalog/policy.onnx",
                  "leeroo_local/policies/starter/vocab.txt"):
         assert must in names, must
+
+
+def _requirement_names(reqs: list[str]) -> set[str]:
+    return {_norm(re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0]) for r in reqs}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _imports(folder: Path) -> dict[str, str]:
+    """Top-level modules imported by the .py files under `folder` (absolute imports), with a file
+    that imports each."""
+    found: dict[str, str] = {}
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], str(path.relative_to(ROOT)))
+    return found
+
+
+def _undeclared(folder: Path, declared: set[str], local: set[str]) -> list[str]:
+    dists = importlib.metadata.packages_distributions()
+    missing = []
+    for module, where in sorted(_imports(folder).items()):
+        if module in sys.stdlib_module_names or module in local or module == "leeroo_local":
+            continue
+        owners = {_norm(d) for d in dists.get(module, [])}
+        if not owners & declared:
+            missing.append(f"{module} ({where}; from {sorted(owners) or 'nothing installed'})")
+    return missing
+
+
+def test_every_import_is_declared():
+    """The package imports only what `dependencies` (or an extra) installs; the tests only what
+    the package and the dev and starter extras install. CI's fresh venv would fail too, later."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = _requirement_names(project["dependencies"])
+    extras = {k: _requirement_names(v) for k, v in project["optional-dependencies"].items()}
+    package_local = {"tui", "quant"}  # leeroo_local's symlinked folders import each other relatively
+    assert not _undeclared(ROOT / "leeroo_local", deps.union(*extras.values()), package_local)
+    tests_local = {p.stem for p in (ROOT / "tests").rglob("*.py")}
+    assert not _undeclared(ROOT / "tests", deps | extras["dev"] | extras["starter"], tests_local)
