@@ -20,7 +20,7 @@ from .gguf_info import GGUFInfo
 from .hub import shard_names
 from .memory import shape_from_gguf
 
-_QUANT = re.compile(r"(?<![A-Za-z0-9])(I?Q\d_[A-Z0-9]+(?:_[A-Z]+)?|BF16|F16|F32|MXFP4(?:_MOE)?"
+_QUANT = re.compile(r"(?<![A-Za-z0-9])(I?Q\d_[A-Z0-9]+(?:_[A-Z0-9]+)*|BF16|F16|F32|MXFP4(?:_MOE)?"
                     r"|TQ\d_\d)(?![A-Za-z0-9])", re.IGNORECASE)
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 # The quantization an expert is pulled at when the user names none: the usual quality/size
