@@ -55,9 +55,18 @@ def list_files(repo: str, revision: str = "main") -> list[RepoFile]:
         raise NotAvailableOffline(f"HF_HUB_OFFLINE is set: cannot list {repo} on the hub")
     api = HfApi(endpoint=endpoint())
     with _translated(repo, revision):
+        _reachable()
         entries = list(api.list_repo_tree(repo, recursive=True, revision=revision))
     return [RepoFile(e.path, int(e.lfs.size if e.lfs else e.size), e.lfs.sha256 if e.lfs else None)
             for e in entries if isinstance(e, HfFile)]
+
+
+def _reachable() -> None:
+    """One plain request first: huggingface_hub retries a refused connection with backoff for
+    ~20 s, which is no way to learn that the machine is offline."""
+    from huggingface_hub.utils import get_session
+
+    get_session().head(endpoint(), timeout=10)
 
 
 def cached_files(repo: str) -> tuple[list[RepoFile], dict[str, Path]]:

@@ -130,6 +130,21 @@ def test_no_network_and_no_local_copy_is_a_clear_error(monkeypatch, capsys):
     assert "could not reach" in err and "no copy of org/tiny-GGUF in the Hugging Face cache" in err
 
 
+def test_offline_a_hub_repository_in_the_hugging_face_cache_is_read_there(tiny_dir, monkeypatch):
+    from huggingface_hub import constants
+
+    snap = Path(constants.HF_HUB_CACHE) / "models--org--cached-GGUF" / "snapshots" / ("c" * 40)
+    snap.mkdir(parents=True)
+    shutil.copyfile(tiny_dir / "tiny-1.gguf", snap / "cached-F32.gguf")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    added = _add("hf:org/cached-GGUF")
+    assert added["id"] == "cached" and added["header_bytes"] is None
+    assert added["quants"][0]["size_bytes"] == (tiny_dir / "tiny-1.gguf").stat().st_size
+    assert "Hugging Face cache" in added["provenance"]["quants"]
+    expert = load_user_catalog().get("cached")
+    assert expert.source.repo == "org/cached-GGUF" and expert.quants[0].file == "cached-F32.gguf"
+
+
 def test_a_local_file_is_registered_in_place_and_removed(tiny_dir, tmp_path, capsys):
     path = shutil.copyfile(tiny_dir / "tiny-2.gguf", tmp_path / "tiny-2.gguf")
     added = _add(str(path))
@@ -254,3 +269,18 @@ def test_onboard_stores_outcomes_joins_and_the_policy_routes_to_it(tiny_dir, tmp
     again = runner.invoke(app, ["add", str(tiny_dir / "tiny-3.gguf"), "--onboard"])
     assert again.exit_code != 0 and "member of the universe already" in str(again.exception)
     assert db.execute("SELECT COUNT(*) FROM outcomes WHERE expert = 'tiny-3'").fetchone()[0] == 24
+
+
+def test_ollama_names_map_to_their_manifests(tmp_path):
+    from leeroo_local.ollama_store import list_models, manifest_path
+
+    root = tmp_path / "models"
+    m = root / "manifests"
+    assert manifest_path("llama3.2", root) == m / "registry.ollama.ai/library/llama3.2/latest"
+    assert manifest_path("llama3.2:3b", root) == m / "registry.ollama.ai/library/llama3.2/3b"
+    assert manifest_path("me/mine:v1", root) == m / "registry.ollama.ai/me/mine/v1"
+    assert manifest_path("hf.co/org/Repo-GGUF:Q4_K_M", root) == m / "hf.co/org/Repo-GGUF/Q4_K_M"
+    for path in (m / "registry.ollama.ai/library/llama3.2/3b", m / "hf.co/org/Repo-GGUF/Q4_K_M"):
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+    assert list_models(root) == ["hf.co/org/Repo-GGUF:Q4_K_M", "llama3.2:3b"]
