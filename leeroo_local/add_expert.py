@@ -74,8 +74,8 @@ def add(source: str, expert_id: str | None = None, quant: str | None = None,
         reused, expert = True, old
     else:
         expert = Expert.model_validate(entry)
-        catalog_edit.add_expert(expert.model_dump(exclude_defaults=True, exclude_none=True)
-                                | {"id": expert.id}, source)
+        catalog_edit.add_expert(expert.model_dump(exclude_defaults=True, exclude_none=True),
+                                source)
     quants = [QuantSummary(type=q.type, file=q.file, size_bytes=q.size_bytes,
                            memory_bytes=estimate(shape_from_catalog(expert, q), n_ctx).total_bytes)
               for q in expert.quants]

@@ -80,7 +80,8 @@ def _numel(shape: tuple[int, ...]) -> int:
 def header_facts(info: GGUFInfo, where: str) -> dict:
     """name, license and instruct from the header, each with its provenance."""
     meta = info.metadata
-    out: dict = {"provenance": {"arch": f"GGUF header of {where}"}}
+    out: dict = {"provenance": {"arch": f"GGUF header of {where}",
+                                "params_b": "counted from the header's tensor table"}}
     out["name"] = str(meta.get("general.name") or "")
     if out["name"]:
         out["provenance"]["name"] = "GGUF header general.name"

@@ -97,6 +97,12 @@ def test_a_single_file_of_a_repository_and_the_hub_errors(hub, tmp_path, capsys)
     added = _add("hf:org/tiny-GGUF/tiny-F32.gguf", "--id", "tiny")
     assert [q["type"] for q in added["quants"]] == ["F32"] and added["arch"]["n_vocab"] == 259
 
+    # pulled, then removed with its files: the snapshot link and the blob of the HF cache
+    pulled = runner.invoke(app, ["pull", "tiny", "--json"])
+    assert pulled.exit_code == 0, pulled.output
+    link = Path(json.loads(pulled.stdout)["path"])
+    blob = link.resolve()
+    assert blob.read_bytes() == tiny
     err = _fails(["add", "hf:org/tiny-GGUF", "--id", "tiny", "--quant", "F32"], 2, capsys)
     assert "an expert 'tiny' exists already" in err and "--id" in err
 
@@ -122,6 +128,10 @@ def test_a_single_file_of_a_repository_and_the_hub_errors(hub, tmp_path, capsys)
     assert "write hf:OWNER/REPO" in _fails(["add", "hf:justone"], 2, capsys)
     assert not (paths.config_dir() / "models.toml.partial").exists()
     assert [e for e in load_user_catalog().ids() if e.startswith("tiny")] == ["tiny"]
+    removed = runner.invoke(app, ["remove", "tiny", "--delete-files", "--json"])
+    assert removed.exit_code == 0, removed.output
+    assert set(json.loads(removed.stdout)["deleted"]) == {str(link), str(blob)}
+    assert not link.exists() and not blob.exists()
 
 
 def test_no_network_and_no_local_copy_is_a_clear_error(monkeypatch, capsys):
@@ -269,6 +279,13 @@ def test_onboard_stores_outcomes_joins_and_the_policy_routes_to_it(tiny_dir, tmp
     again = runner.invoke(app, ["add", str(tiny_dir / "tiny-3.gguf"), "--onboard"])
     assert again.exit_code != 0 and "member of the universe already" in str(again.exception)
     assert db.execute("SELECT COUNT(*) FROM outcomes WHERE expert = 'tiny-3'").fetchone()[0] == 24
+
+    # removed, it leaves the saved universe too (its outcomes stay in the store)
+    removed = runner.invoke(app, ["remove", "tiny-3", "--json"])
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(removed.stdout)["universe"] == ["tiny-1@F32", "tiny-2@F32"]
+    assert json.loads(paths.universe_path().read_text())["members"][-1]["expert"] == "tiny-2"
+    assert (tiny_dir / "tiny-3.gguf").exists()
 
 
 def test_ollama_names_map_to_their_manifests(tmp_path):
