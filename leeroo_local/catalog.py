@@ -160,6 +160,9 @@ class Expert(_Strict):
         default=None, description="Column of this expert in outcome data, e.g. mmlu-pro-dev."
     )
     notes: str = Field(default="", description="Provenance of the facts, caveats.")
+    provenance: dict[str, str] = Field(
+        default_factory=dict, description="Where each fact came from, by field (arch, quants, "
+        "license, ...); written by `leeroo-local add`.")
 
     @property
     def remote(self) -> bool:
@@ -343,6 +346,13 @@ def _toml_value(value) -> str:
     return json.dumps(str(value), ensure_ascii=False)  # a valid TOML basic string
 
 
+def render_user_quants(tables: list[dict]) -> str:
+    """The text of a quants.toml holding these [[quants]] tables."""
+    return _QUANTS_HEADER + "".join(
+        "\n[[quants]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in t.items())
+        for t in tables)
+
+
 def save_user_quant(entry: QuantEntry) -> Path:
     """Add (or replace: same expert and type) a [[quants]] entry of the user's quants.toml.
 
@@ -355,10 +365,7 @@ def save_user_quant(entry: QuantEntry) -> Path:
         kept = [q for q in _read_toml(target).get("quants", [])
                 if not (q.get("expert") == entry.expert
                         and str(q.get("type", "")).upper() == entry.type.upper())]
-    tables = kept + [entry.model_dump(exclude_none=True)]
-    text = _QUANTS_HEADER + "".join(
-        "\n[[quants]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in t.items())
-        for t in tables)
+    text = render_user_quants(kept + [entry.model_dump(exclude_none=True)])
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.write_text(text, encoding="utf-8")

@@ -33,6 +33,12 @@ class CorruptModel(LeerooError):
     exit_code = 2
 
 
+class UnsupportedModel(LeerooError):
+    """A well-formed GGUF of an architecture llama.cpp cannot load."""
+
+    exit_code = 2
+
+
 class BudgetTooSmall(LeerooError):
     """No expert (or not the requested one) fits the memory budget."""
 

@@ -247,38 +247,44 @@ def _parse(path: Path) -> GGUFInfo:
     except OSError as exc:
         raise CorruptModel(f"{path}: cannot open: {exc.strerror or exc}") from None
     with fh:
-        r = _Reader(fh, size, path)
-        if size < 24:
-            raise r.fail(f"not a GGUF file (only {size} bytes)")
-        if fh.read(4) != GGUF_MAGIC:
-            raise r.fail("not a GGUF file (bad magic; expected 'GGUF')")
-        version = r.unpack("<I")
-        if version not in (2, 3):
-            raise r.fail(f"unsupported GGUF version {version}")
-        n_tensors, n_kv = r.unpack("<Q"), r.unpack("<Q")
-        if n_tensors > size // 24 or n_kv > size // 12:
-            raise r.fail(f"corrupt header: {n_tensors} tensors, {n_kv} keys in {size} bytes")
-        metadata: dict[str, Any] = {}
-        lengths: dict[str, int] = {}
-        for _ in range(n_kv):
-            key = r.string()
-            metadata[key] = r.value(r.unpack("<I"), key, lengths)
-        tensors = []
-        for _ in range(n_tensors):
-            name = r.string()
-            n_dims = r.unpack("<I")
-            if n_dims > 8:
-                raise r.fail(f"corrupt tensor {name!r}: {n_dims} dimensions")
-            shape = tuple(r.unpack("<Q") for _ in range(n_dims))
-            raw_type = r.unpack("<I")
-            try:
-                qtype = GGMLQuantizationType(raw_type)
-            except ValueError:
-                raise r.fail(f"tensor {name!r} has unknown type {raw_type}") from None
-            offset = r.unpack("<Q")
-            tensors.append(TensorInfo(name, shape, qtype.name, _tensor_bytes(shape, qtype), offset))
-        align = int(metadata.get("general.alignment", 32) or 32)
-        data_offset = -(-fh.tell() // align) * align
+        return parse_stream(fh, size, path)
+
+
+def parse_stream(fh: BinaryIO, size: int, path: Path) -> GGUFInfo:
+    """Parse a GGUF header from any seekable binary stream of `size` bytes (a local file, or a
+    remote one read by HTTP range requests); `path` names it in errors and in the result."""
+    r = _Reader(fh, size, path)
+    if size < 24:
+        raise r.fail(f"not a GGUF file (only {size} bytes)")
+    if fh.read(4) != GGUF_MAGIC:
+        raise r.fail("not a GGUF file (bad magic; expected 'GGUF')")
+    version = r.unpack("<I")
+    if version not in (2, 3):
+        raise r.fail(f"unsupported GGUF version {version}")
+    n_tensors, n_kv = r.unpack("<Q"), r.unpack("<Q")
+    if n_tensors > size // 24 or n_kv > size // 12:
+        raise r.fail(f"corrupt header: {n_tensors} tensors, {n_kv} keys in {size} bytes")
+    metadata: dict[str, Any] = {}
+    lengths: dict[str, int] = {}
+    for _ in range(n_kv):
+        key = r.string()
+        metadata[key] = r.value(r.unpack("<I"), key, lengths)
+    tensors = []
+    for _ in range(n_tensors):
+        name = r.string()
+        n_dims = r.unpack("<I")
+        if n_dims > 8:
+            raise r.fail(f"corrupt tensor {name!r}: {n_dims} dimensions")
+        shape = tuple(r.unpack("<Q") for _ in range(n_dims))
+        raw_type = r.unpack("<I")
+        try:
+            qtype = GGMLQuantizationType(raw_type)
+        except ValueError:
+            raise r.fail(f"tensor {name!r} has unknown type {raw_type}") from None
+        offset = r.unpack("<Q")
+        tensors.append(TensorInfo(name, shape, qtype.name, _tensor_bytes(shape, qtype), offset))
+    align = int(metadata.get("general.alignment", 32) or 32)
+    data_offset = -(-fh.tell() // align) * align
     end = max((t.offset + t.n_bytes for t in tensors), default=0) + data_offset
     if end > size:
         raise CorruptModel(

@@ -15,8 +15,10 @@ is logged, so tests can assert what went over the wire, e.g. that a cached pull 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -33,9 +35,21 @@ class Seen:
 
 @dataclass
 class _Blob:
-    data: bytes
+    data: bytes | None  # in memory, or read from `path` (large files: the Gemma starter)
     sha256: str
-    announce: int  # the size the hub announces (X-Linked-Size); normally len(data)
+    announce: int  # the size the hub announces (X-Linked-Size); normally the size
+    path: Path | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self.path.stat().st_size
+
+    def read(self, start: int, stop: int) -> bytes:
+        if self.data is not None:
+            return self.data[start:stop]
+        with self.path.open("rb") as fh:
+            fh.seek(start)
+            return fh.read(stop - start)
 
 
 @dataclass
@@ -45,6 +59,8 @@ class FakeHub:
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     files: dict[tuple[str, str], _Blob] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
+    served: int = 0  # bytes of file content the CDN sent
+    extra: dict[str, list[str]] = field(default_factory=dict)  # repo -> non-LFS files listed
     down: bool = False  # every request gets a 503
     xet: bool = False  # announce files as xet-backed
     _drops: dict[str, tuple[int, bool]] = field(default_factory=dict)
@@ -54,6 +70,16 @@ class FakeHub:
         """Publish `data` as `filename` in `repo_id`; returns its sha256 (the hub's LFS etag)."""
         sha = hashlib.sha256(data).hexdigest()
         self.files[(repo_id, filename)] = _Blob(data, sha, len(data) if announce is None else announce)
+        return sha
+
+    def add_file(self, repo_id: str, filename: str, path: Path) -> str:
+        """Publish a file on disk without holding it in memory; returns its sha256."""
+        digest = hashlib.sha256()
+        with Path(path).open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        sha = digest.hexdigest()
+        self.files[(repo_id, filename)] = _Blob(None, sha, Path(path).stat().st_size, Path(path))
         return sha
 
     def interrupt(self, sha256: str, after: int, then_down: bool = False) -> None:
@@ -111,7 +137,9 @@ def _handler(hub: FakeHub, role: str) -> type[BaseHTTPRequestHandler]:
                 hub.requests.append(Seen(role, self.command, path, self.headers.get("Range")))
             if hub.down:
                 return self._status(503, {"X-Error-Message": "Service Unavailable"})
-            if role == "hub":
+            if role == "hub" and path.startswith("/api/models/"):
+                self._tree(path)
+            elif role == "hub":
                 self._resolve(path)
             else:
                 self._serve(path.lstrip("/"), body)
@@ -142,26 +170,56 @@ def _handler(hub: FakeHub, role: str) -> type[BaseHTTPRequestHandler]:
                 headers["X-Xet-Refresh-Route"] = f"{hub.url}/api/models/{repo}/xet-read-token/{hub.commit}"
             self._status(302, headers)
 
+        def _tree(self, path: str) -> None:
+            """GET /api/models/{repo}/tree/{revision}: the recursive listing list_repo_tree
+            reads (one page), LFS sizes and sha256 included."""
+            repo, sep, rest = path[len("/api/models/"):].partition("/tree/")
+            files = sorted((f, b) for (r, f), b in hub.files.items() if r == repo)
+            if not sep or not files and repo not in hub.extra:
+                return self._status(404, {"X-Error-Code": "RepoNotFound",
+                                          "X-Error-Message": "Repository not found"})
+            entries, folders = [], set()
+            for name, blob in files:
+                folders.update("/".join(name.split("/")[:i]) for i in range(1, name.count("/") + 1))
+                entries.append({"type": "file", "oid": "0" * 40, "size": blob.announce,
+                                "path": name, "lfs": {"oid": blob.sha256, "size": blob.announce,
+                                                      "pointerSize": 134}})
+            for name in hub.extra.get(repo, []):
+                entries.append({"type": "file", "oid": "1" * 40, "size": 100, "path": name})
+            entries += [{"type": "directory", "oid": "2" * 40, "size": 0, "path": d}
+                        for d in sorted(folders)]
+            raw = json.dumps(entries).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
         def _serve(self, sha: str, body: bool) -> None:
             blob = hub._blob(sha)
             if blob is None:
                 return self._status(404, {})
-            data, start = blob.data, 0
+            size, start, stop = blob.size, 0, blob.size
             rng = self.headers.get("Range")
-            if rng and rng.startswith("bytes=") and rng.endswith("-"):
-                start = int(rng[len("bytes="):-1])
-                if start >= len(data):
-                    return self._status(416, {"Content-Range": f"bytes */{len(data)}"})
-            part = data[start:]
-            self.send_response(206 if start else 200)
-            self.send_header("Content-Length", str(len(part)))
+            if rng and rng.startswith("bytes="):
+                first, _, last = rng[len("bytes="):].partition("-")
+                start = int(first)
+                stop = min(size, int(last) + 1) if last else size
+                if start >= size:
+                    return self._status(416, {"Content-Range": f"bytes */{size}"})
+            part = blob.read(start, stop) if body else b""
+            partial = rng is not None and (start, stop) != (0, size)
+            self.send_response(206 if partial else 200)
+            self.send_header("Content-Length", str(stop - start))
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("ETag", f'"{sha}"')
-            if start:
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            if partial:
+                self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
             self.end_headers()
             if not body:
                 return
+            with hub._lock:
+                hub.served += len(part)
             drop = hub._drops.pop(sha, None)
             if drop is not None:
                 after, then_down = drop
