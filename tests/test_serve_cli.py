@@ -55,9 +55,9 @@ def test_serve_answers_the_openai_client_and_stops_on_ctrl_c(tiny_dir):
     env = {**os.environ, "LEEROO_N_THREADS": "1", "LEEROO_RAM_BUDGET": "128MB"}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from leeroo_local.cli import main; main()", "serve", "--port", "0",
-         "--log-level", "warning"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+         "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
+        line = proc.stdout.readline()  # the address is on stdout, for scripts
         url = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
         assert url, line
         client = openai.OpenAI(base_url=url.group(1), api_key="none", max_retries=0)
