@@ -3,6 +3,7 @@ programs that embed the server (the tests and the benchmark do)."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -58,7 +59,13 @@ def run_server(app, settings: ServerSettings, sock: socket.socket | None = None,
                log_level: str = "info") -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM; both shut down gracefully)."""
     sock = sock or bind(settings.host, settings.port)
-    _server(app, settings, log_level).run(sockets=[sock])
+    # uvicorn raises the SIGTERM it caught again once it has shut down; by default that would
+    # kill the process before the caller closes the service (workers, request log).
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        _server(app, settings, log_level).run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class BackgroundServer:
