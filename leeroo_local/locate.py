@@ -7,6 +7,8 @@ local quantizations) live in our models folder. Nothing here touches the network
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +30,7 @@ def local_state(expert: Expert, quant: Quant, *, checksum: bool = False
                 ) -> tuple[Path | None, str | None]:
     """(the file if it is on this machine, why it is damaged or None). Sizes are always checked
     (a stat); the SHA-256, when the catalog has one, and the GGUF header of a file made here
-    only with `checksum` (they read the whole file, or its header)."""
+    only with `checksum` (they read the file once per version of it; see `_remembered`)."""
     path = _find(expert, quant)
     if path is None:
         return None, None
@@ -65,9 +67,15 @@ def damage(expert: Expert, quant: Quant, path: Path, *, checksum: bool = False) 
     if quant.size_basis == "listed" and abs(size - expected) > LISTED_TOLERANCE * expected:
         return (f"it has {format_size(size, binary=False)}, the catalog lists about "
                 f"{format_size(expected, binary=False)}")
-    if checksum and quant.sha256 and len(files) == 1 and paths.sha256_file(path) != quant.sha256:
+    if checksum and ((quant.sha256 and len(files) == 1) or derived):
+        return _remembered(path, quant.sha256, lambda: _deep_damage(path, quant.sha256, derived))
+    return None
+
+
+def _deep_damage(path: Path, sha256: str | None, derived: bool) -> str | None:
+    if sha256 and paths.sha256_file(path) != sha256:
         return "its SHA-256 is not the catalog's"
-    if checksum and derived:
+    if derived:
         from .gguf_info import read_gguf
 
         try:
@@ -75,6 +83,30 @@ def damage(expert: Expert, quant: Quant, path: Path, *, checksum: bool = False) 
         except CorruptModel as exc:
             return str(exc).replace(f"{path}: ", "")
     return None
+
+
+def _remembered(path: Path, sha256: str | None, check: Callable[[], str | None]) -> str | None:
+    """The verdict of a check that reads the whole file, remembered per version of the file
+    (path, size, modification time) in $LEEROO_HOME/verified.json: a listing reads a file again
+    only after it changed."""
+    real = path.resolve()
+    stat = real.stat()
+    key = f"{real}|{stat.st_size}|{stat.st_mtime_ns}|{sha256 or ''}"
+    store = paths.home() / "verified.json"
+    try:
+        seen = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        seen = {}
+    if key in seen:
+        return seen[key]
+    verdict = check()
+    seen = {k: v for k, v in seen.items() if not k.startswith(f"{real}|")}
+    seen[key] = verdict
+    store.parent.mkdir(parents=True, exist_ok=True)
+    partial = store.with_name(f"verified.{os.getpid()}.partial")
+    partial.write_text(json.dumps(seen, indent=1), encoding="utf-8")
+    os.replace(partial, store)
+    return verdict
 
 
 def _discard(path: Path) -> None:

@@ -97,7 +97,8 @@ def test_the_starter_cut_in_half_or_altered_is_assembled_again_by_pull(capsys):
         byte = fh.read(1)
         fh.seek(full // 2)
         fh.write(bytes([byte[0] ^ 0xFF]))
-    assert experts_row(capsys, "gemma-3-270m")["local"] is True  # the listing checks sizes only
+    assert experts_row(capsys, "gemma-3-270m")["damaged"] == "its SHA-256 is not the catalog's"
     code, out, err = run_cli(capsys, "pull", "gemma-3-270m")
     assert code == 0 and "SHA-256" in err
     assert local_state(expert, expert.quant(), checksum=True) == (path, None)
+    assert experts_row(capsys, "gemma-3-270m")["local"] is True

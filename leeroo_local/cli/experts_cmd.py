@@ -20,7 +20,7 @@ def experts(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     rows = []
     for e in catalog.experts:
         for q in e.quants:
-            path, damaged = local_state(e, q)
+            path, damaged = local_state(e, q, checksum=True)
             rows.append({
                 "id": e.id, "quant": q.type, "size_bytes": q.size_bytes, "size_basis": q.size_basis,
                 "source": e.source.kind, "local": path is not None and damaged is None,
