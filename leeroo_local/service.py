@@ -164,7 +164,8 @@ class Service:
     def prepare(self, expert: str, quant: str):
         """Make the expert's file present (assemble, quantize or download); return its path."""
         e = self.catalog.get(expert)
-        return ensure_local(self.catalog, e, e.quant(quant))
+        return ensure_local(self.catalog, e, e.quant(quant), on_damage=lambda path, why: log.warning(
+            "%s is damaged (%s): making it again", path, why))
 
     def pool(self):
         """The expert pool, started on first use (so `--help` and routing start nothing)."""
