@@ -86,11 +86,11 @@ class Pool:
         now = time.monotonic()
         with self._cv:
             return [{
-                "expert": key, "loaded": s.worker is not None, "loading": s.loading,
+                "expert": key, "loaded": self._live(s), "loading": s.loading,
                 "memory_bytes": s.need, "vram_bytes": s.vram, "n_gpu_layers": s.n_gpu_layers,
                 "busy": s.busy, "queued": len(s.tickets),
                 "keep_alive_s": max(0.0, self.keep_alive_s - (now - s.last_used))
-                if s.worker is not None and not s.busy else None,
+                if self._live(s) and not s.busy else None,
                 "pid": s.worker.pid if s.worker else None,
             } for key, s in self._slots.items()]
 
@@ -98,7 +98,13 @@ class Pool:
         """True when `key` has a live worker with its model loaded."""
         with self._cv:
             slot = self._slots.get(key)
-            return slot is not None and slot.worker is not None and not slot.loading
+            return slot is not None and self._live(slot) and not slot.loading
+
+    @staticmethod
+    def _live(slot: Slot) -> bool:
+        """A worker that has not died (killed while idle, it is still in the slot until the next
+        request finds it dead and loads a new one)."""
+        return slot.worker is not None and slot.worker.alive()
 
     def worker_pids(self) -> list[int]:
         with self._cv:

@@ -164,7 +164,8 @@ class Service:
     def prepare(self, expert: str, quant: str):
         """Make the expert's file present (assemble, quantize or download); return its path."""
         e = self.catalog.get(expert)
-        return ensure_local(self.catalog, e, e.quant(quant))
+        return ensure_local(self.catalog, e, e.quant(quant), on_damage=lambda path, why: log.warning(
+            "%s is damaged (%s): making it again", path, why))
 
     def pool(self):
         """The expert pool, started on first use (so `--help` and routing start nothing)."""
@@ -283,17 +284,21 @@ class Service:
         record = dict(kind=op, prompt=prompt, messages=messages, client=self.client,
                       conversation=conversation)
         route_box: list[Route] = []
+        sent: list[str] = []  # what the client received, kept in the row of a request cut short
         try:
             for event in self._run(op, payload, prompt, expert, sampling, cancel, route_box):
                 if isinstance(event, Result):
                     self.log.record(result=event, **record)
+                elif isinstance(event, TextEvent):
+                    sent.append(event.text)
                 yield event
         except (GeneratorExit, Cancelled):
-            self.log.record(route=route_box[0] if route_box else None,
-                            error="cancelled: the client went away", **record)
+            why = getattr(cancel, "reason", None) or "the client went away"
+            self.log.record(route=route_box[0] if route_box else None, partial=sent,
+                            error=f"cancelled: {why}", **record)
             raise
         except LeerooError as exc:
-            self.log.record(route=route_box[0] if route_box else None,
+            self.log.record(route=route_box[0] if route_box else None, partial=sent,
                             error=f"{type(exc).__name__}: {exc}", **record)
             raise
 

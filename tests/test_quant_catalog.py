@@ -76,7 +76,7 @@ def test_save_user_quant_replaces_its_own_entry_and_keeps_the_file_on_error(tmp_
 
 def test_a_registered_file_that_disappeared_is_a_clear_error(tmp_path):
     gguf = tmp_path / "g.gguf"
-    gguf.write_bytes(b"GGUF")
+    gguf.write_bytes(b"GGUF" + bytes(119))  # the 123 bytes the entry records
     save_user_quant(QuantEntry.model_validate(entry(path=str(gguf))))
     catalog = load_user_catalog()
     expert = catalog.get("gemma-3-270m")

@@ -55,9 +55,9 @@ def test_serve_answers_the_openai_client_and_stops_on_ctrl_c(tiny_dir):
     env = {**os.environ, "LEEROO_N_THREADS": "1", "LEEROO_RAM_BUDGET": "128MB"}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from leeroo_local.cli import main; main()", "serve", "--port", "0",
-         "--log-level", "warning"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+         "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
+        line = proc.stdout.readline()  # the address is on stdout, for scripts
         url = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
         assert url, line
         client = openai.OpenAI(base_url=url.group(1), api_key="none", max_retries=0)
@@ -79,3 +79,34 @@ def test_serve_answers_the_openai_client_and_stops_on_ctrl_c(tiny_dir):
         assert log.recent(1)[0]["client"] == "serve"
     finally:
         log.close()
+
+
+def test_sigterm_mid_stream_ends_it_with_an_error_event_and_logs_it(tiny_dir):
+    install_tiny_universe(tiny_dir, n_ctx=4096)
+    env = {**os.environ, "LEEROO_N_THREADS": "1", "LEEROO_RAM_BUDGET": "256MB"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leeroo_local.cli", "serve", "--port", "0", "--log-level",
+         "warning", "--shutdown-grace", "0.5"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        text=True)
+    try:
+        url = re.search(r"at (http://127\.0\.0\.1:\d+)/v1", proc.stdout.readline()).group(1)
+        body = {"model": "tiny-2", "messages": [{"role": "user", "content": "hello"}],
+                "temperature": 0, "max_tokens": 4096, "stream": True}
+        with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=60,
+                          headers={"x-leeroo-conversation": "sigterm"}) as resp:
+            lines = resp.iter_lines()
+            next(line for line in lines if '"content":"' in line and '"content":""' not in line)
+            proc.send_signal(signal.SIGTERM)
+            tail = [line for line in lines if line.startswith("data: ")]
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:  # pragma: no cover - reported by the assertion
+            proc.kill()
+    assert code == 0
+    assert tail[-1] == "data: [DONE]" and '"code":"server_shutting_down"' in tail[-2]
+    log = RequestLog(paths.db_path())
+    try:
+        row = log.recent(1, conversation="sigterm")[0]
+    finally:
+        log.close()
+    assert row["error"] == "cancelled: the server shut down" and row["response"]

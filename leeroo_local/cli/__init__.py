@@ -28,8 +28,14 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         importlib.import_module(f"{__name__}.{_info.name}").register(app)
 
 
+# The click that typer raises: typer >= 0.26 bundles its own copy, whose exceptions are not
+# subclasses of the `click` package's; typer re-exports BadParameter from whichever it uses.
+_CLICK = sys.modules[typer.BadParameter.__module__]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: library errors become one clear line and their exit code."""
+    """Console entry point: library errors and usage errors become one clear line on stderr and
+    their exit code (2 for usage, as click says), never a traceback."""
     try:
         app(args=argv, standalone_mode=False)
     except LeerooError as exc:
@@ -38,12 +44,16 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+    except _CLICK.ClickException as exc:
+        if line := _one_line(exc):  # none after the help a bare `leeroo-local` prints
+            typer.echo(f"error: {line}", err=True)
+        sys.exit(exc.exit_code)
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _one_line(exc) -> str:
+    """A usage error as one line: what is wrong, and where help is (`--help` of the command)."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if message and isinstance(exc, _CLICK.UsageError) and ctx is not None:
+        return f"{message} (see `{ctx.command_path} --help`)"
+    return message

@@ -13,17 +13,18 @@ def register(app: typer.Typer) -> None:
 
 def experts(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the catalog's experts, their quantizations and what is on this machine."""
-    from ..locate import local_path
+    from ..locate import local_state
     from ..units import format_size
 
     catalog = user_catalog()
     rows = []
     for e in catalog.experts:
         for q in e.quants:
-            path = local_path(e, q)
+            path, damaged = local_state(e, q, checksum=True)
             rows.append({
                 "id": e.id, "quant": q.type, "size_bytes": q.size_bytes, "size_basis": q.size_basis,
-                "source": e.source.kind, "local": path is not None, "path": str(path) if path else None,
+                "source": e.source.kind, "local": path is not None and damaged is None,
+                "damaged": damaged, "path": str(path) if path else None,
                 "data_column": e.data_column,
             })
     if as_json:
@@ -35,5 +36,6 @@ def experts(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     table = Table("expert", "quant", "size", "basis", "source", "local")
     for r in rows:
         table.add_row(r["id"], r["quant"], format_size(r["size_bytes"], binary=False),
-                      r["size_basis"], r["source"], "yes" if r["local"] else "")
+                      r["size_basis"], r["source"],
+                      "yes" if r["local"] else f"damaged: {r['damaged']}" if r["damaged"] else "")
     Console().print(table)

@@ -16,14 +16,18 @@ def pull(
     quant: str = typer.Option(None, "--quant", help="Quantization, e.g. Q4_K_M (default: the expert's)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Download EXPERT's GGUF into the Hugging Face cache (resumable), or prepare a local one."""
+    """Download EXPERT's GGUF into the Hugging Face cache (resumable), or prepare a local one.
+    A file already present is verified (size, SHA-256); a damaged one is made again."""
     from ..locate import ensure_local, shard_names
     from ..units import format_size
 
     catalog = user_catalog()
     expert = catalog.get(expert_id)
     q = expert.quant(quant)
-    path = ensure_local(catalog, expert, q, progress=True)
+    def damaged(found, why: str) -> None:
+        typer.echo(f"{found} is damaged ({why}): fetching it again", err=True)
+
+    path = ensure_local(catalog, expert, q, progress=True, verify=True, on_damage=damaged)
     files = [path.with_name(n) for n in shard_names(path.name)]
     size = sum(f.stat().st_size for f in files)
     if as_json:

@@ -22,6 +22,9 @@ def serve(
                             help="Context per expert (default: universe's)."),
     max_body: str = typer.Option("4MB", "--max-body", help="Largest request body accepted."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
+    shutdown_grace: float = typer.Option(
+        10.0, "--shutdown-grace", min=0,
+        help="On SIGTERM or Ctrl-C, seconds requests in flight may take to finish."),
 ) -> None:
     """Serve the universe at http://HOST:PORT/v1 (models: auto and each expert)."""
     from pydantic import ValidationError
@@ -39,14 +42,16 @@ def serve(
         raise ConfigError(f"serve: --max-body: {exc}") from None
     try:
         settings = ServerSettings(host=host, port=port, api_key=api_key,
-                                  allow_open=insecure_no_api_key, max_body_bytes=body_limit)
+                                  allow_open=insecure_no_api_key, max_body_bytes=body_limit,
+                                  shutdown_grace_s=shutdown_grace)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"serve: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     service = Service(load_settings(n_ctx=ctx), client="serve")
     sock = bind(settings.host, settings.port)
     url = f"http://{settings.host}:{sock.getsockname()[1]}/v1"
-    typer.echo(f"leeroo-local serving auto, {', '.join(service.universe.ids())} at {url}", err=True)
+    # On stdout, so a script that starts `serve --port 0` reads the address from it.
+    typer.echo(f"leeroo-local serving auto, {', '.join(service.universe.ids())} at {url}")
     if settings.exposed_without_key:
         typer.secho(f"WARNING: {settings.host} is reachable from the network and no API key is "
                     f"set: anyone who can reach this port can use the experts.",

@@ -20,6 +20,7 @@ from .config import ServerSettings
 from .errors import install_handlers
 from .middleware import ApiKeyMiddleware, BodyLimitMiddleware
 from .schemas import ModelCard, ModelInfo, ModelList
+from .shutdown import Inflight
 
 router = APIRouter()
 
@@ -31,6 +32,7 @@ class AppState:
     service: Service
     settings: ServerSettings
     started: int = field(default_factory=lambda: int(time.time()))
+    inflight: Inflight = field(default_factory=Inflight)
 
     def resolve(self, model: str) -> str:
         """`auto` or a member of the universe; anything else is an unknown model (404)."""

@@ -20,12 +20,18 @@ END = object()  # the generator is exhausted
 TIMEOUT = object()  # nothing arrived in time
 
 
+class Cancel(threading.Event):
+    """The cancel event the service and the pool watch, with why it was set (for the log)."""
+
+    reason: str | None = None
+
+
 class EventPump:
     """Runs `start(cancel)` (a service generator) in a thread; `get()` yields its events, then
     an exception it raised (as a value), then END."""
 
     def __init__(self, start: Callable[[threading.Event], Iterator], name: str = "request"):
-        self.cancel = threading.Event()
+        self.cancel = Cancel()
         self._loop = asyncio.get_running_loop()
         self._items: collections.deque = collections.deque()
         self._ready = asyncio.Event()
@@ -68,6 +74,23 @@ class EventPump:
                     return TIMEOUT
         return self._items.popleft()
 
-    def stop(self) -> None:
+    @property
+    def running(self) -> bool:
+        """True until the service generator has ended (and the request is logged)."""
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def stop(self, reason: str | None = None) -> None:
         """Give up the request (the client went away, or the answer is complete)."""
+        if reason and not self.cancel.is_set():
+            self.cancel.reason = reason
         self.cancel.set()
+
+    def abort(self, exc: BaseException, reason: str) -> None:
+        """From the event loop: stop the request and hand `exc` to the reader before anything
+        still queued (the server is shutting down)."""
+        self.stop(reason)
+        self._items.appendleft(exc)
+        self._ready.set()

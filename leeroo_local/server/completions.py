@@ -33,6 +33,7 @@ from .schemas import (AssistantMessage, ChatChoice, ChatCompletion, ChatCompleti
 router = APIRouter()
 
 _DISCONNECT_POLL_S = 0.25  # how often a whole (non-streamed) answer checks for its client
+GONE = "the client went away"
 
 
 @dataclass
@@ -42,15 +43,16 @@ class Call:
     id: str
     created: int
     include_usage: bool
+    notes: list[str]
 
 
 def _finish(result: Result) -> str:
     return result.finish_reason if result.finish_reason in ("stop", "length") else "stop"
 
 
-def _leeroo(r: Result) -> Leeroo:
+def _leeroo(call: Call, r: Result) -> Leeroo:
     return Leeroo(expert=r.expert, quant=r.quant, route=r.route, timings=r.timings,
-                  energy=r.energy, finish_reason=r.finish_reason)
+                  energy=r.energy, finish_reason=r.finish_reason, notes=call.notes)
 
 
 def _usage(r: Result) -> Usage:
@@ -80,7 +82,7 @@ class ChatShape:
         return ChatCompletion(id=call.id, created=call.created, model=r.expert,
                               choices=[ChatChoice(message=AssistantMessage(content=r.answer),
                                                   finish_reason=_finish(r))],
-                              usage=_usage(r), leeroo=_leeroo(r))
+                              usage=_usage(r), leeroo=_leeroo(call, r))
 
     def _chunk(self, call, model, choices, **extra):
         return ChatCompletionChunk(id=call.id, created=call.created, model=model,
@@ -94,7 +96,7 @@ class ChatShape:
 
     def closing(self, call, r):
         return self._chunk(call, r.expert, [ChunkChoice(delta=Delta(), finish_reason=_finish(r))],
-                           leeroo=_leeroo(r))
+                           leeroo=_leeroo(call, r))
 
     def usage(self, call, r):
         return self._chunk(call, r.expert, [], usage=_usage(r))
@@ -110,7 +112,7 @@ class CompletionShape:
 
     def whole(self, call, r):
         choice = CompletionChoice(text=r.answer, finish_reason=_finish(r))
-        return self._obj(call, r.expert, [choice], usage=_usage(r), leeroo=_leeroo(r))
+        return self._obj(call, r.expert, [choice], usage=_usage(r), leeroo=_leeroo(call, r))
 
     def opening(self, call, model):
         return self._obj(call, model, [CompletionChoice(text="", finish_reason=None)])
@@ -120,7 +122,7 @@ class CompletionShape:
 
     def closing(self, call, r):
         return self._obj(call, r.expert, [CompletionChoice(text="", finish_reason=_finish(r))],
-                         leeroo=_leeroo(r))
+                         leeroo=_leeroo(call, r))
 
     def usage(self, call, r):
         return self._obj(call, r.expert, [], usage=_usage(r))
@@ -148,12 +150,17 @@ def _comment(event: Progress) -> str | None:
 async def _whole(request: Request, pump: EventPump, shape: Shape, call: Call,
                  headers: dict[str, str]) -> Response:
     result = None
+    loop = asyncio.get_running_loop()
+    check_at = loop.time() + _DISCONNECT_POLL_S
     while True:
         event = await pump.get(_DISCONNECT_POLL_S)
-        if event is TIMEOUT:
+        # By the clock, not only when nothing arrives: tokens arrive faster than the poll.
+        if loop.time() >= check_at:
+            check_at = loop.time() + _DISCONNECT_POLL_S
             if await request.is_disconnected():
-                pump.stop()  # nobody to answer: free the expert (logged as cancelled)
+                pump.stop(GONE)  # nobody to answer: free the expert (logged as cancelled)
                 return Response(status_code=499)
+        if event is TIMEOUT:
             continue
         if event is END:
             break
@@ -214,15 +221,16 @@ async def _sse(pump: EventPump, early: list, shape: Shape, call: Call, model: st
                     yield _data(shape.usage(call, event))
         yield "data: [DONE]\n\n"
     finally:
-        pump.stop()
+        pump.stop(GONE)  # no effect once the answer is complete
 
 
 async def _answer(request: Request, shape: Shape, stream: bool, include_usage: bool,
-                  start: Callable) -> Response:
+                  start: Callable, notes: list[str]) -> Response:
     state = request.app.state.leeroo
     call = Call(id=f"{shape.prefix}-{uuid.uuid4().hex}", created=int(time.time()),
-                include_usage=include_usage)
+                include_usage=include_usage, notes=notes)
     pump = EventPump(start, name=call.id)
+    state.inflight.track(pump)
     headers: dict[str, str] = {}
     try:
         first = await pump.get()
@@ -230,15 +238,17 @@ async def _answer(request: Request, shape: Shape, stream: bool, include_usage: b
             raise first
         route = first.route  # the service's first event is always Progress("routed")
         headers = route_headers(route)
+        if notes:
+            headers["x-leeroo-notes"] = json.dumps(notes, ensure_ascii=True)
         if stream:
             return await _stream(pump, shape, call, route, headers,
                                  state.settings.first_byte_s, state.settings.keepalive_s)
         return await _whole(request, pump, shape, call, headers)
     except Exception as exc:
-        pump.stop()
+        pump.stop(GONE)
         return error_response(exc, headers)
     except BaseException:  # the server is cancelling this request
-        pump.stop()
+        pump.stop("the server cancelled the request")
         raise
 
 
@@ -248,14 +258,16 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
     state = request.app.state.leeroo
     expert = state.resolve(req.model)
     messages = convert.chat_messages(req)
-    sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling)
+    notes: list[str] = []
+    sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling,
+                                notes)
     conversation = request.headers.get("x-leeroo-conversation")  # groups turns in the log
 
     def start(cancel):
         return state.service.chat(messages, expert, sampling, cancel=cancel,
                                   conversation=conversation)
 
-    return await _answer(request, ChatShape(), req.stream, req.include_usage, start)
+    return await _answer(request, ChatShape(), req.stream, req.include_usage, start, notes)
 
 
 @router.post("/v1/completions", response_model=None)
@@ -264,9 +276,11 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     state = request.app.state.leeroo
     expert = state.resolve(req.model)
     prompt = convert.completion_prompt(req)
-    sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling)
+    notes: list[str] = []
+    sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling,
+                                notes)
 
     def start(cancel):
         return state.service.complete(prompt, expert, sampling, cancel=cancel)
 
-    return await _answer(request, CompletionShape(), req.stream, req.include_usage, start)
+    return await _answer(request, CompletionShape(), req.stream, req.include_usage, start, notes)

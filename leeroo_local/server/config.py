@@ -45,6 +45,11 @@ class ServerSettings(BaseModel):
         description="Seconds between SSE comment lines while a started stream has nothing to "
                     "send (queued behind other requests, or a cold expert loading).",
     )
+    shutdown_grace_s: float = Field(
+        default=10.0, ge=0,
+        description="On SIGTERM or Ctrl-C, seconds requests in flight may take to finish; then "
+                    "each remaining stream ends with an error event and [DONE].",
+    )
 
     @model_validator(mode="after")
     def _not_exposed_by_accident(self) -> ServerSettings:

@@ -19,12 +19,16 @@ class ApiKeyMiddleware:
 
     def __init__(self, app, api_key: str):
         self.app = app
-        self._expected = f"Bearer {api_key}".encode()
+        self._expected = api_key.encode()
+
+    def _valid(self, header: bytes) -> bool:
+        """`Bearer KEY`, the scheme in any case (RFC 7235: schemes are case-insensitive)."""
+        scheme, _, token = header.strip().partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._expected)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith("/v1"):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
+            if not self._valid(dict(scope["headers"]).get(b"authorization", b"")):
                 response = error_response(ApiError(
                     401, "a valid API key is required: send `Authorization: Bearer <key>`",
                     code="invalid_api_key"))

@@ -12,17 +12,24 @@ _PASSED = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalt
            "min_p", "repeat_penalty", "repeat_last_n")
 
 
-def sampling(req: GenerationRequest, n_ctx: int, defaults: SamplingDefaults) -> Sampling:
-    """The backend's sampling options; absent fields take the configured defaults."""
+def sampling(req: GenerationRequest, n_ctx: int, defaults: SamplingDefaults,
+             notes: list[str] | None = None) -> Sampling:
+    """The backend's sampling options; absent fields take the configured defaults. What was
+    changed from the request (a max_tokens capped at the context) is appended to `notes`."""
     if req.n not in (None, 1):
         raise ApiError(400, f"n={req.n} is not supported: each request is answered by one "
                             f"expert with one choice; send n=1 or leave it out", param="n",
                        code="unsupported_value")
     if isinstance(req.stop, list) and len(req.stop) > 4:
         raise ApiError(400, "at most 4 stop strings", param="stop", code="unsupported_value")
+    limit = req.token_limit(n_ctx)
+    if limit > n_ctx:
+        if notes is not None:
+            notes.append(f"max_tokens {limit} is more than the context holds: capped at "
+                         f"{n_ctx} (n_ctx)")
+        limit = n_ctx
     given = {name: getattr(req, name) for name in _PASSED}
-    given.update(max_tokens=req.token_limit(n_ctx),
-                 stop=[req.stop] if isinstance(req.stop, str) else req.stop)
+    given.update(max_tokens=limit, stop=[req.stop] if isinstance(req.stop, str) else req.stop)
     return Sampling(**{**defaults.model_dump(), **{k: v for k, v in given.items() if v is not None}})
 
 

@@ -3,6 +3,7 @@ programs that embed the server (the tests and the benchmark do)."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -27,17 +28,44 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app, log_level: str) -> uvicorn.Server:
+class _Server(uvicorn.Server):
+    """uvicorn's server, whose shutdown (SIGTERM, Ctrl-C, `should_exit`) first stops accepting,
+    then drains the app's requests in flight (shutdown.Inflight) before uvicorn's own steps."""
+
+    def __init__(self, config: uvicorn.Config, grace_s: float):
+        super().__init__(config)
+        self.grace_s = grace_s
+
+    async def shutdown(self, sockets=None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle keep-alive connections close; busy ones close after
+        state = getattr(getattr(self.config.app, "state", None), "leeroo", None)
+        if state is not None:  # a second Ctrl-C (force_exit) cuts the grace period short
+            await state.inflight.drain(self.grace_s, hurry=lambda: self.force_exit)
+        await super().shutdown(sockets=None)
+
+
+def _server(app, settings: ServerSettings, log_level: str) -> uvicorn.Server:
     config = uvicorn.Config(app, http="h11", loop="asyncio", lifespan="off",
                             log_level=log_level, timeout_graceful_shutdown=5)
-    return uvicorn.Server(config)
+    return _Server(config, settings.shutdown_grace_s)
 
 
 def run_server(app, settings: ServerSettings, sock: socket.socket | None = None,
                log_level: str = "info") -> None:
-    """Serve until interrupted (Ctrl-C)."""
+    """Serve until interrupted (Ctrl-C or SIGTERM; both shut down gracefully)."""
     sock = sock or bind(settings.host, settings.port)
-    _server(app, log_level).run(sockets=[sock])
+    # uvicorn raises the SIGTERM it caught again once it has shut down; by default that would
+    # kill the process before the caller closes the service (workers, request log).
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        _server(app, settings, log_level).run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class BackgroundServer:
@@ -47,7 +75,7 @@ class BackgroundServer:
         self._sock = bind(settings.host, settings.port)
         host, self.port = self._sock.getsockname()[:2]
         self.url = f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
-        self._server = _server(app, log_level)
+        self._server = _server(app, settings, log_level)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         daemon=True, name="leeroo-server")
 
@@ -61,8 +89,9 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
+        """Shut down as on SIGTERM: requests in flight get the grace period, then end."""
         self._server.should_exit = True
-        self._thread.join(10)
+        self._thread.join(self._server.grace_s + 30)
         self._sock.close()
 
     def __enter__(self) -> BackgroundServer:

@@ -116,6 +116,9 @@ class Leeroo(BaseModel):
     timings: Timings = Field(description="Routing, load, first token, total, decode speed.")
     energy: Energy = Field(description="Energy of the generation, measured or estimated.")
     finish_reason: str = Field(description="The runtime's own finish reason.")
+    notes: list[str] = Field(default_factory=list,
+                             description="What the server changed from the request, e.g. a "
+                                         "max_tokens capped at the context.")
 
 
 class Usage(BaseModel):

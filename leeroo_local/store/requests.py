@@ -23,8 +23,9 @@ class RequestLog:
 
     def record(self, *, kind: str, prompt: str, messages: list[dict] | None = None,
                result=None, route=None, error: str | None = None, client: str = "",
-               conversation: str | None = None) -> int:
-        """Store one request; returns its row id. `result` is a service.Result when it succeeded."""
+               conversation: str | None = None, partial: list[str] | None = None) -> int:
+        """Store one request; returns its row id. `result` is a service.Result when it succeeded;
+        `partial`, the text pieces a failed or cancelled request had sent (one per token)."""
         row = {
             "created_at": datetime.now(timezone.utc).isoformat(), "client": client, "kind": kind,
             "conversation": conversation, "prompt": prompt,
@@ -43,6 +44,8 @@ class RequestLog:
                        completion_tokens=result.tokens.get("completion"),
                        energy_j=result.energy.joules, energy_method=result.energy.method,
                        finish_reason=result.finish_reason)
+        if result is None and partial:
+            row.update(response="".join(partial), completion_tokens=len(partial))
         with self._lock:
             return self._db["requests"].insert(row).last_pk
 
