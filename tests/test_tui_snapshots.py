@@ -58,6 +58,8 @@ async def settled(pilot) -> ChatScreen:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     screen = pilot.app.screen
+    for widget in screen.query("Input, TextArea"):
+        widget.cursor_blink = False  # a blinking cursor makes the picture depend on timing
     screen.post_message(ChatScreen.PoolStatus(POOL))
     await pilot.pause()
     return screen
