@@ -37,6 +37,7 @@ class Choice:
     cost: float
     strategy: str
     alternatives: dict[str, float] = field(default_factory=dict)
+    dropped: tuple[int, ...] = ()  # candidates dropped for earning too small a share (routed)
 
 
 def coverage(quality: np.ndarray, members) -> float:

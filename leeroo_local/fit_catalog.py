@@ -28,13 +28,14 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from . import fit as fitlib
+from . import fit_predictions, fit_routed
 from .catalog import Catalog
 from .degradation import DegradationModel, default_model
 from .errors import BudgetTooSmall, DataError
 from .memory import estimate, gpu_compute_bytes, shape_from_catalog
 from .outcomes import OutcomeMatrix, column_name, split_column
+from .fit_report import BestSingle, FitMember, FitReport
 from .units import format_size
-from .universe import Member, Universe
 
 SWAP_MAX_EXPERTS = 4
 
@@ -48,7 +49,13 @@ class FitBudget(BaseModel):
     n_ctx: int = Field(default=4096, gt=0, description="Context every expert must hold.")
     mode: Literal["resident", "swap"] = Field(default="resident", description="See module doc.")
     max_experts: int | None = Field(default=None, gt=0, description="Largest universe allowed.")
-    min_gain: float = Field(default=0.0, ge=0.0, description="Stop when no expert adds more to S.")
+    min_gain: float = Field(default=0.0, ge=0.0, description="Stop when no expert adds more to "
+                                                             "the objective.")
+    objective: Literal["routed", "oracle"] = Field(
+        default="routed", description="routed: accuracy of the shipped router's cross-validated "
+        "picks among the members; oracle: the paper's S(U), the best member per question.")
+    min_share: float = Field(default=0.02, ge=0.0, le=1.0, description="With the routed objective, "
+                             "a member the router sends fewer questions is dropped.")
 
     @model_validator(mode="after")
     def _some_memory(self) -> FitBudget:
@@ -209,70 +216,16 @@ def _quality(matrix: OutcomeMatrix, cands: list[Candidate]) -> tuple[np.ndarray,
     return np.ascontiguousarray(quality, dtype=np.float32), ids
 
 
-class FitMember(BaseModel):
-    """One expert of the chosen universe, in greedy order."""
-
-    id: str
-    quant: str
-    memory_bytes: int
-    gain: float = Field(description="What it adds to S(U) after the experts above it.")
-    score: float = Field(description="Running S(U) with it and the experts above it.")
-    data_column: str
-    quality: str = Field(description="measured, or the degradation factor applied and its basis.")
-    quality_basis: str = Field(
-        default="outcomes", description="Where the quality comes from: outcomes (measured at this "
-        "quantization), quant eval (this pair measured by `quant eval`), calibrated (the type's "
-        "factor calibrated by quant evals), table (the default factor), unquantized.")
-    share: float = Field(description="Share of requests it would serve (best expert routing).")
-    disk_bytes: int
-    gpu_bytes: int = Field(description="On the GPU when loaded alone (0 without --vram).")
-    cpu_bytes: int = Field(description="In RAM when loaded alone.")
-
-
-class BestSingle(BaseModel):
-    id: str
-    quant: str
-    memory_bytes: int
-    score: float
-    data_column: str
-
-
-class FitReport(BaseModel):
-    """The chosen universe and everything the output shows."""
-
-    experts: list[FitMember]
-    total_memory_bytes: int
-    total_disk_bytes: int
-    score: float = Field(description="S(U): accuracy of an oracle router over the universe.")
-    best_single: BestSingle
-    mode: Literal["resident", "swap"]
-    n_ctx: int
-    budget: dict
-    rule: str
-    strategy: str
-    alternatives: dict[str, float]
-    swap_share: float | None = Field(default=None, description="Requests needing a load (swap).")
-    n_questions: int
-    n_candidates: int
-    data: str
-    skipped: list[dict]
-    notes: list[str]
-
-    def universe(self) -> Universe:
-        """The universe to save for run, serve and chat."""
-        return Universe(
-            members=[Member(expert=m.id, quant=m.quant, memory_bytes=m.memory_bytes)
-                     for m in self.experts],
-            n_ctx=self.n_ctx, mode=self.mode, origin="fit",
-            budget={k: v for k, v in self.budget.items() if isinstance(v, int) and k.endswith("_bytes")},
-        )
-
-
 def plan(
     catalog: Catalog, matrix: OutcomeMatrix, budget: FitBudget, data_label: str = "",
     degradation: DegradationModel | None = None,
+    predictions: fit_predictions.Predictions | None = None, log=None,
 ) -> FitReport:
-    """Choose the universe for `budget`; BudgetTooSmall when no expert fits."""
+    """Choose the universe for `budget`; BudgetTooSmall when no expert fits.
+
+    The routed objective and the report need cross-validated predictions for the data's
+    questions (their texts: load the matrix with questions); they are computed once per data
+    and cached (fit_predictions), or passed in as `predictions`."""
     cs = build_candidates(catalog, matrix, budget, degradation)
     memory = cs.memory()
     fits = memory <= budget.capacity
@@ -289,31 +242,55 @@ def plan(
     if too_big:
         notes.append(f"{len(too_big)} expert(s) need more than the budget at every "
                      f"quantization: {', '.join(too_big)}")
+    predictions = predictions or fit_predictions.predictions(
+        matrix, prediction_columns(catalog, matrix), log=log)
+    pred = routed_predictions(cs, predictions)
+    if not any(matrix.questions.get(q) for q in cs.question_ids[:50]):
+        notes.append("the data has no question texts: the router can only predict each expert's "
+                     "mean, so it routes every question to one expert")
     usable = np.flatnonzero(np.isfinite(cost))
-    choice = fitlib.fit(cs.quality[:, usable], cost[usable], cs.groups()[usable], limit,
-                        max_items=budget.size_limit, min_gain=budget.min_gain)
+    q, p, groups = cs.quality[:, usable], pred[:, usable], cs.groups()[usable]
+    if budget.objective == "routed":
+        choice = fit_routed.fit(q, p, cost[usable], groups, limit, max_items=budget.size_limit,
+                                min_gain=budget.min_gain, min_share=budget.min_share)
+    else:
+        choice = fitlib.fit(q, cost[usable], groups, limit, max_items=budget.size_limit,
+                            min_gain=budget.min_gain)
     if choice is None:
         raise BudgetTooSmall(f"no expert's files fit in {_gb(budget.disk_bytes)} of disk")
     members = [int(usable[i]) for i in choice.members]
-    # Which expert is best for a request: judged on outcomes before degradation, so a factor
-    # (x0.942 against x0.994) does not make one of two correct experts "better" for a question.
+    # Which expert is best for a request (oracle shares): judged on outcomes before degradation,
+    # so a factor (x0.942 against x0.994) does not make one of two correct experts "better".
     factors = np.array([cs.candidates[j].factor for j in members], np.float32)
     raw = cs.quality[:, members] / np.where(factors > 0, factors, 1.0)
-    swap, shares = fitlib.swap_share(raw, range(len(members)))
-    if budget.mode == "resident":
-        shares = _first_best_shares(raw)
-    single = int(usable[fitlib.best_single(cs.quality[:, usable], cost[usable], limit)])
+    oracle_shares = _first_best_shares(raw)
+    routed_shares = fit_routed.shares(pred, members)
+    if budget.mode == "swap":
+        swap = (1.0 - sum(s * s for s in routed_shares) if budget.objective == "routed"
+                else fitlib.swap_share(raw, range(len(members)))[0])
+    single = int(usable[fitlib.best_single(q, cost[usable], limit)])
+    routed = fit_routed.routed_values(cs.quality, pred, members)
+    lead = routed - cs.quality[:, single]
+    noise = 2 * float(lead.std(ddof=1)) / math.sqrt(len(lead)) if len(lead) > 1 else 1.0
+    routed_score = float(routed.mean(dtype=np.float64))
+    recommend = "universe" if len(members) > 1 and float(lead.mean()) > noise else "single"
+    dropped = [f"{cs.candidates[usable[i]].expert}@{cs.candidates[usable[i]].quant}"
+               for i in choice.dropped]
     return FitReport(
-        experts=[_member(cs.candidates[j], g, s, sh)
-                 for j, g, s, sh in zip(members, choice.gains, choice.running, shares)],
+        experts=[_member(cs.candidates[j], g, s, sh, osh) for j, g, s, sh, osh
+                 in zip(members, choice.gains, choice.running, routed_shares, oracle_shares)],
         total_memory_bytes=int(memory[members].sum()),
         total_disk_bytes=int(cs.disk()[members].sum()),
-        score=choice.score,
+        objective=budget.objective, score=choice.score, routed_score=routed_score,
+        oracle_score=fitlib.coverage(cs.quality, members), noise=noise, recommend=recommend,
         best_single=BestSingle(
             id=cs.candidates[single].expert, quant=cs.candidates[single].quant,
             memory_bytes=cs.candidates[single].memory_bytes,
             score=float(cs.quality[:, single].mean(dtype=np.float64)),
             data_column=cs.candidates[single].data_column),
+        dropped=dropped, min_share=budget.min_share if budget.objective == "routed" else 0.0,
+        predictions={"source": predictions.source, "folds": int(predictions.fold.max()) + 1,
+                     "seconds": round(predictions.seconds, 1), "key": predictions.key},
         mode=budget.mode, n_ctx=budget.n_ctx,
         budget={"vram_bytes": budget.vram_bytes, "ram_bytes": budget.ram_bytes,
                 "disk_bytes": budget.disk_bytes, "capacity_bytes": budget.capacity,
@@ -325,10 +302,27 @@ def plan(
     )
 
 
-def _member(c: Candidate, gain: float, score: float, share: float) -> FitMember:
+def prediction_columns(catalog: Catalog, matrix: OutcomeMatrix) -> list[str]:
+    """The data columns of every local catalog expert: one prediction matrix serves any budget
+    and context (so the shipped one and the cache are found again)."""
+    names = {outcome_name(e) for e in catalog.experts if not e.remote}
+    return sorted(c for c in matrix.experts if split_column(c)[0] in names)
+
+
+def routed_predictions(cs: CandidateSet, predictions: fit_predictions.Predictions) -> np.ndarray:
+    """[questions x candidates]: each candidate's cross-validated prediction times its
+    quantization factor, as routing.py scores a member at run time."""
+    columns = sorted({c.column for c in cs.candidates})
+    block = predictions.select(cs.question_ids, columns)
+    pos = {c: i for i, c in enumerate(columns)}
+    return np.stack([block[:, pos[c.column]] * np.float32(c.factor) for c in cs.candidates],
+                    axis=1).astype(np.float32)
+
+
+def _member(c: Candidate, gain: float, score: float, share: float, oracle_share: float) -> FitMember:
     return FitMember(id=c.expert, quant=c.quant, memory_bytes=c.memory_bytes, gain=gain,
                      score=score, data_column=c.data_column, quality=c.basis,
-                     quality_basis=c.basis_kind, share=share,
+                     quality_basis=c.basis_kind, share=share, oracle_share=oracle_share,
                      disk_bytes=c.disk_bytes, gpu_bytes=c.gpu_bytes, cpu_bytes=c.cpu_bytes)
 
 

@@ -29,7 +29,10 @@ def test_fit_json_has_the_documented_shape():
     for e in out["experts"]:
         assert {"id", "quant", "memory_bytes", "gain", "data_column"} <= set(e)
     assert {"id", "quant", "memory_bytes", "score"} <= set(out["best_single"])
-    assert out["score"] > out["best_single"]["score"]
+    assert out["objective"] == "routed" and out["score"] == out["routed_score"]
+    assert out["oracle_score"] >= out["routed_score"] >= out["best_single"]["score"]
+    assert out["recommend"] in ("universe", "single") and out["noise"] >= 0
+    assert out["predictions"]["source"] == "shipped"
     assert out["mode"] == "resident" and out["swap_share"] is None and out["saved"] is None
     assert {s["id"] for s in out["skipped"]} == {"gemma-3-270m", "gemma-3-270m-q4_0"}
 
@@ -41,8 +44,10 @@ def test_fit_table_shows_experts_budget_rule_and_skipped_ones():
     for e in out["experts"]:
         assert e["id"] in result.output and e["quant"] in result.output
     assert "VRAM + RAM" in result.output
-    assert f"{100 * out['score']:.2f}" in result.output
-    assert "Best single expert that fits" in result.output
+    assert f"Expected accuracy, routed: {100 * out['routed_score']:.2f}%" in result.output
+    assert f"Oracle S(U): {100 * out['oracle_score']:.2f}%" in result.output
+    assert f"{100 * out['best_single']['score']:.2f}%" in result.output
+    assert "Best single expert that fits" in result.output and "Recommended:" in result.output
     assert "gemma-3-270m" in result.output and "Skipped" in result.output
 
 
@@ -71,6 +76,20 @@ def test_too_small_a_budget_exits_3_with_an_explanation(capsys):
     assert info.value.code == 3
     err = capsys.readouterr().err
     assert "no expert fits" in err and "needs" in err and "--ctx" in err
+
+
+def test_objective_and_min_share_options():
+    oracle = fit_json("--vram", "24GB", "--objective", "oracle")
+    routed = fit_json("--vram", "24GB")
+    assert oracle["objective"] == "oracle" and oracle["score"] == oracle["oracle_score"]
+    assert oracle["oracle_score"] >= routed["oracle_score"]
+    assert routed["routed_score"] >= oracle["routed_score"]  # no guarantee: the shipped data's
+    assert oracle["min_share"] == 0.0 and routed["min_share"] == 0.02
+    loose = fit_json("--vram", "24GB", "--min-share", "0")
+    assert loose["dropped"] == [] and loose["min_share"] == 0.0
+    strict = fit_json("--vram", "24GB", "--min-share", "30")
+    assert len(strict["experts"]) == 1 or min(e["share"] for e in strict["experts"]) >= 0.3
+    assert runner.invoke(app, ["fit", "--vram", "24GB", "--objective", "best"]).exit_code == 2
 
 
 def test_usage_errors():

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from outcome_folder import CATALOG_COLUMNS, random_scores, write_folder
+from outcome_folder import CATALOG_COLUMNS, random_scores, topic_matrix, write_folder
 from pydantic import ValidationError
 
 from leeroo_local.catalog import load_catalog
 from leeroo_local.degradation import default_model
 from leeroo_local.errors import BudgetTooSmall, DataError
+from leeroo_local import fit_predictions
 from leeroo_local.fit import coverage
-from leeroo_local.fit_catalog import FitBudget, build_candidates, plan
+from leeroo_local.fit_catalog import (FitBudget, build_candidates, plan, prediction_columns,
+                                      routed_predictions)
+from leeroo_local.fit_routed import routed_score
 from leeroo_local.outcomes import load_matrix
 from leeroo_local.universe import load_universe, save_universe
 
@@ -25,7 +28,7 @@ def catalog():
 
 @pytest.fixture(scope="module")
 def shipped():
-    return load_matrix(with_questions=False)
+    return load_matrix()  # with the question texts the router reads
 
 
 def test_candidates_cover_every_quant_of_experts_with_data(catalog, shipped):
@@ -81,21 +84,29 @@ def test_missing_cells_take_the_column_mean(tmp_path, catalog):
 def test_resident_plan_fits_and_is_consistent(catalog, shipped, kw):
     budget = FitBudget(**kw)
     report = plan(catalog, shipped, budget)
+    assert report.objective == "routed" and report.predictions["source"] == "shipped"
     assert report.total_memory_bytes == sum(m.memory_bytes for m in report.experts)
     assert report.total_memory_bytes <= budget.capacity
     ids = [m.id for m in report.experts]
     assert len(ids) == len(set(ids))
     if budget.max_experts:
         assert len(ids) <= budget.max_experts
-    assert report.best_single.score <= report.score
     assert report.experts[-1].score == pytest.approx(report.score)
     assert sum(m.gain for m in report.experts) == pytest.approx(report.score)
     assert sum(m.share for m in report.experts) == pytest.approx(1.0)
+    assert sum(m.oracle_share for m in report.experts) == pytest.approx(1.0)
+    assert len(ids) == 1 or min(m.share for m in report.experts) >= budget.min_share
     cs = build_candidates(catalog, shipped, budget)
     index = {(c.expert, c.quant): j for j, c in enumerate(cs.candidates)}
     chosen = [index[(m.id, m.quant)] for m in report.experts]
-    assert coverage(cs.quality, chosen) == pytest.approx(report.score)
-    assert report.score > report.best_single.score or len(ids) == 1
+    pred = routed_predictions(cs, fit_predictions.predictions(
+        shipped, prediction_columns(catalog, shipped)))
+    assert routed_score(cs.quality, pred, chosen) == pytest.approx(report.score)
+    assert report.routed_score == pytest.approx(report.score)
+    assert coverage(cs.quality, chosen) == pytest.approx(report.oracle_score)
+    assert report.best_single.score <= report.routed_score <= report.oracle_score
+    assert report.recommend == ("universe" if report.routed_score - report.best_single.score
+                                > report.noise else "single")
     universe = report.universe()
     universe.check(catalog)
     assert load_universe(save_universe(universe)) == universe
@@ -135,3 +146,61 @@ def test_experts_trained_for_less_context_are_skipped(catalog, shipped):
     short = {e.id for e in catalog.experts if e.data_column and e.arch.n_ctx_train < 8192}
     assert short and short <= {s["id"] for s in cs.skipped}
     assert not short & {c.expert for c in cs.candidates}
+
+
+def test_the_oracle_objective_is_the_papers_s_of_u(catalog, shipped):
+    budget = FitBudget(vram_bytes=24 * GB, objective="oracle")
+    report = plan(catalog, shipped, budget)
+    cs = build_candidates(catalog, shipped, budget)
+    index = {(c.expert, c.quant): j for j, c in enumerate(cs.candidates)}
+    chosen = [index[(m.id, m.quant)] for m in report.experts]
+    assert report.score == pytest.approx(report.oracle_score)
+    assert coverage(cs.quality, chosen) == pytest.approx(report.score)
+    assert sum(m.gain for m in report.experts) == pytest.approx(report.score)
+    routed = plan(catalog, shipped, FitBudget(vram_bytes=24 * GB))
+    assert routed.routed_score >= report.routed_score  # what each objective maximises
+    assert routed.oracle_score <= report.oracle_score
+
+
+def _topic_folder(tmp_path, n=240):
+    """Questions that say their topic; the catalog's mathstral is good at math, Llama 3.1
+    Instruct at law, Phi-3 middling everywhere."""
+    scores, _, texts, _ = topic_matrix(n, seed=3, fractional=False)
+    columns = ["mathstral-7B", "Meta-Llama-3_1-8B-Instruct", "Phi-3-mini-4k-instruct"]
+    return write_folder(tmp_path / "topics", scores, columns, texts=texts), columns
+
+
+def test_the_router_is_cross_validated_once_then_cached(tmp_path, catalog):
+    folder, columns = _topic_folder(tmp_path)
+    matrix = load_matrix(folder)
+    budget = FitBudget(ram_bytes=64 * GB)
+    first = plan(catalog, matrix, budget)
+    assert first.predictions["source"] == "computed" and first.predictions["folds"] == 5
+    again = plan(catalog, matrix, budget)
+    assert again.predictions["source"] == "cache"
+    assert again.model_dump(exclude={"predictions"}) == first.model_dump(exclude={"predictions"})
+    # the topic experts complement each other and the router can tell the topics apart
+    assert {m.data_column for m in first.experts} >= {"mathstral-7B", "Meta-Llama-3_1-8B-Instruct"}
+    assert first.routed_score > first.best_single.score + first.noise
+    assert first.recommend == "universe"
+    pred = fit_predictions.predictions(matrix, prediction_columns(catalog, matrix))
+    assert pred.scores.shape == (240, 3) and set(pred.fold.tolist()) == set(range(5))
+
+
+def test_without_question_texts_the_router_routes_like_one_expert(tmp_path, catalog):
+    folder, columns = _topic_folder(tmp_path)
+    report = plan(catalog, load_matrix(folder, with_questions=False), FitBudget(ram_bytes=64 * GB))
+    assert report.recommend == "single" and len(report.experts) == 1
+    assert report.routed_score == pytest.approx(report.best_single.score)
+    assert any("no question texts" in n for n in report.notes)
+
+
+def test_a_damaged_cache_file_is_recomputed(tmp_path, catalog):
+    folder, columns = _topic_folder(tmp_path, n=60)
+    matrix = load_matrix(folder)
+    first = fit_predictions.predictions(matrix, columns)
+    path = fit_predictions.cache_dir() / f"{first.key}.npz"
+    path.write_bytes(b"not a zip")
+    assert fit_predictions.load(path, first.key) is None
+    again = fit_predictions.predictions(matrix, columns)
+    assert again.source == "computed" and np.array_equal(again.scores, first.scores)

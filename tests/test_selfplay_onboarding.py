@@ -63,7 +63,7 @@ def test_a_complementary_expert_joins_at_the_best_quantization_that_fits(world):
     catalog, universe, db = world
     _score_c(db, set(range(15, 20)))  # right exactly where the universe is wrong
     ids = [f"q{i}" for i in range(N)]
-    big = FitBudget(ram_bytes=10**12, n_ctx=256)
+    big = FitBudget(ram_bytes=10**12, n_ctx=256, objective="oracle")
     report = verdict(catalog, universe, db, "c", "F32", ids, big)
     assert report.join and report.quant == "F32"
     assert report.universe_score == pytest.approx(15 / 20)
@@ -77,7 +77,8 @@ def test_a_complementary_expert_joins_at_the_best_quantization_that_fits(world):
     mem = _memory(catalog, db, big)
     room = mem[("a", "F32")] + mem[("b", "F32")] + mem[("c", "Q8_0")]
     assert room < mem[("a", "F32")] + mem[("b", "F32")] + mem[("c", "F32")]
-    tight = verdict(catalog, universe, db, "c", "F32", ids, FitBudget(ram_bytes=room, n_ctx=256))
+    tight = verdict(catalog, universe, db, "c", "F32", ids,
+                    FitBudget(ram_bytes=room, n_ctx=256, objective="oracle"))
     assert tight.join and tight.quant == "Q8_0"
     assert {o.quant: o.fits for o in tight.options} == {"F32": False, "Q8_0": True}
 
@@ -86,10 +87,11 @@ def test_a_redundant_expert_does_not_join(world):
     catalog, universe, db = world
     _score_c(db, set(range(0, 12)))  # right only where a or b already is
     report = verdict(catalog, universe, db, "c", "F32", [f"q{i}" for i in range(N)],
-                     FitBudget(ram_bytes=10**12, n_ctx=256))
+                     FitBudget(ram_bytes=10**12, n_ctx=256, objective="oracle"))
     assert not report.join and report.quant is None and report.unique_wins == 0
     assert max(o.gain for o in report.options) == 0.0
     assert report.reason.startswith("do not join: adds +0.0 points")
+    assert "S(U)" in report.reason
 
 
 def test_without_room_beside_the_members_the_verdict_says_what_a_refit_would_do(world):
@@ -98,7 +100,8 @@ def test_without_room_beside_the_members_the_verdict_says_what_a_refit_would_do(
     ids = [f"q{i}" for i in range(N)]
     mem = _memory(catalog, db, FitBudget(ram_bytes=10**12, n_ctx=256))
     two = mem[("a", "F32")] + mem[("b", "F32")]  # only the current members fit
-    report = verdict(catalog, universe, db, "c", "F32", ids, FitBudget(ram_bytes=two, n_ctx=256))
+    report = verdict(catalog, universe, db, "c", "F32", ids,
+                     FitBudget(ram_bytes=two, n_ctx=256, objective="oracle"))
     assert not report.join and not any(o.fits for o in report.options)
     assert report.refit is not None and any(m.startswith("c@") for m in report.refit)
     assert "refitting the universe would take it" in report.reason
@@ -113,3 +116,49 @@ def test_onboarding_samples_only_questions_every_member_was_scored_on(world):
     assert len(sample_questions(db, catalog, universe, 5, random.Random(0))) == 5
     with pytest.raises(DataError, match="no sampled question"):
         verdict(catalog, universe, db, "c", "F32", [], FitBudget(ram_bytes=10**9, n_ctx=256))
+
+
+TOPICS = ("integral derivative equation", "court statute contract", "cell protein enzyme")
+
+
+def _topic_world(right_c, right_a=lambda i: i % 3 == 0):
+    """120 questions that say their topic (i % 3): a is right where `right_a` says (the first
+    topic), b on the second; c where `right_c` says."""
+    (paths.config_dir() / "models.toml").write_text(
+        _expert("a", [("F32", 1_000_000)]) + _expert("b", [("F32", 1_000_000)])
+        + _expert("c", [("F32", 1_000_000)]))
+    catalog = load_user_catalog()
+    universe = Universe(members=[Member(expert="a", quant="F32"), Member(expert="b", quant="F32")],
+                        n_ctx=256, origin="user")
+    db = open_db()
+    n = 120
+    db["questions"].insert_all([{"id": f"t{i}", "text": f"{TOPICS[i % 3]} number {i}?",
+                                 "source": "test", "options": json.dumps(["x", "y"])}
+                                for i in range(n)], pk="id")
+    record_outcomes(db, [Outcome(f"t{i}", e, float(ok(i)), "test", "F32") for i in range(n)
+                         for e, ok in (("a", right_a), ("b", lambda i: i % 3 == 1),
+                                       ("c", right_c))])
+    return catalog, universe, db, [f"t{i}" for i in range(n)]
+
+
+def test_routed_verdict_takes_an_expert_the_router_can_find():
+    catalog, universe, db, ids = _topic_world(lambda i: i % 3 == 2)  # the third topic
+    report = verdict(catalog, universe, db, "c", "F32", ids, FitBudget(ram_bytes=10**12, n_ctx=256))
+    assert report.objective == "routed" and report.join
+    assert report.options[0].gain > 0.25  # a third of the questions, routed to it
+    assert "routed accuracy" in report.reason
+
+
+def test_routed_verdict_refuses_unique_wins_the_router_cannot_find():
+    """On the third topic a is right on two questions in three and c on the third one, which
+    nothing in the text tells apart: the oracle gains from c, the router keeps sending that
+    topic to a."""
+    third = lambda i: i % 3 == 2  # noqa: E731
+    catalog, universe, db, ids = _topic_world(
+        lambda i: third(i) and (i // 3) % 3 == 0,
+        right_a=lambda i: i % 3 == 0 or (third(i) and (i // 3) % 3 != 0))
+    oracle = verdict(catalog, universe, db, "c", "F32", ids,
+                     FitBudget(ram_bytes=10**12, n_ctx=256, objective="oracle"))
+    assert oracle.join and oracle.unique_wins == 14
+    routed = verdict(catalog, universe, db, "c", "F32", ids, FitBudget(ram_bytes=10**12, n_ctx=256))
+    assert not routed.join and routed.options[0].gain <= 0

@@ -27,6 +27,12 @@ def fit(
                                     help="Use the evaluation store's outcomes (all sources)."),
     min_gain: float = typer.Option(0.0, "--min-gain", min=0.0,
                                    help="Stop when no expert adds more than this many points."),
+    objective: str = typer.Option("routed", "--objective",
+                                  help="routed (the shipped router's cross-validated accuracy) "
+                                       "or oracle (the paper's S(U))."),
+    min_share: float = typer.Option(2.0, "--min-share", min=0.0, max=100.0,
+                                    help="Drop a member the router sends fewer than this % of "
+                                         "questions (routed objective)."),
     save: bool = typer.Option(False, "--save", help="Save the universe for run, serve and chat."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -36,16 +42,22 @@ def fit(
 
     if data and from_store:
         raise typer.BadParameter("use --data or --from-store, not both")
+    if objective not in ("routed", "oracle"):
+        raise typer.BadParameter(f"--objective must be routed or oracle, not {objective!r}")
     try:
         budget = FitBudget(
             vram_bytes=parse_size(vram) if vram else None, ram_bytes=parse_size(ram) if ram else None,
             disk_bytes=parse_size(disk) if disk else None, n_ctx=ctx,
             mode="swap" if swap else "resident", max_experts=max_experts, min_gain=min_gain / 100,
+            objective=objective, min_share=min_share / 100,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise typer.BadParameter(_first_error(exc)) from None
     matrix, label = _load(data, from_store)
-    report = plan(user_catalog(), matrix, budget, data_label=label, degradation=_degradation())
+    log = None if as_json else (lambda line: typer.echo(f"cross-validating the router "
+                                                        f"(once per data, then cached): {line}"))
+    report = plan(user_catalog(), matrix, budget, data_label=label, degradation=_degradation(),
+                  log=log)
     saved = None
     if save:
         from ..universe import save_universe
@@ -81,8 +93,8 @@ def _load(data: Path | None, from_store: bool):
         from ..store import open_db
         from ..store.evaluations import read_matrix
 
-        return read_matrix(open_db(), with_questions=False), "evaluation store"
-    matrix = load_matrix(data, with_questions=False)
+        return read_matrix(open_db(), with_questions=True), "evaluation store"
+    matrix = load_matrix(data, with_questions=True)  # the router reads the question texts
     return matrix, str(data) if data else "shipped MMLU-Pro development outcomes"
 
 
@@ -104,35 +116,59 @@ def _render(report, saved) -> None:
     def size(n: int) -> str:
         return format_size(n, binary=False)
 
+    def pct(x: float) -> str:
+        return f"{100 * x:.2f}"
+
     console = Console()
+    routed = report.objective == "routed"
+    pred = report.predictions
     console.print(f"Budget: {report.rule}")
     console.print(f"Data: {report.data} ({report.n_questions} questions, "
-                  f"{report.n_candidates} candidate expert/quantization pairs)")
-    table = Table("#", "expert", "quant", "memory", "gain", "S(U)", "routed", "quality")
+                  f"{report.n_candidates} candidate expert/quantization pairs); router: the "
+                  f"shipped trainer's policy, {pred['folds']}-fold cross-validated "
+                  f"({_SOURCE[pred['source']].format(s=pred['seconds'])})")
+    measure = "routed" if routed else "S(U)"
+    table = Table("#", "expert", "quant", "memory", "gain", measure, "share", "oracle share",
+                  "quality")
     for i, m in enumerate(report.experts, 1):
-        table.add_row(str(i), m.id, m.quant, size(m.memory_bytes), f"+{100 * m.gain:.2f}",
-                      f"{100 * m.score:.2f}", f"{100 * m.share:.0f}%", _quality(m))
+        table.add_row(str(i), m.id, m.quant, size(m.memory_bytes), f"{100 * m.gain:+.2f}",
+                      pct(m.score), f"{100 * m.share:.1f}%", f"{100 * m.oracle_share:.0f}%",
+                      _quality(m))
     console.print(table)
     capacity = report.budget["capacity_bytes"]
     if report.mode == "resident":
-        console.print(f"Total memory {size(report.total_memory_bytes)} of {size(capacity)}; "
-                      f"S(U) = {100 * report.score:.2f} (oracle routing accuracy, %)")
+        console.print(f"Total memory {size(report.total_memory_bytes)} of {size(capacity)}")
     else:
         console.print(f"Largest expert {size(max(m.memory_bytes for m in report.experts))} of "
-                      f"{size(capacity)}; files {size(report.total_disk_bytes)}; "
-                      f"S(U) = {100 * report.score:.2f}")
+                      f"{size(capacity)}; files {size(report.total_disk_bytes)}")
         console.print(f"Expected swaps: {100 * report.swap_share:.1f}% of requests need a load "
-                      "(requests go to their best expert, the loaded one kept when it is among "
-                      "the best; one expert loaded at a time)")
+                      "(one expert loaded at a time)")
     b = report.best_single
+    console.print(f"Expected accuracy, routed: {pct(report.routed_score)}% (the router's "
+                  "cross-validated picks among the members, after quantization factors)")
+    console.print(f"Oracle S(U): {pct(report.oracle_score)}% (every question sent to its best "
+                  "member: an upper bound, not what the router gets)")
     console.print(f"Best single expert that fits: {b.id} {b.quant} ({size(b.memory_bytes)}), "
-                  f"S = {100 * b.score:.2f}")
+                  f"{pct(b.score)}%")
+    lead = report.routed_score - b.score
+    if report.recommend == "universe":
+        console.print(f"Recommended: this universe, {100 * lead:+.2f} points over the single "
+                      f"expert (noise {100 * report.noise:.2f})")
+    elif len(report.experts) > 1:
+        console.print(f"Recommended: the single expert {b.id} {b.quant}: the universe's lead "
+                      f"({100 * lead:+.2f} points) is within the cross-validation's noise "
+                      f"({100 * report.noise:.2f}); `fit --max-experts 1` chooses it")
     alt = ", ".join(f"{_STRATEGY[k]} {100 * v:.2f}" for k, v in report.alternatives.items())
-    console.print(f"Chosen by: {_STRATEGY[report.strategy]} ({alt})")
-    console.print("gain, S(U): points of accuracy with an oracle router; routed: share of "
-                  "questions each expert is best for; quality: measured outcomes, or "
-                  "full-precision outcomes x the quantization's factor, from `quant eval` of this "
-                  "expert, calibrated by quant evals of others, or the default table "
+    console.print(f"Chosen by: {_STRATEGY[report.strategy]}, maximising "
+                  f"{'routed accuracy' if routed else 'oracle S(U)'} ({alt})")
+    if report.dropped:
+        console.print(f"Dropped for earning under {100 * report.min_share:g}% of questions: "
+                      f"{', '.join(report.dropped)}")
+    console.print(f"gain, {measure}: points of {'routed accuracy' if routed else 'S(U)'} as each "
+                  "expert joins; share: questions the router sends it; oracle share: questions "
+                  "it is the best member for; quality: measured outcomes, or full-precision "
+                  "outcomes x the quantization's factor, from `quant eval` of this expert, "
+                  "calibrated by quant evals of others, or the default table "
                   "(leeroo_local/degradation.py)")
     for note in report.notes:
         console.print(f"Note: {note}")
@@ -144,3 +180,7 @@ def _render(report, saved) -> None:
         console.print(f"Skipped ({reason}): {', '.join(names)}")
     if saved:
         console.print(f"Saved to {saved}")
+
+
+_SOURCE = {"shipped": "predictions shipped with the data", "cache": "predictions cached",
+           "computed": "predictions computed in {s:.0f} s, now cached"}

@@ -167,11 +167,12 @@ def _render_onboard(report) -> None:
     console = Console()
     console.print(f"{report.expert} ({report.quant_run}) on {report.questions} stored questions: "
                   f"accuracy {_pct(report.single_score)}; universe {', '.join(report.universe)} "
-                  f"S(U) = {_pct(report.universe_score)}")
+                  f"{'routed accuracy' if report.objective == 'routed' else 'S(U)'} "
+                  f"{_pct(report.universe_score)}")
     table = Table("quant", "memory", "fits", "gain", "quality")
     for o in report.options:
         table.add_row(o.quant, format_size(o.memory_bytes, binary=False), "yes" if o.fits else "no",
-                      f"+{100 * o.gain:.1f}", o.quality)
+                      f"{100 * o.gain:+.1f}", o.quality)
     console.print(table)
     console.print(f"Budget: {report.budget}")
     console.print(f"Verdict: {report.reason}")

@@ -2,12 +2,13 @@
 
 The new expert is run on a sample of stored questions that every member of the universe has
 outcomes on (an `onboard` round: resumable like any other). Its marginal gain is the fit
-objective's: S(U + e) - S(U), where S is the accuracy of an oracle router over the sample
-(fit.coverage); its quantizations other than the one run are scaled by the degradation model,
-as `fit` does (fit_catalog.build_candidates). A quantization joins as it is when the universe
-plus it fits the current budget and it gains more than `min_gain`; when none fits beside the
-members, the fit is rerun over the members and the new expert, and the verdict says whether
-that refit would take it (and what it would drop).
+objective's, F(U + e) - F(U) on the sample: by default the routed accuracy (fit_routed: what
+the shipped trainer's policy, cross-validated on the store's questions, would get routing among
+the members), with `objective="oracle"` the paper's S(U). Its quantizations other than the one
+run are scaled by the degradation model, as `fit` does (fit_catalog.build_candidates). A
+quantization joins as it is when the universe plus it fits the current budget and it gains more
+than `min_gain`; when none fits beside the members, the fit is rerun over the members and the
+new expert, and the verdict says whether that refit would take it (and what it would drop).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
-from .. import fit as fitlib
+from .. import fit_predictions, fit_routed
 from ..catalog import Catalog
 from ..degradation import DegradationModel
 from ..errors import BudgetTooSmall, DataError
-from ..fit_catalog import FitBudget, build_candidates, outcome_name, plan
+from ..fit_catalog import (FitBudget, build_candidates, outcome_name, plan, prediction_columns,
+                           routed_predictions)
 from ..outcomes import split_column
 from ..settings import Settings
 from ..store import rounds as store
@@ -39,7 +41,8 @@ class QuantOption(BaseModel):
     quant: str = Field(description="Quantization type.")
     memory_bytes: int = Field(description="Predicted memory at the universe's context.")
     fits: bool = Field(description="The universe plus this quantization fits the budget.")
-    gain: float = Field(description="S(U + it) - S(U) on the sample (fraction, not points).")
+    gain: float = Field(description="F(U + it) - F(U) on the sample (fraction, not points); F "
+                                    "is the objective (routed accuracy or S(U)).")
     quality: str = Field(description="measured, or the degradation factor applied and its basis.")
 
 
@@ -50,7 +53,9 @@ class OnboardReport(BaseModel):
     quant_run: str = Field(description="The quantization it was run at.")
     questions: int = Field(description="Sampled questions it was scored on.")
     universe: list[str] = Field(description="Current members, as expert@quant.")
-    universe_score: float = Field(description="S(U) on the sample (oracle routing accuracy).")
+    objective: str = Field(default="routed", description="routed (the shipped router's "
+                           "cross-validated accuracy) or oracle (S(U)).")
+    universe_score: float = Field(description="F(U) on the sample (the objective's value).")
     single_score: float = Field(description="The new expert's own accuracy on the sample.")
     unique_wins: int = Field(description="Questions it gets right that no member does.")
     gain_stderr: float = Field(description="Binomial standard error of the measured gain.")
@@ -104,19 +109,25 @@ def verdict(catalog: Catalog, universe: Universe, db: Database, expert: str, qua
     members = [catalog.get(m.expert) for m in universe.members if m.expert != expert]
     sub = Catalog.model_construct(experts=[*members, new])
     names = {outcome_name(e) for e in sub.experts}
-    matrix = read_matrix(db, with_questions=False)
+    full = read_matrix(db, with_questions=True)
+    full = full.select([c for c in full.experts if split_column(c)[0] in names])
     wanted = set(question_ids)
-    rows = np.array([i for i, q in enumerate(matrix.question_ids) if q in wanted], dtype=int)
-    cols = [c for c in matrix.experts if split_column(c)[0] in names]
-    matrix = matrix.rows(rows).select(cols)
+    rows = np.array([i for i, q in enumerate(full.question_ids) if q in wanted], dtype=int)
+    matrix = full.rows(rows)
     cs = build_candidates(sub, matrix, budget, degradation)
+    predictions = _router_predictions(sub, full, rows)
+    pred = routed_predictions(cs, predictions) if budget.objective == "routed" else cs.quality
+
+    def value(members) -> float:  # with pred = quality, the routed score is the oracle's S(U)
+        return fit_routed.routed_score(cs.quality, pred, members)
+
     index = {(c.expert, c.quant.upper()): j for j, c in enumerate(cs.candidates)}
     members_at = [m for m in universe.members if m.expert != expert]
     missing = [f"{m.expert}@{m.quant}" for m in members_at if (m.expert, m.quant.upper()) not in index]
     if missing:
         raise DataError(f"no outcomes of {', '.join(missing)} on the sampled questions")
     u = [index[(m.expert, m.quant.upper())] for m in members_at]
-    s_u = fitlib.coverage(cs.quality, u)
+    s_u = value(u)
     memory_u = sum(cs.candidates[j].memory_bytes for j in u)
     options = []
     for j, c in enumerate(cs.candidates):
@@ -128,7 +139,7 @@ def verdict(catalog: Catalog, universe: Universe, db: Database, expert: str, qua
             fits = c.memory_bytes <= budget.capacity and (
                 budget.size_limit is None or len(u) + 1 <= budget.size_limit)
         options.append(QuantOption(quant=c.quant, memory_bytes=c.memory_bytes, fits=fits,
-                                   gain=fitlib.coverage(cs.quality, [*u, j]) - s_u,
+                                   gain=value([*u, j]) - s_u,
                                    quality=c.basis))
     if not options:
         raise DataError(f"{expert} has no outcomes on the sampled questions")
@@ -142,7 +153,8 @@ def verdict(catalog: Catalog, universe: Universe, db: Database, expert: str, qua
     fitting = [o for o in options if o.fits]
     best = max(fitting, key=lambda o: (round(o.gain, 12), -o.memory_bytes), default=None)
     refit = None
-    what = f"{len(u)} member(s), S(U) = {100 * s_u:.1f}% on {n} questions"
+    measure = "routed accuracy" if budget.objective == "routed" else "S(U)"
+    what = f"{len(u)} member(s), {measure} {100 * s_u:.1f}% on {n} questions"
     if best is not None and best.gain > min_gain:
         join, quant = True, best.quant
         reason = (f"join at {best.quant}: +{100 * best.gain:.1f} points over {what} "
@@ -156,14 +168,14 @@ def verdict(catalog: Catalog, universe: Universe, db: Database, expert: str, qua
     else:
         join, quant = False, None
         try:
-            report = plan(sub, matrix, budget, degradation=degradation)
+            report = plan(sub, matrix, budget, degradation=degradation, predictions=predictions)
             chosen = [f"{m.id}@{m.quant}" for m in report.experts]
         except BudgetTooSmall:
             chosen = []
         if any(c.split("@")[0] == expert for c in chosen):
             refit = chosen
             reason = (f"no quantization fits beside the current members; refitting the universe "
-                      f"would take it: {', '.join(chosen)} (S = {100 * report.score:.1f}% vs "
+                      f"would take it: {', '.join(chosen)} ({measure} {100 * report.score:.1f}% vs "
                       f"{100 * s_u:.1f}%); run `leeroo-local fit --from-store --save`")
         else:
             smallest = min(options, key=lambda o: o.memory_bytes)
@@ -173,10 +185,26 @@ def verdict(catalog: Catalog, universe: Universe, db: Database, expert: str, qua
                       f"would not take it")
     return OnboardReport(
         expert=expert, quant_run=quant_run, questions=n,
-        universe=[f"{m.expert}@{m.quant}" for m in members_at], universe_score=s_u,
+        universe=[f"{m.expert}@{m.quant}" for m in members_at], objective=budget.objective,
+        universe_score=s_u,
         single_score=float(own.mean()) if n else 0.0, unique_wins=wins, gain_stderr=stderr,
         options=options, join=join, quant=quant, refit=refit, budget=budget.rule(),
         reason=reason)
+
+
+ROUTER_QUESTIONS = 2000  # stored questions besides the sample the router is cross-validated on
+
+
+def _router_predictions(catalog: Catalog, full, sample_rows: np.ndarray):
+    """Cross-validated predictions for the sample, from policies trained on the sample and up
+    to ROUTER_QUESTIONS other stored questions (a fixed draw, so the cache is found again): the
+    router the universe would have once the new expert's outcomes are in the store."""
+    others = np.setdiff1d(np.arange(len(full.question_ids)), sample_rows)
+    rng = np.random.default_rng(0)
+    extra = rng.permutation(others)[:ROUTER_QUESTIONS] if others.size else others
+    rows = np.sort(np.concatenate([sample_rows, extra]).astype(int))
+    sub = full.rows(rows)
+    return fit_predictions.predictions(sub, prediction_columns(catalog, sub))
 
 
 def onboard(selfplay, expert: str, questions: int = 30, min_gain: float = 0.0) -> OnboardReport:
