@@ -22,6 +22,7 @@ router first matches the best single expert; AIQ (RouterBench). Then, per catego
 
     PYTHONPATH=. python bench/policy_cv.py [--data DIR] [--kind open] [--folds 5]
         [--split random,source] [--group source] [--subsample N] [--json] [--out FILE]
+        [--plot FILE.png]
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ def main() -> None:
     parser.add_argument("--subsample", type=int, default=0, help="use N random questions")
     parser.add_argument("--split", default="random,source", help="random, source or both")
     parser.add_argument("--group", default="source", help="question field the source split uses")
+    parser.add_argument("--plot", default=None, help="draw the first split's v2 curve to this PNG")
     args = parser.parse_args()
     matrix = selected_matrix(args)
     if args.subsample:
@@ -201,6 +203,14 @@ def main() -> None:
             print(text + "\n")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
+    if args.plot and results:
+        from leeroo_local.policy.plot import plot_report
+
+        first = next(iter(results.values()))
+        report = {**first["reports"]["policy"], "policy_name": "v2 (cross-validated)",
+                  "cost_unit": "active parameters, B"}
+        plot_report(report, args.plot, f"{first['folds']}-fold CV ({first['split']} split), "
+                    f"{first['questions']} questions: policy v2 vs single experts")
     if args.json:
         print(json.dumps(results, indent=2))
 

@@ -25,6 +25,9 @@ from .neighbours import Blend, Neighbourhoods, select_blend
 from .sparse import CSR, smooth_idf, tfidf_values
 
 MIN_FOR_SELECTION = 100   # below this, the L2 strength is the path's middle value, not selected
+# Below this, the held-out share (a fifth) is too small to choose blend weights on: on the 400
+# starter questions the choice chased noise. The head alone routes.
+MIN_FOR_BLEND = 1000
 DEFAULT_L2_X_N = 1.0
 DEFAULT_EMBEDDER = Path(__file__).resolve().parents[1] / "data" / "static_minilm"
 
@@ -118,7 +121,7 @@ def fit_policy(texts: Sequence[str], Y: np.ndarray, costs: np.ndarray,
     d = design(texts, config)
     model, strength, trials, chosen = fit_head(d.X, Y, seed)
     fitted = FittedPolicy(config, d, model, strength, trials, Blend())
-    if embedder is None or chosen is None or not neighbourhoods:
+    if embedder is None or chosen is None or not neighbourhoods or len(texts) < MIN_FOR_BLEND:
         return fitted
     dense = DenseEncoder.fit(embedder, texts, config.max_chars)
     V = dense.vectors(texts)
