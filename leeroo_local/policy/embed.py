@@ -47,10 +47,11 @@ class Pieces:
                 self._cache[word] = ids
         return ids
 
-    def __call__(self, text: str) -> np.ndarray:
+    def __call__(self, text: str, raw: list[str] | None = None) -> np.ndarray:
+        """Subword ids of text (`raw`: its raw_tokens with scripts split, when already found)."""
         out: list[int] = []
         cache, extend = self._cache, out.extend
-        for word in raw_tokens(text, self.max_chars):
+        for word in raw_tokens(text, self.max_chars) if raw is None else raw:
             ids = cache.get(word)
             extend(ids if ids is not None else self.word_ids(word))
         return np.array(out, dtype=np.int64)

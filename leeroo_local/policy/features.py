@@ -60,16 +60,17 @@ def raw_tokens(text: str, max_chars: int = 4000, split_scripts: bool = True) -> 
     return pattern.findall(text[:max_chars].lower())
 
 
-def tokens(text: str, max_chars: int = 4000, split_scripts: bool = True) -> list[str]:
-    """raw_tokens with long digit runs collapsed to '#' * length (a number's value says little
-    about a question, its size a bit)."""
-    out = raw_tokens(text, max_chars, split_scripts)
+def tokens(text: str, max_chars: int = 4000, split_scripts: bool = True,
+           raw: list[str] | None = None) -> list[str]:
+    """raw_tokens (or the `raw` already found) with long digit runs collapsed to '#' * length
+    (a number's value says little about a question, its size a bit)."""
+    out = raw_tokens(text, max_chars, split_scripts) if raw is None else raw
     return [("#" * len(t) if len(t) >= _LONG_NUMBER and t.isdigit() else t) for t in out]
 
 
-def ngrams(text: str, config: FeatureConfig) -> list[str]:
+def ngrams(text: str, config: FeatureConfig, raw: list[str] | None = None) -> list[str]:
     """Unigrams, then bigrams (joined by a space) up to config.ngrams."""
-    toks = tokens(text, config.max_chars, config.split_scripts)
+    toks = tokens(text, config.max_chars, config.split_scripts, raw)
     grams = list(toks)
     for n in range(2, config.ngrams + 1):
         grams.extend(" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1))
@@ -98,10 +99,11 @@ class Featurizer:
         self.vocab = list(vocab)
         self._index = {g: i for i, g in enumerate(self.vocab)}
 
-    def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, text: str, raw: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """ids and counts of text's known n-grams (`raw`: its raw_tokens, when already found)."""
         counts: dict[int, int] = {}
         get = self._index.get
-        for g in ngrams(text, self.config):
+        for g in ngrams(text, self.config, raw):
             i = get(g)
             if i is not None:
                 counts[i] = counts.get(i, 0) + 1

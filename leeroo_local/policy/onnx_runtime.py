@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DataError
 from .base import Router
-from .features import FeatureConfig, Featurizer
+from .features import FeatureConfig, Featurizer, raw_tokens
 from .labels import PolicyLabels, read_labels, read_vocab
 
 
@@ -55,10 +55,13 @@ class OnnxRouter(Router):
     def scores(self, prompt: str) -> np.ndarray:
         # No known n-gram gives empty inputs: the graph then returns sigmoid(bias), each
         # expert's base rate (blended with the neighbourhoods of an empty prompt's vector).
-        ids, counts = self.featurizer(prompt)
+        config = self.featurizer.config
+        # one pass of the word splitter serves both tokenizers when they split alike
+        raw = raw_tokens(prompt, config.max_chars) if config.split_scripts else None
+        ids, counts = self.featurizer(prompt, raw)
         feeds = {"ids": ids, "counts": counts}
         if self.pieces is not None:
-            feeds["pieces"] = self.pieces(prompt)
+            feeds["pieces"] = self.pieces(prompt, raw)
         out = self._session.run(None, feeds)[0]
         return out[0].astype(np.float64)
 
