@@ -39,6 +39,9 @@ class Route(BaseModel):
         "when the expert was named or no policy knows the universe).")
     reason: str = Field(default="", description="Why this expert, in a short sentence.")
     route_s: float = Field(default=0.0, description="Seconds the routing decision took.")
+    policy_load_s: float = Field(
+        default=0.0, description="Of route_s, the seconds spent loading the routing policy: "
+        "non-zero only on a process's first routed request (the policy is loaded once, lazily).")
 
 
 class Timings(BaseModel):
@@ -116,18 +119,21 @@ class Service:
             self.catalog.get(expert).quant(quant)
             return Route(expert=expert, quant=quant, reason="named by the request",
                          route_s=time.perf_counter() - started)
+        cold = self._router is None
         router = self.router()
+        load_s = time.perf_counter() - started if cold else 0.0
         if router is None:
             first = self.universe.members[0]
             return Route(expert=first.expert, quant=first.quant,
                          reason="no routing policy knows this universe's experts: its first member",
-                         route_s=time.perf_counter() - started)
+                         route_s=time.perf_counter() - started, policy_load_s=load_s)
         with self._route_lock:  # the session budget is charged in order
             choice = router.choose(
                 prompt, loaded=lambda m: self._is_warm(Route(expert=m.expert, quant=m.quant)),
                 measured_load_s=lambda m: self._load_s.get(f"{m.expert}:{m.quant}"))
         return Route(expert=choice.member.expert, quant=choice.member.quant, scores=choice.scores,
-                     reason=choice.reason, route_s=time.perf_counter() - started)
+                     reason=choice.reason, route_s=time.perf_counter() - started,
+                     policy_load_s=load_s)
 
     def router(self):
         """The universe's routing policy (a UniverseRouter), loaded once on first use; None when

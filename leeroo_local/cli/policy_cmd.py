@@ -86,9 +86,15 @@ def route(
 def eval_(
     policy: Path = typer.Option(..., "--policy", help="Policy folder."),
     data: Path = typer.Option(..., "--data", help="Outcome folder to judge it on (held-out questions)."),
+    plot: Path = typer.Option(None, "--plot", help="Also draw the accuracy-cost curve to this PNG (the plot extra)."),
 ) -> None:
     """Accuracy and cost of policy, best single expert and oracle, the curve over L, AIQ (JSON)."""
     from ..policy import load_policy
     from .policy_data import eval_report
 
-    echo_json(eval_report(load_policy(policy), data))
+    report = eval_report(load_policy(policy), data)
+    if plot is not None:
+        from ..policy.plot import plot_report
+
+        report["plot"] = str(plot_report(report, plot))
+    echo_json(report)

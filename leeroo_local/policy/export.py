@@ -7,6 +7,14 @@ tokenizes:
     x     = tf * idf[ids];  x /= max(|x|, eps)   TF-IDF, unit length
     score = sigmoid(x @ W[ids] + b)              one score per expert
 
+A policy with neighbourhoods (recipe.py) also takes the prompt's subword ids (`pieces`) and
+blends the head with the kNN and cluster estimates on the prompt's dense vector:
+
+    v     = unit(sum idf[p] T[p] / sum idf[p] - center)      T: static table (float16)
+    knn   = mean of outcomes[top-k of memory @ v]
+    clu   = cluster_scores[argmax centroids @ v]
+    score = a_head * score + a_knn * knn + a_cluster * clu
+
 Opset 17 / IR 8, so any onnxruntime from 1.14 on runs it.
 """
 
@@ -20,8 +28,10 @@ OPSET = 17
 IR_VERSION = 8
 
 
-def build_graph(idf: np.ndarray, weights: np.ndarray, bias: np.ndarray, name: str = "policy"):
-    """The ModelProto of a TF-IDF + linear-head policy (weights: vocab x experts)."""
+def build_graph(idf: np.ndarray, weights: np.ndarray, bias: np.ndarray, name: str = "policy",
+                dense: dict | None = None):
+    """The ModelProto of a TF-IDF + linear-head policy (weights: vocab x experts); `dense`
+    (see _dense_nodes) adds the neighbourhood blend."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -49,13 +59,21 @@ def build_graph(idf: np.ndarray, weights: np.ndarray, bias: np.ndarray, name: st
         n("Gather", ["W", "ids"], ["W_ids"], axis=0),
         n("MatMul", ["x_row", "W_ids"], ["z_raw"]),
         n("Add", ["z_raw", "b"], ["z"]),
-        n("Sigmoid", ["z"], ["scores"]),
     ]
+    inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"]),
+              helper.make_tensor_value_info("counts", TensorProto.FLOAT, ["n"])]
+    if dense is None:
+        nodes.append(n("Sigmoid", ["z"], ["scores"]))
+    else:
+        nodes.append(n("Sigmoid", ["z"], ["head"]))
+        more_inits, more_nodes = _dense_nodes(dense)
+        inits += more_inits
+        nodes += more_nodes
+        inputs.append(helper.make_tensor_value_info("pieces", TensorProto.INT64, ["m"]))
     n_experts = int(np.asarray(weights).shape[1])
     graph = helper.make_graph(
         nodes, name,
-        inputs=[helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"]),
-                helper.make_tensor_value_info("counts", TensorProto.FLOAT, ["n"])],
+        inputs=inputs,
         outputs=[helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, n_experts])],
         initializer=inits,
     )
@@ -66,10 +84,71 @@ def build_graph(idf: np.ndarray, weights: np.ndarray, bias: np.ndarray, name: st
     return model
 
 
-def write_graph(path: Path, idf: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> Path:
-    """Save the graph (a few MB: vocab x experts float32 weights)."""
+def _dense_nodes(dense: dict) -> tuple[list, list]:
+    """Initializers and nodes from `head` (sigmoid scores, 1 x experts) and `pieces` to
+    `scores`. dense: table, piece_idf, center, blend (head, knn, cluster weights), k, memory,
+    outcomes, centroids, cluster_scores."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    f32 = np.float32
+    blend = dense["blend"]
+    inits = [
+        numpy_helper.from_array(np.asarray(dense["table"], np.float16), "T"),
+        numpy_helper.from_array(np.asarray(dense["piece_idf"], f32), "piece_idf"),
+        numpy_helper.from_array(np.asarray(dense["center"], f32).reshape(1, -1), "center"),
+        numpy_helper.from_array(np.array(1e-6, f32), "eps_v"),
+        numpy_helper.from_array(np.array(blend["head"], f32), "a_head"),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Gather", ["piece_idf", "pieces"], ["pw"], axis=0),
+        n("Gather", ["T", "pieces"], ["rows16"], axis=0),
+        n("Cast", ["rows16"], ["rows"], to=TensorProto.FLOAT),
+        n("Unsqueeze", ["pw", "axis0"], ["pw_row"]),
+        n("MatMul", ["pw_row", "rows"], ["v_sum"]),
+        n("ReduceSum", ["pw"], ["pw_sum_raw"], keepdims=1),
+        n("Max", ["pw_sum_raw", "eps_v"], ["pw_sum"]),
+        n("Div", ["v_sum", "pw_sum"], ["v_mean"]),
+        n("Sub", ["v_mean", "center"], ["v_raw"]),
+        n("Mul", ["v_raw", "v_raw"], ["v_sq"]),
+        n("ReduceSum", ["v_sq"], ["v_ss"], keepdims=1),
+        n("Sqrt", ["v_ss"], ["v_norm_raw"]),
+        n("Max", ["v_norm_raw", "eps_v"], ["v_norm"]),
+        n("Div", ["v_raw", "v_norm"], ["v"]),
+        n("Mul", ["head", "a_head"], ["part_head"]),
+    ]
+    parts = ["part_head"]
+    if blend["knn"]:
+        inits += [numpy_helper.from_array(np.asarray(dense["memory"], f32).T.copy(), "memory_t"),
+                  numpy_helper.from_array(np.asarray(dense["outcomes"], f32), "outcomes"),
+                  numpy_helper.from_array(np.array([min(int(blend["k"]), len(dense["memory"]))], np.int64), "k"),
+                  numpy_helper.from_array(np.array(blend["knn"], f32), "a_knn"),
+                  numpy_helper.from_array(np.array([1], np.int64), "axis1")]
+        nodes += [n("MatMul", ["v", "memory_t"], ["sim"]),
+                  n("TopK", ["sim", "k"], ["top_sim", "top_idx"], axis=1),
+                  n("Squeeze", ["top_idx", "axis0"], ["top"]),
+                  n("Gather", ["outcomes", "top"], ["near"], axis=0),
+                  n("ReduceMean", ["near"], ["knn"], axes=[0], keepdims=1),
+                  n("Mul", ["knn", "a_knn"], ["part_knn"])]
+        parts.append("part_knn")
+    if blend["cluster"]:
+        inits += [numpy_helper.from_array(np.asarray(dense["centroids"], f32).T.copy(), "centroids_t"),
+                  numpy_helper.from_array(np.asarray(dense["cluster_scores"], f32), "cluster_scores"),
+                  numpy_helper.from_array(np.array(blend["cluster"], f32), "a_cluster")]
+        nodes += [n("MatMul", ["v", "centroids_t"], ["csim"]),
+                  n("ArgMax", ["csim"], ["cluster"], axis=1, keepdims=0),
+                  n("Gather", ["cluster_scores", "cluster"], ["clu"], axis=0),
+                  n("Mul", ["clu", "a_cluster"], ["part_cluster"])]
+        parts.append("part_cluster")
+    nodes.append(n("Sum", parts, ["scores"]))
+    return inits, nodes
+
+
+def write_graph(path: Path, idf: np.ndarray, weights: np.ndarray, bias: np.ndarray,
+                dense: dict | None = None) -> Path:
+    """Save the graph (a few MB: vocab x experts float32 weights, plus the dense part)."""
     import onnx
 
-    onnx.save_model(build_graph(idf, weights, bias), str(path))
+    onnx.save_model(build_graph(idf, weights, bias, dense=dense), str(path))
     return Path(path)
 

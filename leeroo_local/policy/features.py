@@ -16,6 +16,12 @@ import numpy as np
 
 # Words, numbers and single symbols; symbols ($, ^, =, \) say "math" or "code" as much as words.
 _TOKEN = re.compile(r"[^\W\d_]+|\d+|[^\w\s]")
+# Scripts written without spaces (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar) would be one
+# giant "word" per sentence: each of their characters is a token instead, so their unigrams and
+# bigrams are the character 1-2-grams such text needs.
+_NO_SPACES = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f"
+              "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff")
+_TOKEN_SCRIPTS = re.compile(rf"[{_NO_SPACES}]|[^\W\d_{_NO_SPACES}]+|\d+|[^\w\s]")
 _LONG_NUMBER = 3  # numbers with this many digits or more collapse to one token per length
 
 
@@ -27,13 +33,16 @@ class FeatureConfig:
     min_df: int = 2
     max_features: int = 50000
     max_chars: int = 4000
+    split_scripts: bool = True  # characters of scripts without spaces are tokens (False: v1)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        known.setdefault("split_scripts", False)  # a policy trained before the field existed
+        return cls(**known)
 
 
 def prompt_text(question: str, options: Sequence[str] | None = None) -> str:
@@ -44,15 +53,24 @@ def prompt_text(question: str, options: Sequence[str] | None = None) -> str:
     return question + "\n" + "\n".join(f"{letters[i % 26]}. {o}" for i, o in enumerate(options))
 
 
-def tokens(text: str, max_chars: int = 4000) -> list[str]:
-    """Lower-cased words, digit runs (long ones as '#'*len) and symbols of the first max_chars."""
-    out = _TOKEN.findall(text[:max_chars].lower())
+def raw_tokens(text: str, max_chars: int = 4000, split_scripts: bool = True) -> list[str]:
+    """Lower-cased words, digit runs and symbols of the first max_chars characters; with
+    split_scripts, each character of a script written without spaces."""
+    pattern = _TOKEN_SCRIPTS if split_scripts else _TOKEN
+    return pattern.findall(text[:max_chars].lower())
+
+
+def tokens(text: str, max_chars: int = 4000, split_scripts: bool = True,
+           raw: list[str] | None = None) -> list[str]:
+    """raw_tokens (or the `raw` already found) with long digit runs collapsed to '#' * length
+    (a number's value says little about a question, its size a bit)."""
+    out = raw_tokens(text, max_chars, split_scripts) if raw is None else raw
     return [("#" * len(t) if len(t) >= _LONG_NUMBER and t.isdigit() else t) for t in out]
 
 
-def ngrams(text: str, config: FeatureConfig) -> list[str]:
+def ngrams(text: str, config: FeatureConfig, raw: list[str] | None = None) -> list[str]:
     """Unigrams, then bigrams (joined by a space) up to config.ngrams."""
-    toks = tokens(text, config.max_chars)
+    toks = tokens(text, config.max_chars, config.split_scripts, raw)
     grams = list(toks)
     for n in range(2, config.ngrams + 1):
         grams.extend(" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1))
@@ -81,10 +99,11 @@ class Featurizer:
         self.vocab = list(vocab)
         self._index = {g: i for i, g in enumerate(self.vocab)}
 
-    def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, text: str, raw: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """ids and counts of text's known n-grams (`raw`: its raw_tokens, when already found)."""
         counts: dict[int, int] = {}
         get = self._index.get
-        for g in ngrams(text, self.config):
+        for g in ngrams(text, self.config, raw):
             i = get(g)
             if i is not None:
                 counts[i] = counts.get(i, 0) + 1

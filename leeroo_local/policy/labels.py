@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import DataError
 
-FORMAT = 1
+FORMAT = 2  # 2: the graph may also take subword ids (a tokenizer.json beside it)
 LABELS_FILE = "policy.json"
 
 

@@ -109,13 +109,33 @@ def base_model(Y: np.ndarray, n_features: int) -> LinearModel:
     return LinearModel(np.zeros((n_features, Y.shape[1]), np.float32), _logit(base_rates(Y)))
 
 
+@dataclass
+class L2Selection:
+    """The chosen strength, the path's trials, and the chosen model as fitted on the `fit`
+    share only: its predictions on `val` are honest held-out scores (neighbours.py blends
+    with them)."""
+
+    strength: float | None
+    trials: list[dict]
+    model: LinearModel
+    fit: np.ndarray
+    val: np.ndarray
+
+
 def select_l2(X: CSR, Y: np.ndarray, holdout: float = 0.2, seed: int = 0,
               path: tuple[float, ...] = L2_PATH, max_iter: int = 200
               ) -> tuple[float | None, list[dict]]:
     """The L2 strength (from `path`, in units of 1/n_questions) with the best held-out pairwise
-    loss; fits run from strong to weak, each warm-started from the previous one, and stop at
+    loss, and the trials (see select_l2_holdout)."""
+    chosen = select_l2_holdout(X, Y, holdout, seed, path, max_iter)
+    return chosen.strength, chosen.trials
+
+
+def select_l2_holdout(X: CSR, Y: np.ndarray, holdout: float = 0.2, seed: int = 0,
+                      path: tuple[float, ...] = L2_PATH, max_iter: int = 200) -> L2Selection:
+    """Fits run from strong to weak, each warm-started from the previous one, and stop at
     the first that does worse than the one before. The first candidate is no text at all (base
-    rates, returned as None): a policy whose text features do not order the experts better on
+    rates, strength None): a policy whose text features do not order the experts better on
     held-out questions routes like the best single expert. With a single expert there are no
     pairs, and held-out log loss decides."""
     n = X.n_rows
@@ -129,13 +149,15 @@ def select_l2(X: CSR, Y: np.ndarray, holdout: float = 0.2, seed: int = 0,
         return {"l2_x_n": strength, "val_log_loss": log_loss(pv, Y[val]),
                 "val_pair_loss": pair_loss(pv, Y[val])}
 
-    trials = [trial(None, base_model(Y[fit], X.n_cols))]
+    models = [base_model(Y[fit], X.n_cols)]
+    trials = [trial(None, models[0])]
     key = "val_pair_loss" if np.isfinite(trials[0]["val_pair_loss"]) else "val_log_loss"
     model = None
     for strength in path:
         model = fit_logistic(Xf, Y[fit], strength / len(fit), max_iter=max_iter, start=model)
+        models.append(model)
         trials.append(trial(strength, model))
         if trials[-1][key] > trials[-2][key]:
             break
-    best = min(trials, key=lambda t: t[key])
-    return best["l2_x_n"], trials
+    best = min(range(len(trials)), key=lambda i: trials[i][key])
+    return L2Selection(trials[best]["l2_x_n"], trials, models[best], fit, val)

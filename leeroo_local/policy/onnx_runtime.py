@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DataError
 from .base import Router
-from .features import FeatureConfig, Featurizer
+from .features import FeatureConfig, Featurizer, raw_tokens
 from .labels import PolicyLabels, read_labels, read_vocab
 
 
@@ -44,12 +44,25 @@ class OnnxRouter(Router):
         if not self.graph_path.is_file():
             raise DataError(f"{self.graph_path}: the policy's graph is missing")
         self._session = _session(self.graph_path)
+        self.pieces = None
+        tokenizer = self.labels.model.get("tokenizer")
+        if tokenizer:  # a policy with neighbourhoods also reads the prompt's subword ids
+            from .embed import Pieces
+
+            self.pieces = Pieces(self.folder / tokenizer, config.max_chars)
+        self.scores("")  # onnxruntime allocates on its first run: at load, not in a decision
 
     def scores(self, prompt: str) -> np.ndarray:
         # No known n-gram gives empty inputs: the graph then returns sigmoid(bias), each
-        # expert's base rate.
-        ids, counts = self.featurizer(prompt)
-        out = self._session.run(None, {"ids": ids, "counts": counts})[0]
+        # expert's base rate (blended with the neighbourhoods of an empty prompt's vector).
+        config = self.featurizer.config
+        # one pass of the word splitter serves both tokenizers when they split alike
+        raw = raw_tokens(prompt, config.max_chars) if config.split_scripts else None
+        ids, counts = self.featurizer(prompt, raw)
+        feeds = {"ids": ids, "counts": counts}
+        if self.pieces is not None:
+            feeds["pieces"] = self.pieces(prompt, raw)
+        out = self._session.run(None, feeds)[0]
         return out[0].astype(np.float64)
 
 

@@ -21,15 +21,18 @@ import numpy as np
 
 from ..errors import DataError
 from ..outcomes import OutcomeMatrix, split_column
+from .embed import TOKENIZER_FILE
 from .export import write_graph
-from .features import FeatureConfig, Featurizer, build_vocab, prompt_text
+from .features import FeatureConfig, prompt_text
 from .labels import PolicyLabels, write_labels, write_vocab
-from .model import LinearModel, base_model, base_rates, fit_logistic, log_loss, select_l2
-from .sparse import CSR, smooth_idf, tfidf_values
+from .model import LinearModel, base_rates, log_loss
+from .recipe import (DEFAULT_EMBEDDER, Design, FittedPolicy, design, fit_head, fit_policy,
+                     transform)
+from .sparse import CSR
+
+__all__ = ["Design", "TrainReport", "design", "fit_model", "texts_of", "train_policy", "transform"]
 
 MIN_QUESTIONS = 20        # fewer cannot say anything about which expert is better where
-MIN_FOR_SELECTION = 100   # below this, the L2 strength is the path's middle value, not selected
-DEFAULT_L2_X_N = 1.0
 
 
 @dataclass
@@ -53,16 +56,6 @@ class TrainReport:
         return asdict(self)
 
 
-@dataclass
-class Design:
-    """Texts of a matrix turned into TF-IDF rows (also used by the cross-validation bench)."""
-
-    vocab: list[str]
-    idf: np.ndarray
-    X: CSR
-    featurizer: Featurizer
-
-
 def texts_of(matrix: OutcomeMatrix) -> tuple[list[int], list[str]]:
     """Rows that have a question text, and their prompts (question, then lettered options)."""
     rows, texts = [], []
@@ -74,29 +67,11 @@ def texts_of(matrix: OutcomeMatrix) -> tuple[list[int], list[str]]:
     return rows, texts
 
 
-def design(texts: Sequence[str], config: FeatureConfig) -> Design:
-    """Vocabulary, idf and TF-IDF matrix of training texts."""
-    vocab, df = build_vocab(texts, config)
-    featurizer = Featurizer(vocab, config)
-    idf = smooth_idf(df, len(texts))
-    return Design(vocab, idf, transform(featurizer, idf, texts), featurizer)
-
-
-def transform(featurizer: Featurizer, idf: np.ndarray, texts: Sequence[str]) -> CSR:
-    indptr, indices, counts = featurizer.matrix(texts)
-    return CSR(indptr, indices, tfidf_values(indptr, indices, counts, idf), len(featurizer.vocab))
-
-
 def fit_model(X: CSR, Y: np.ndarray, seed: int = 0) -> tuple[LinearModel, float | None, list[dict]]:
-    """The policy's model on a design matrix: L2 chosen on held-out questions, then refit on
+    """The policy's head on a design matrix: L2 chosen on held-out questions, then refit on
     all of them (strength None: base rates only)."""
-    if X.n_rows >= MIN_FOR_SELECTION:
-        strength, trials = select_l2(X, Y, seed=seed)
-    else:
-        strength, trials = DEFAULT_L2_X_N, []
-    if strength is None:
-        return base_model(Y, X.n_cols), None, trials
-    return fit_logistic(X, Y, strength / X.n_rows), strength, trials
+    model, strength, trials, _ = fit_head(X, Y, seed)
+    return model, strength, trials
 
 
 def train_policy(matrix: OutcomeMatrix, out_dir: str | Path, experts: Sequence[str] | None = None,
@@ -104,12 +79,15 @@ def train_policy(matrix: OutcomeMatrix, out_dir: str | Path, experts: Sequence[s
                  rename: Mapping[str, str] | None = None,
                  costs: Mapping[str, float] | None = None,
                  cost_unit: str | None = None, source: str = "",
-                 config: FeatureConfig | None = None) -> TrainReport:
+                 config: FeatureConfig | None = None,
+                 embedder: str | Path | None = DEFAULT_EMBEDDER) -> TrainReport:
     """Train on `matrix` (optionally only `experts`, by column name) and write `out_dir`.
 
     rename maps an expert name of the data (the part of a column before any @QUANT) to the
     name the policy should use (the runtime uses catalog ids); costs (by column or by the
-    policy's name of the expert) override experts.csv, in `cost_unit`.
+    policy's name of the expert) override experts.csv, in `cost_unit`. embedder: a folder with
+    a static subword table and its tokenizer (default: the shipped MiniLM distillation); None
+    trains the n-gram head alone.
     """
     started = time.perf_counter()
     config = config or FeatureConfig()
@@ -122,9 +100,10 @@ def train_policy(matrix: OutcomeMatrix, out_dir: str | Path, experts: Sequence[s
     if len(rows) < MIN_QUESTIONS:
         raise DataError(f"{len(rows)} questions with text: a policy needs at least {MIN_QUESTIONS}")
     Y = matrix.scores[rows].astype(np.float64)
-    d = design(texts, config)
-    model, strength, trials = fit_model(d.X, Y, seed)
-    labels = _labels(matrix, name or Path(out_dir).name, config, strength, costs, rename, warnings)
+    labels = _labels(matrix, name or Path(out_dir).name, config, None, costs, rename, warnings)
+    fitted = fit_policy(texts, Y, np.array(labels.costs), config, embedder, seed)
+    d, model, strength, trials = fitted.design, fitted.model, fitted.strength, fitted.trials
+    labels.model.update(_model_facts(fitted))
     if cost_unit:
         labels.cost_unit = cost_unit
     rates = base_rates(Y)
@@ -132,12 +111,33 @@ def train_policy(matrix: OutcomeMatrix, out_dir: str | Path, experts: Sequence[s
         "source": source, "questions": len(rows), "vocab": len(d.vocab), "seed": seed,
         "base_rates": [round(float(r), 6) for r in rates],
     })
-    size = _write(Path(out_dir), labels, d, model)
-    train_ll = log_loss(model.predict(d.X), Y)
+    size = _write(Path(out_dir), labels, fitted)
+    train_ll = log_loss(np.clip(fitted.predict(texts), 1e-6, 1 - 1e-6), Y)
     base_ll = log_loss(np.broadcast_to(rates, Y.shape), Y)
     return TrainReport(str(out_dir), labels.experts, len(rows), len(matrix.question_ids) - len(rows),
                        len(d.vocab), strength, trials, train_ll, base_ll,
                        time.perf_counter() - started, size, warnings)
+
+
+def _model_facts(fitted: FittedPolicy) -> dict:
+    blend = fitted.blend.to_dict()
+    facts = {"l2_x_n": fitted.strength, "text_features": fitted.strength is not None,
+             "blend": blend}
+    if fitted.hoods is not None:
+        facts.update(kind="tfidf-logistic+neighbourhoods", tokenizer=TOKENIZER_FILE,
+                     dense_dims=int(fitted.dense.table.shape[1]),
+                     embedder=fitted.dense.folder.name)
+    return facts
+
+
+def _dense_arrays(fitted: FittedPolicy) -> dict | None:
+    if fitted.hoods is None:
+        return None
+    h = fitted.hoods
+    return {"table": fitted.dense.table, "piece_idf": fitted.dense.idf,
+            "center": fitted.dense.center, "blend": fitted.blend.to_dict(),
+            "memory": h.memory, "outcomes": h.outcomes, "centroids": h.centroids,
+            "cluster_scores": h.cluster_scores}
 
 
 def _labels(matrix, name, config, strength, costs, rename, warnings) -> PolicyLabels:
@@ -160,7 +160,7 @@ def _labels(matrix, name, config, strength, costs, rename, warnings) -> PolicyLa
     )
 
 
-def _write(out: Path, labels: PolicyLabels, d: Design, model: LinearModel) -> int:
+def _write(out: Path, labels: PolicyLabels, fitted: FittedPolicy) -> int:
     """Write into a sibling temporary folder, then swap it in: a policy in use is never half
     written. An existing folder that is not a policy is refused, not overwritten."""
     if out.exists() and any(out.iterdir()) and not (out / "policy.json").exists():
@@ -170,8 +170,11 @@ def _write(out: Path, labels: PolicyLabels, d: Design, model: LinearModel) -> in
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
+        d, model = fitted.design, fitted.model
         write_vocab(tmp, d.vocab, labels)
-        write_graph(tmp / labels.onnx_file, d.idf, model.weights, model.bias)
+        write_graph(tmp / labels.onnx_file, d.idf, model.weights, model.bias, _dense_arrays(fitted))
+        if fitted.hoods is not None:
+            shutil.copyfile(fitted.dense.folder / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
         write_labels(tmp, labels)
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         if out.exists():

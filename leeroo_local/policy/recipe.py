@@ -1,0 +1,135 @@
+"""The policy's recipe, fitted in memory: TF-IDF n-grams + logistic head, dense prompt vectors,
+and the neighbourhood blend (training side; train.py writes it, bench/policy_cv.py judges it).
+
+    fitted = fit_policy(texts, Y, costs)       # Y: questions x experts, NaN = not run
+    fitted.predict(new_texts)                  # the shipped policy's scores
+    fitted.predict_head(new_texts)             # the head alone: the v1 policy
+
+Everything chosen from data is chosen on a held-out share of the training questions: the L2
+strength (model.py), then, on the same share, the blend weights, k and the cluster count
+(neighbours.py). Each is refitted on all training questions afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .embed import Pieces, load_table, piece_idf, pooled, unit_rows
+from .features import FeatureConfig, Featurizer, build_vocab
+from .model import LinearModel, base_model, fit_logistic, select_l2_holdout
+from .neighbours import Blend, Neighbourhoods, select_blend
+from .sparse import CSR, smooth_idf, tfidf_values
+
+MIN_FOR_SELECTION = 100   # below this, the L2 strength is the path's middle value, not selected
+# Below this, the held-out share (a fifth) is too small to choose blend weights on: on the 400
+# starter questions the choice chased noise. The head alone routes.
+MIN_FOR_BLEND = 1000
+DEFAULT_L2_X_N = 1.0
+DEFAULT_EMBEDDER = Path(__file__).resolve().parents[1] / "data" / "static_minilm"
+
+
+@dataclass
+class Design:
+    """Texts of a matrix turned into TF-IDF rows (also used by the cross-validation bench)."""
+
+    vocab: list[str]
+    idf: np.ndarray
+    X: CSR
+    featurizer: Featurizer
+
+
+def design(texts: Sequence[str], config: FeatureConfig) -> Design:
+    """Vocabulary, idf and TF-IDF matrix of training texts."""
+    vocab, df = build_vocab(texts, config)
+    featurizer = Featurizer(vocab, config)
+    idf = smooth_idf(df, len(texts))
+    return Design(vocab, idf, transform(featurizer, idf, texts), featurizer)
+
+
+def transform(featurizer: Featurizer, idf: np.ndarray, texts: Sequence[str]) -> CSR:
+    indptr, indices, counts = featurizer.matrix(texts)
+    return CSR(indptr, indices, tfidf_values(indptr, indices, counts, idf), len(featurizer.vocab))
+
+
+@dataclass
+class DenseEncoder:
+    """Prompt -> unit dense vector: idf-weighted mean of static subword rows, centred."""
+
+    folder: Path
+    pieces: Pieces
+    table: np.ndarray     # vocabulary x d, float16
+    idf: np.ndarray       # per subword id, from the training prompts
+    center: np.ndarray    # mean pooled training vector
+
+    @classmethod
+    def fit(cls, folder: str | Path, texts: Sequence[str], max_chars: int) -> DenseEncoder:
+        folder = Path(folder)
+        pieces = Pieces(folder / "tokenizer.json", max_chars)
+        table = load_table(folder)
+        ids = pieces.many(texts)
+        idf = piece_idf(ids, len(table))
+        center = pooled(ids, table, idf).mean(axis=0)
+        return cls(folder, pieces, table, idf, center.astype(np.float32))
+
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        return unit_rows(pooled(self.pieces.many(texts), self.table, self.idf) - self.center)
+
+
+@dataclass
+class FittedPolicy:
+    """Everything a policy folder holds, in memory."""
+
+    config: FeatureConfig
+    design: Design
+    model: LinearModel
+    strength: float | None
+    trials: list[dict]
+    blend: Blend
+    dense: DenseEncoder | None = None
+    hoods: Neighbourhoods | None = None
+
+    def predict_head(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.predict(transform(self.design.featurizer, self.design.idf, texts))
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        head = self.predict_head(texts)
+        if self.hoods is None or self.blend.head >= 1.0:
+            return head
+        return self.hoods.predict(self.dense.vectors(texts), self.blend, head)
+
+
+def fit_head(X: CSR, Y: np.ndarray, seed: int = 0):
+    """The logistic head: L2 chosen on held-out questions, then refit on all of them
+    (strength None: base rates only). Also returns the held-out selection, or None."""
+    if X.n_rows < MIN_FOR_SELECTION:
+        return fit_logistic(X, Y, DEFAULT_L2_X_N / X.n_rows), DEFAULT_L2_X_N, [], None
+    chosen = select_l2_holdout(X, Y, seed=seed)
+    if chosen.strength is None:
+        return base_model(Y, X.n_cols), None, chosen.trials, chosen
+    return fit_logistic(X, Y, chosen.strength / X.n_rows), chosen.strength, chosen.trials, chosen
+
+
+def fit_policy(texts: Sequence[str], Y: np.ndarray, costs: np.ndarray,
+               config: FeatureConfig | None = None, embedder: str | Path | None = DEFAULT_EMBEDDER,
+               seed: int = 0, neighbourhoods: bool = True) -> FittedPolicy:
+    """Fit the whole recipe on training texts and outcomes (embedder None: n-grams only)."""
+    config = config or FeatureConfig()
+    d = design(texts, config)
+    model, strength, trials, chosen = fit_head(d.X, Y, seed)
+    fitted = FittedPolicy(config, d, model, strength, trials, Blend())
+    if embedder is None or chosen is None or not neighbourhoods or len(texts) < MIN_FOR_BLEND:
+        return fitted
+    dense = DenseEncoder.fit(embedder, texts, config.max_chars)
+    V = dense.vectors(texts)
+    head_val = chosen.model.predict(d.X.rows(chosen.val))
+    blend = select_blend(head_val, V[chosen.fit], Y[chosen.fit], V[chosen.val], Y[chosen.val],
+                         np.asarray(costs, np.float64), seed)
+    fitted.blend = blend
+    if blend.head < 1.0:
+        fitted.dense = dense
+        fitted.hoods = Neighbourhoods.fit(V, Y, blend, seed)
+    return fitted
