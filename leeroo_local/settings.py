@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -67,6 +68,15 @@ class Settings(BaseSettings):
     )
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults,
                                        description="Default sampling of every request.")
+    local_backend: Literal["worker", "llama-server"] = Field(
+        default="worker",
+        description="What runs a local expert: a worker process with llama-cpp-python, or "
+        "llama.cpp's own llama-server (parallel slots: concurrent requests decode together).",
+    )
+    llama_server: str = Field(
+        default="", description="Path of the llama-server binary; empty: llama-server on PATH.")
+    llama_server_parallel: int = Field(
+        default=8, ge=1, description="Requests one llama-server expert decodes at once.")
     max_mean_cost: float = Field(
         default=0.0, ge=0,
         description="Hard budget on the session's mean cost per request (GB read per token); "
