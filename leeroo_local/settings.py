@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from . import paths
 from .errors import ConfigError
@@ -87,23 +92,12 @@ class Settings(BaseSettings):
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, _TomlSource(settings_cls), env_settings
-
-
-class _TomlSource(PydanticBaseSettingsSource):
-    """config.toml in the user's config folder, when it exists."""
-
-    def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
-        return None, field_name, False
-
-    def __call__(self) -> dict:
-        file = paths.home() / "config" / "config.toml"
-        if not file.exists():
-            return {}
+        file = config_file()  # read now: $LEEROO_HOME may change between settings
         try:
-            return tomllib.loads(file.read_text(encoding="utf-8"))
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=file)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+        return init_settings, toml, env_settings
 
 
 def load_settings(**overrides) -> Settings:
