@@ -14,7 +14,7 @@ from leeroo_local.backends.base import Sampling
 from leeroo_local.backends.llama_server import LlamaServer, find_llama_server
 from leeroo_local.backends.openai_remote import RemoteExpert
 from leeroo_local.catalog import OpenAISource, load_catalog
-from leeroo_local.errors import ContextOverflow, LeerooError
+from leeroo_local.errors import ConfigError, ContextOverflow, LeerooError
 from leeroo_local.pool import Pool
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app
 from leeroo_local.service import Service
@@ -146,3 +146,33 @@ def test_the_pool_serves_concurrent_requests_for_one_llama_server_together(tiny_
         pool.close()
     assert not errors and len(results) == 4
     assert all(r["completion_tokens"] >= 1 for r in results)
+
+
+def _service(tiny_dir, tmp_path, **settings) -> Service:
+    (tmp_path / "models.toml").write_text(tiny_expert_toml("tiny-1", tiny_dir, "tiny-1.gguf"))
+    return Service(Settings(n_threads=1, ram_budget="128MB", keep_alive_s=0, **settings),
+                   catalog=load_catalog(extra=[tmp_path / "models.toml"]),
+                   universe=Universe(members=[Member(expert="tiny-1", quant="F32")], n_ctx=N_CTX),
+                   log=RequestLog(tmp_path / "log.db"))
+
+
+def test_a_missing_llama_server_is_a_clear_error_naming_the_setting(tiny_dir, tmp_path):
+    svc = _service(tiny_dir, tmp_path, local_backend="llama-server",
+                   llama_server=str(tmp_path / "no-such-llama-server"))
+    try:
+        with pytest.raises(ConfigError, match="llama-server not found.*llama_server"):
+            list(svc.complete("hello", "tiny-1", Sampling(max_tokens=2)))
+    finally:
+        svc.close()
+
+
+@needs_server
+def test_the_service_runs_an_expert_on_llama_server_when_configured(tiny_dir, tmp_path):
+    svc = _service(tiny_dir, tmp_path, local_backend="llama-server", llama_server=SERVER_BINARY)
+    try:
+        result = list(svc.complete("hello", "tiny-1", Sampling(max_tokens=4, temperature=0)))[-1]
+        assert result.expert == "tiny-1" and result.tokens["completion"] >= 1
+        assert result.timings.load_s > 0 and result.energy.method in ("measured", "estimated")
+        assert svc.status()[0]["loaded"]
+    finally:
+        svc.close()
