@@ -178,20 +178,30 @@ def median_ms(values: list[float | None]) -> float:
 
 
 def in_process_ttft(path: str, ctx: int, threads: int, runs: int) -> list[float | None]:
-    """llama-cpp-python alone, in this process: the floor a server's first token is held to."""
+    """llama-cpp-python alone, in this process: the floor a server's first token is held to.
+    Plain completions on both sides (its own chat template stops Gemma at once)."""
     import llama_cpp
 
     llm = llama_cpp.Llama(model_path=path, n_ctx=ctx, n_threads=threads or None, verbose=False)
     out = []
     for _ in range(runs):
         started, first = time.perf_counter(), None
-        for chunk in llm.create_chat_completion(messages(0), max_tokens=4, temperature=0,
-                                                stream=True):
-            if first is None and chunk["choices"][0]["delta"].get("content"):
+        for chunk in llm.create_completion(PROMPT, max_tokens=4, temperature=0, stream=True):
+            if first is None and chunk["choices"][0]["text"]:
                 first = time.perf_counter() - started
         out.append(first)
     llm.close()
     return out
+
+
+def completion_ttft(client: openai.OpenAI, expert: str) -> float | None:
+    """Seconds to the first text of a streamed plain completion of PROMPT through `serve`."""
+    started = time.perf_counter()
+    for chunk in client.completions.create(model=expert, prompt=PROMPT, max_tokens=4,
+                                           temperature=0, stream=True):
+        if chunk.choices and chunk.choices[0].text:
+            return time.perf_counter() - started
+    return None
 
 
 def backend_rows(args, tmp: Path) -> dict:
@@ -199,10 +209,12 @@ def backend_rows(args, tmp: Path) -> dict:
     from leeroo_local.backends.llama_server import find_llama_server
 
     backends = ["worker"] + (["llama-server"] if find_llama_server(args.llama_server) else [])
+    backends = [b for b in backends if b not in args.skip.split(",")]
     rows, path = {}, None
     for backend in backends:
         service = build_service(args, tmp, local_backend=backend,
-                                llama_server=args.llama_server or None)
+                                llama_server=args.llama_server or None,
+                                llama_server_args=args.llama_server_args.split() or None)
         target = service.universe.ids()[0]
         settings = ServerSettings(port=0)
         try:
@@ -212,7 +224,7 @@ def backend_rows(args, tmp: Path) -> dict:
                 server_ttft(client, target, 2, 0)  # load it
                 path = path or str(service.prepare(target, service.universe.members[0].quant))
                 settle(args.settle)
-                ttft = [server_ttft(client, target, 4, 0) for _ in range(args.runs)]
+                ttft = [completion_ttft(client, target) for _ in range(args.runs)]
                 levels = {}
                 for n in (1, 8):
                     walls: list[float] = []
@@ -258,7 +270,9 @@ def main() -> None:
     ap.add_argument("--json", dest="json_out", help="write the numbers to this file")
     ap.add_argument("--backends", action="store_true", help="also section 4 (local backends)")
     ap.add_argument("--only-backends", action="store_true", help="section 4 alone")
+    ap.add_argument("--skip", default="", help="section 4: backends to leave out (comma list)")
     ap.add_argument("--llama-server", default="", help="llama-server binary (default: PATH)")
+    ap.add_argument("--llama-server-args", default="", help="more llama-server arguments")
     args = ap.parse_args()
     if args.only_backends:
         with tempfile.TemporaryDirectory() as tmp:

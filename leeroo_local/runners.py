@@ -50,8 +50,9 @@ class LocalRunner:
                     from .backends.llama_server import LlamaServer
 
                     LlamaServer(self.settings.llama_server)  # a missing binary fails now, clearly
-                    backend = lambda: LlamaServer(self.settings.llama_server,  # noqa: E731
-                                                  self.settings.llama_server_parallel)
+                    backend = lambda: LlamaServer(  # noqa: E731
+                        self.settings.llama_server, self.settings.llama_server_parallel,
+                        args=self.settings.llama_server_args)
                 self._pool = Pool(ram_budget(self.settings), self.universe.n_ctx,
                                   self.settings.n_threads, self.settings.keep_alive_s,
                                   vram_budget_bytes=vram_budget(self.settings), backend=backend)

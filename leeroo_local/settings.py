@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         default="", description="Path of the llama-server binary; empty: llama-server on PATH.")
     llama_server_parallel: int = Field(
         default=8, ge=1, description="Requests one llama-server expert decodes at once.")
+    llama_server_args: list[str] = Field(
+        default_factory=list,
+        description='More arguments for llama-server, e.g. ["--no-repack"] where its CPU '
+        "repacking crashes (an AMX build seen here).")
     max_mean_cost: float = Field(
         default=0.0, ge=0,
         description="Hard budget on the session's mean cost per request (GB read per token); "

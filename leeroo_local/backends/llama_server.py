@@ -47,7 +47,7 @@ class LlamaServer:
     gpu_offload = False  # not asked of the binary: give it a VRAM budget only if it was built so
 
     def __init__(self, binary: str = "", parallel: int = DEFAULT_PARALLEL,
-                 startup_timeout_s: float = 120.0):
+                 startup_timeout_s: float = 120.0, args: list[str] | None = None):
         found = find_llama_server(binary)
         if found is None:
             raise ConfigError(f"llama-server not found ({binary or 'not on PATH'}): install "
@@ -55,6 +55,7 @@ class LlamaServer:
         self.binary = found
         self.parallel = parallel
         self.startup_timeout_s = startup_timeout_s
+        self.args = list(args or [])
         self.process: subprocess.Popen | None = None
         self.pid: int | None = None
         self.loaded: dict | None = None
@@ -74,7 +75,7 @@ class LlamaServer:
         cmd = [self.binary, "-m", str(path), "--host", "127.0.0.1", "--port", str(port),
                "-c", str(n_ctx), "-np", str(self.parallel), "--kv-unified", "--cont-batching",
                "-t", str(threads), "-tb", str(threads), "-ngl", str(n_gpu_layers),
-               "--no-webui", "--no-warmup", "-a", Path(path).stem]
+               "--no-webui", "--no-warmup", "-a", Path(path).stem, *self.args]
         with self._log_file.open("ab") as log:
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self.pid = self.process.pid
