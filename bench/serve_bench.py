@@ -10,9 +10,14 @@ thread); clients are the official openai package, each in its own thread.
      the difference is the server's overhead in ms;
   2. total completion tokens/s with 1, 4 and 16 concurrent streaming clients (spread over the
      universe's experts), through the server and directly (threads on the service);
-  3. a cold load through the server: when the stream's first bytes arrive vs the first token.
+  3. a cold load through the server: when the stream's first bytes arrive vs the first token;
+  4. (--backends) one expert behind `serve` with each local backend (the worker process, and
+     llama.cpp's llama-server when one is found: its parallel slots batch concurrent requests):
+     aggregate tokens/s and median request seconds at 1 and 8 concurrent clients, and the time
+     to first token of `serve` beside llama-cpp-python in-process (Llama.create_chat_completion).
 
 Prints a table; --json FILE writes the numbers. Run: python bench/serve_bench.py [--tiny]
+[--backends] (--only-backends: section 4 alone).
 """
 
 from __future__ import annotations
@@ -44,8 +49,8 @@ from leeroo_local.universe import Member, Universe, starter_universe  # noqa: E4
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 
 
-def build_service(args, tmp: Path) -> Service:
-    settings = load_settings(n_threads=args.threads or None, keep_alive_s=3600)
+def build_service(args, tmp: Path, **given) -> Service:
+    settings = load_settings(n_threads=args.threads or None, keep_alive_s=3600, **given)
     log = RequestLog(tmp / "bench.db")  # keep the user's request log clean
     if not args.tiny:
         return Service(settings, catalog=load_user_catalog(), universe=starter_universe(args.ctx),
@@ -172,6 +177,86 @@ def median_ms(values: list[float | None]) -> float:
     return statistics.median(values) * 1000 if values else float("nan")
 
 
+def in_process_ttft(path: str, ctx: int, threads: int, runs: int) -> list[float | None]:
+    """llama-cpp-python alone, in this process: the floor a server's first token is held to.
+    Plain completions on both sides (its own chat template stops Gemma at once)."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=path, n_ctx=ctx, n_threads=threads or None, verbose=False)
+    out = []
+    for _ in range(runs):
+        started, first = time.perf_counter(), None
+        for chunk in llm.create_completion(PROMPT, max_tokens=4, temperature=0, stream=True):
+            if first is None and chunk["choices"][0]["text"]:
+                first = time.perf_counter() - started
+        out.append(first)
+    llm.close()
+    return out
+
+
+def completion_ttft(client: openai.OpenAI, expert: str) -> float | None:
+    """Seconds to the first text of a streamed plain completion of PROMPT through `serve`."""
+    started = time.perf_counter()
+    for chunk in client.completions.create(model=expert, prompt=PROMPT, max_tokens=4,
+                                           temperature=0, stream=True):
+        if chunk.choices and chunk.choices[0].text:
+            return time.perf_counter() - started
+    return None
+
+
+def backend_rows(args, tmp: Path) -> dict:
+    """Section 4: each local backend behind `serve`, one expert, 1 and 8 concurrent clients."""
+    from leeroo_local.backends.llama_server import find_llama_server
+
+    backends = ["worker"] + (["llama-server"] if find_llama_server(args.llama_server) else [])
+    backends = [b for b in backends if b not in args.skip.split(",")]
+    rows, path = {}, None
+    for backend in backends:
+        service = build_service(args, tmp, local_backend=backend,
+                                llama_server=args.llama_server or None,
+                                llama_server_args=args.llama_server_args.split() or None)
+        target = service.universe.ids()[0]
+        settings = ServerSettings(port=0)
+        try:
+            with BackgroundServer(create_app(service, settings), settings) as srv:
+                client = openai.OpenAI(base_url=srv.url + "/v1", api_key="bench", max_retries=0,
+                                       timeout=600)
+                server_ttft(client, target, 2, 0)  # load it
+                path = path or str(service.prepare(target, service.universe.members[0].quant))
+                settle(args.settle)
+                ttft = [completion_ttft(client, target) for _ in range(args.runs)]
+                levels = {}
+                for n in (1, 8):
+                    walls: list[float] = []
+
+                    def one(expert, i, walls=walls):
+                        started = time.perf_counter()
+                        tokens = via_server(client, 16)(expert, 300 + i)
+                        walls.append(time.perf_counter() - started)
+                        return tokens
+                    row = concurrent(n, [target], 16, one)
+                    row["median_request_s"] = statistics.median(walls) if walls else float("nan")
+                    levels[n] = row
+                rows[backend] = {"ttft_ms": median_ms(ttft), "clients": levels}
+        finally:
+            service.close()
+    rows["in_process_ttft_ms"] = median_ms(in_process_ttft(path, args.ctx, args.threads, args.runs))
+    return rows
+
+
+def print_backends(rows: dict) -> None:
+    print(f"{'one expert behind serve':<26}{'TTFT ms':>9}{'1 client tok/s':>16}"
+          f"{'8 clients tok/s':>17}{'8: median req s':>17}{'errors':>8}")
+    for name, row in rows.items():
+        if name == "in_process_ttft_ms":
+            continue
+        one, eight = row["clients"][1], row["clients"][8]
+        print(f"{'  ' + name:<26}{row['ttft_ms']:>9.1f}{one['tokens_per_s']:>16.1f}"
+              f"{eight['tokens_per_s']:>17.1f}{eight['median_request_s']:>17.2f}"
+              f"{len(one['errors']) + len(eight['errors']):>8}")
+    print(f"{'  llama-cpp-python in-process':<26}{rows['in_process_ttft_ms']:>9.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="tiny random experts instead of Gemma")
@@ -183,7 +268,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: default)")
     ap.add_argument("--clients", default="1,4,16", help="concurrency levels")
     ap.add_argument("--json", dest="json_out", help="write the numbers to this file")
+    ap.add_argument("--backends", action="store_true", help="also section 4 (local backends)")
+    ap.add_argument("--only-backends", action="store_true", help="section 4 alone")
+    ap.add_argument("--skip", default="", help="section 4: backends to leave out (comma list)")
+    ap.add_argument("--llama-server", default="", help="llama-server binary (default: PATH)")
+    ap.add_argument("--llama-server-args", default="", help="more llama-server arguments")
     args = ap.parse_args()
+    if args.only_backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = backend_rows(args, Path(tmp))
+        print_backends(rows)
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps({"backends": rows, "tiny": args.tiny,
+                                                       "threads": args.threads}, indent=2))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         service = build_service(args, Path(tmp))
@@ -236,6 +334,10 @@ def main() -> None:
         s, d = row["server"], row["direct"]
         print(f"{s['clients']:>8}{s['tokens_per_s']:>14.1f}{d['tokens_per_s']:>14.1f}"
               f"{s['wall_s']:>15.2f}{len(s['errors']) + len(d['errors']):>8}")
+    if args.backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            out["backends"] = backend_rows(args, Path(tmp))
+        print_backends(out["backends"])
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(out, indent=2))
 

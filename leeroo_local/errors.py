@@ -92,3 +92,10 @@ class DataError(LeerooError):
     """Outcome or question data that cannot be read or does not match its format."""
 
     exit_code = 2
+
+
+class RemoteError(LeerooError):
+    """An expert behind HTTP (a remote server, or a llama-server started here) could not be
+    reached or refused the request."""
+
+    exit_code = 5

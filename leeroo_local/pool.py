@@ -3,8 +3,9 @@
 Before a load, the memory model says what the expert needs; if it does not fit beside the
 loaded experts, idle experts are unloaded (least recently used first), and if every loaded
 expert is busy the request waits until one is free, never crashing the pool. Requests for one
-expert are served one at a time, in arrival order. Every decision is taken under one lock on
-the current state, never on a stale snapshot.
+expert are admitted in arrival order, as many at once as its backend serves in parallel (one for
+a worker process, its slots for a llama-server). Every decision is taken under one lock on the
+current state, never on a stale snapshot.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import BudgetTooSmall, Cancelled, ExpertCrashed
 from .units import format_size
@@ -31,19 +32,34 @@ class Slot:
     need: int
     vram: int = 0
     n_gpu_layers: int = 0
-    worker: Worker | None = None
+    worker: Worker | None = None  # the loaded backend: a Worker, or what the pool's factory makes
     loading: bool = False
-    busy: bool = False
+    active: int = 0  # requests being served now
     last_used: float = 0.0
     load_s: float = 0.0
     tickets: deque = field(default_factory=deque)
+
+    @property
+    def busy(self) -> bool:
+        return self.active > 0
+
+    def admits(self) -> bool:
+        """One more request may start: loaded with a free parallel slot, or cold and unused."""
+        if self.loading:
+            return False
+        if self.worker is None or not self.worker.alive():
+            return self.active == 0
+        return self.active < max(1, getattr(self.worker, "parallel", 1))
 
 
 class Pool:
     """Loaded experts under a memory budget (bytes of RAM, and of VRAM when a GPU is used)."""
 
     def __init__(self, budget_bytes: int, n_ctx: int, n_threads: int = 0,
-                 keep_alive_s: float = 300.0, spare: bool = True, vram_budget_bytes: int = 0):
+                 keep_alive_s: float = 300.0, spare: bool = True, vram_budget_bytes: int = 0,
+                 backend: Callable[[], Worker] | None = None):
+        """`backend` makes an unloaded backend with the worker's load/alive/stop (a llama-server,
+        say); None: worker processes, with a spare started ahead of need when `spare`."""
         self.budget = budget_bytes
         self.vram_budget = vram_budget_bytes
         self._gpu_offload: bool | None = None
@@ -54,10 +70,11 @@ class Pool:
         self._cv = threading.Condition()
         self._next_ticket = 0
         self._spare: Worker | None = None
-        self._want_spare = spare
+        self._make = backend or Worker
+        self._want_spare = spare and backend is None
         self._closed = False
         self._reaper: threading.Thread | None = None
-        if spare:
+        if self._want_spare:
             self._spare = Worker()
 
     # -- state -------------------------------------------------------------------------------
@@ -74,7 +91,7 @@ class Pool:
             with self._cv:
                 probe = self._spare
             own = probe is None
-            probe = probe or Worker()
+            probe = probe or self._make()
             probe.wait_ready()
             self._gpu_offload = probe.gpu_offload
             if own:
@@ -138,16 +155,16 @@ class Pool:
             self._next_ticket += 1
             slot.tickets.append(ticket)
             try:
-                while slot.tickets[0] != ticket or slot.busy or slot.loading:
+                while slot.tickets[0] != ticket or not slot.admits():
                     self._wait(key, cancel)
-                slot.busy = True
+                slot.active += 1
                 load_needed = slot.worker is None or not slot.worker.alive()
                 if load_needed:
                     slot.worker = None
                     try:
                         victims = self._make_room(slot, cancel)
                     except Cancelled:
-                        slot.busy = False
+                        slot.active -= 1
                         raise
                     slot.loading = True
             finally:
@@ -165,7 +182,7 @@ class Pool:
             raise
         finally:
             with self._cv:
-                slot.busy = False
+                slot.active -= 1
                 slot.last_used = time.monotonic()
                 self._cv.notify_all()
             if load_needed and self._want_spare and not self._closed:
@@ -221,7 +238,7 @@ class Pool:
         with self._cv:
             worker, self._spare = self._spare, None
         if worker is None or not worker.alive():
-            worker = Worker()
+            worker = self._make()
         worker.wait_ready()
         return worker
 

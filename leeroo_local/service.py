@@ -1,7 +1,8 @@
 """The facade the adapters (CLI, server, TUI) use: route a prompt, run it on an expert, measure.
 
-Experts run in worker processes managed by the pool (loaded on demand, unloaded when memory is
-needed or their keep-alive ends); the adapters see only routes, text events and results.
+Experts run on backends (backends/base.py) that runners.py picks by the catalog's source kind:
+local files in the pool (loaded on demand, unloaded when memory is needed or their keep-alive
+ends), remote servers over HTTP; the adapters see only routes, text events and results.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .backends.base import Sampling
 from .catalog import Catalog, load_user_catalog
 from .errors import Cancelled, LeerooError
 from .hardware import EnergyMeter, EnergyReading
-from .locate import ensure_local
+from .runners import Runners, prepare
 from .settings import Settings
 from .store.requests import RequestLog
 from .universe import Universe, current_universe
@@ -100,9 +101,7 @@ class Service:
         self.universe = universe or current_universe(self.catalog)
         if settings.n_ctx:
             self.universe = self.universe.model_copy(update={"n_ctx": settings.n_ctx})
-        self._pool = None
-        self._needs: dict[str, int] = {}
-        self._plans: dict[str, object] = {}
+        self._runners = Runners(settings, self.catalog, self.universe)
         self._log = log
         self._lazy_lock = threading.Lock()
         self._route_lock = threading.Lock()
@@ -169,82 +168,15 @@ class Service:
 
     def prepare(self, expert: str, quant: str):
         """Make the expert's file present (assemble, quantize or download); return its path."""
-        e = self.catalog.get(expert)
-        return ensure_local(self.catalog, e, e.quant(quant), on_damage=lambda path, why: log.warning(
-            "%s is damaged (%s): making it again", path, why))
+        return prepare(self.catalog, expert, quant)
 
     def pool(self):
-        """The expert pool, started on first use (so `--help` and routing start nothing)."""
-        with self._lazy_lock:
-            if self._pool is None:
-                from .hardware import available_ram
-                from .pool import Pool
-                from .units import parse_size
+        """The pool of local experts, started on first use (so `--help` and routing start nothing)."""
+        return self._runners.local.pool()
 
-                budget = (parse_size(self.settings.ram_budget) if self.settings.ram_budget
-                          else int(available_ram() * 0.8))
-                self._pool = Pool(budget, self.universe.n_ctx, self.settings.n_threads,
-                                  self.settings.keep_alive_s, vram_budget_bytes=self._vram_budget())
-            return self._pool
-
-    def _vram_budget(self) -> int:
-        """GPU bytes for experts: the setting, else 90% of the free memory NVML reports (0
-        without an NVIDIA GPU: other GPUs need the setting)."""
-        from .hardware import Nvml
-        from .units import parse_size
-
-        if self.settings.vram_budget:
-            return parse_size(self.settings.vram_budget)
-        nvml = Nvml.open()
-        return int(nvml.free_memory() * 0.9) if nvml else 0
-
-    def plan(self, path):
-        """The MemoryEstimate a load of this file follows: split between GPU and CPU when the pool
-        has VRAM and llama.cpp can offload, else all in RAM (cached per file).
-
-        In a resident universe each expert gets a share of the VRAM budget in proportion to its
-        size, so the whole universe fits at once as `fit` planned; in swap mode the whole budget.
-        """
-        key = str(path)
-        if key not in self._plans:
-            from .gguf_info import read_gguf
-            from .memory import estimate, shape_from_gguf
-
-            pool = self.pool()
-            vram = None
-            if pool.vram_budget and pool.gpu_offload():
-                vram = pool.vram_budget
-                if self.universe.mode == "resident" and len(self.universe.members) > 1:
-                    totals = [self._member_total(m) for m in self.universe.members]
-                    vram = int(vram * self.need(path) / max(1, sum(totals)))
-            self._plans[key] = estimate(shape_from_gguf(read_gguf(path)), self.universe.n_ctx,
-                                        vram_bytes=vram)
-        return self._plans[key]
-
-    def _member_total(self, member) -> int:
-        """Predicted bytes of a universe member: from its file's header when present, else from
-        catalog facts (0 for a remote expert)."""
-        from .locate import local_path
-        from .memory import estimate, shape_from_catalog
-
-        expert = self.catalog.get(member.expert)
-        if expert.remote:
-            return 0
-        quant = expert.quant(member.quant)
-        path = local_path(expert, quant)
-        if path is not None:
-            return self.need(path)
-        return estimate(shape_from_catalog(expert, quant), self.universe.n_ctx).total_bytes
-
-    def need(self, path) -> int:
-        """Predicted bytes of an expert file at the universe's context (header facts, cached)."""
-        key = str(path)
-        if key not in self._needs:
-            from .gguf_info import read_gguf
-            from .memory import estimate, shape_from_gguf
-
-            self._needs[key] = estimate(shape_from_gguf(read_gguf(path)), self.universe.n_ctx).total_bytes
-        return self._needs[key]
+    def load_plan(self, path):
+        """The MemoryEstimate a load of this expert file follows (memory_plan.py)."""
+        return self._runners.local.load_plan(path)
 
     def sampling(self, **given) -> Sampling:
         """A request's sampling: what the caller gives (None: not given) over the settings'
@@ -310,28 +242,17 @@ class Service:
 
     @contextlib.contextmanager
     def _expert(self, route: Route, cancel: threading.Event | None = None):
-        """(something with .stream() and .pid, load seconds, on a GPU): a pool worker or a
-        remote expert. A set `cancel` takes a request out of the expert's queue (Cancelled)."""
-        expert = self.catalog.get(route.expert)
-        if expert.remote:
-            from .backends.openai_remote import RemoteExpert
-
-            yield RemoteExpert(expert.id, expert.source), 0.0, False
-            return
-        path = self.prepare(route.expert, route.quant)
-        key = f"{route.expert}:{route.quant}"
-        plan = self.plan(path)
-        with self.pool().acquire(key, path, plan.cpu_bytes, plan.gpu_bytes, plan.n_gpu_layers,
-                                 cancel=cancel) as (worker, load_s):
+        """(Backend, load seconds, on a GPU) for the routed expert, from the runner its source
+        kind names. A set `cancel` takes a request out of the expert's queue (Cancelled)."""
+        with self._runners.of(route.expert).open(self.catalog.get(route.expert), route.quant,
+                                                 cancel) as (backend, load_s, on_gpu):
             if load_s:
-                self._load_s[key] = load_s  # the router's expected load time of this expert
-            yield worker, load_s, plan.n_gpu_layers > 0
+                self._load_s[f"{route.expert}:{route.quant}"] = load_s  # the router's expected load
+            yield backend, load_s, on_gpu
 
     def _is_warm(self, route: Route) -> bool:
-        """True when the routed expert needs no load: remote, or loaded in the pool now."""
-        if self.catalog.get(route.expert).remote:
-            return True
-        return self._pool is not None and self._pool.is_loaded(f"{route.expert}:{route.quant}")
+        """True when the routed expert needs no load (remote, or loaded now)."""
+        return self._runners.of(route.expert).is_warm(self.catalog.get(route.expert), route.quant)
 
     def _run(self, op, payload, prompt, expert, sampling, cancel, route_box):
         sampling = sampling or self.sampling()
@@ -342,15 +263,15 @@ class Service:
         yield Progress("routed", route)
         if not self._is_warm(route):
             yield Progress("loading", route)
-        with self._expert(route, cancel) as (worker, load_s, on_gpu):
+        with self._expert(route, cancel) as (backend, load_s, on_gpu):
             yield Progress("generating", route, load_s)
             meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
-                                pids=[worker.pid] if worker.pid else [], gpu=on_gpu).start()
+                                pids=[backend.pid] if backend.pid else [], gpu=on_gpu).start()
             gen_start = time.perf_counter()
             parts: list[str] = []
             first_at = None
             final: dict = {}
-            stream = worker.stream(op, payload, sampling.model_dump(), cancel)
+            stream = backend.stream(op, payload, sampling.model_dump(), cancel)
             try:
                 for kind, value in stream:
                     if kind == "chunk":
@@ -362,7 +283,7 @@ class Service:
                         final = value
             except GeneratorExit:
                 cancel.set()
-                for _ in stream:  # drain up to the worker's "done", so the worker stays in sync
+                for _ in stream:  # drain up to the worker's "done", so the backend stays in sync
                     pass
                 raise
             ended = time.perf_counter()
@@ -370,7 +291,7 @@ class Service:
         if "remote" in final and (final["remote"].get("energy") or {}).get("joules") is not None:
             energy = EnergyReading(**{**final["remote"]["energy"], "source":
                                       f"reported by the remote server ({final['remote']['energy'].get('source', '')})"})
-        elif worker.pid is None:
+        elif backend.pid is None:  # nothing computed here to measure
             energy = EnergyReading(0.0, "estimated", "remote expert: energy not reported")
         produced = final.get("completion_tokens", 0)
         decode_s = ended - (first_at or ended)
@@ -391,21 +312,17 @@ class Service:
         """Each universe member for the adapters: quantization, memory (predicted from the file's
         header when it is present, else from catalog facts), remote or not, loaded, busy, queued,
         and keep-alive seconds left. Starts no worker and touches no network."""
-        loaded = {}
-        if self._pool is not None:
-            loaded = {s["expert"]: s for s in self._pool.status()}
         out = []
         for m in self.universe.members:
             expert = self.catalog.get(m.expert)
+            runner = self._runners.of(m.expert)
             row = {"expert": m.expert, "quant": m.quant, "name": expert.name,
                    "remote": expert.remote, "loaded": False, "loading": False, "busy": False,
-                   "queued": 0, "keep_alive_s": None, "memory_bytes": None}
-            if not expert.remote:
-                row["memory_bytes"] = self._member_total(m)
-                slot = loaded.get(f"{m.expert}:{m.quant}")
-                if slot:
-                    row.update({k: slot[k] for k in ("loaded", "loading", "busy", "queued",
-                                                     "keep_alive_s")})
+                   "queued": 0, "keep_alive_s": None, "memory_bytes": runner.memory_bytes(m)}
+            slot = runner.slot(expert, m.quant)
+            if slot:
+                row.update({k: slot[k] for k in ("loaded", "loading", "busy", "queued",
+                                                 "keep_alive_s")})
             out.append(row)
         return out
 
@@ -415,10 +332,8 @@ class Service:
         return self.loglikelihoods_measured(expert, context, continuations).values
 
     def close(self) -> None:
-        """Stop the pool's workers and close the log."""
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        """Stop the experts (the pool's workers, remote clients) and close the log."""
+        self._runners.close()
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -428,12 +343,10 @@ class Service:
         """`loglikelihoods` with the time and energy it cost (self-play reports both)."""
         route = self.route(context, expert)
         started = time.perf_counter()
-        with self._expert(route) as (worker, load_s, on_gpu):
-            if worker.pid is None:
-                raise LeerooError(f"{expert} is remote: log-likelihoods need a local expert")
+        with self._expert(route) as (backend, load_s, on_gpu):
             meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
-                                pids=[worker.pid], gpu=on_gpu).start()
-            values = worker.call("loglik", context, continuations)
+                                pids=[backend.pid] if backend.pid else [], gpu=on_gpu).start()
+            values = backend.loglikelihoods(context, continuations)
             energy = meter.stop()
         return LoglikResult(values=values, expert=route.expert, quant=route.quant, load_s=load_s,
                             total_s=time.perf_counter() - started,

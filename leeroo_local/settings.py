@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from . import paths
 from .errors import ConfigError
@@ -67,6 +73,19 @@ class Settings(BaseSettings):
     )
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults,
                                        description="Default sampling of every request.")
+    local_backend: Literal["worker", "llama-server"] = Field(
+        default="worker",
+        description="What runs a local expert: a worker process with llama-cpp-python, or "
+        "llama.cpp's own llama-server (parallel slots: concurrent requests decode together).",
+    )
+    llama_server: str = Field(
+        default="", description="Path of the llama-server binary; empty: llama-server on PATH.")
+    llama_server_parallel: int = Field(
+        default=8, ge=1, description="Requests one llama-server expert decodes at once.")
+    llama_server_args: list[str] = Field(
+        default_factory=list,
+        description='More arguments for llama-server, e.g. ["--no-repack"] where its CPU '
+        "repacking crashes (an AMX build seen here).")
     max_mean_cost: float = Field(
         default=0.0, ge=0,
         description="Hard budget on the session's mean cost per request (GB read per token); "
@@ -77,23 +96,12 @@ class Settings(BaseSettings):
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, _TomlSource(settings_cls), env_settings
-
-
-class _TomlSource(PydanticBaseSettingsSource):
-    """config.toml in the user's config folder, when it exists."""
-
-    def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
-        return None, field_name, False
-
-    def __call__(self) -> dict:
-        file = paths.home() / "config" / "config.toml"
-        if not file.exists():
-            return {}
+        file = config_file()  # read now: $LEEROO_HOME may change between settings
         try:
-            return tomllib.loads(file.read_text(encoding="utf-8"))
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=file)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+        return init_settings, toml, env_settings
 
 
 def load_settings(**overrides) -> Settings:

@@ -97,7 +97,11 @@ def _raise(name: str, message: str, extra: dict) -> None:
 
 
 class Worker:
-    """The parent's handle on one worker process. Not thread-safe: the pool serialises use."""
+    """The parent's handle on one worker process, a `Backend` (backends/base.py). Not
+    thread-safe: the pool serialises use (one request at a time)."""
+
+    where = "process"
+    parallel = 1
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
@@ -183,6 +187,15 @@ class Worker:
         if msg[0] == "error":
             _raise(*msg[1:])
         return msg[1]
+
+    def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
+        return self.call("loglik", context, continuations)
+
+    def health(self) -> bool:
+        return self.alive()
+
+    def close(self) -> None:
+        self.stop()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the worker to exit; kill it if it does not. Its memory goes back to the system."""

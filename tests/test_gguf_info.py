@@ -41,16 +41,28 @@ def test_non_gguf_is_reported(tmp_path, content):
 
 
 def test_corrupt_lengths_never_crash(tmp_path, tiny_dir):
+    """Every length or count the header holds, set to 2**64-1 (or its high bytes spoiled), is a
+    CorruptModel error, never an accepted file or another exception."""
+    import struct
+
     data = bytearray((tiny_dir / "tiny-1.gguf").read_bytes())
-    for offset in (16, 30, 60, 120):
+    key_len = struct.unpack_from("<Q", data, 24)[0]
+    value_len_at = 24 + 8 + key_len + 4  # general.architecture's string value: its length
+    assert struct.unpack_from("<I", data, value_len_at - 4)[0] == 8  # a string, as expected
+    offsets = {"tensor count": 8, "key count": 16, "first key's length": 24,
+               "high bytes of the first key's length": 30, "first value's length": value_len_at,
+               "high bytes of the first value's length": value_len_at + 4}
+    for what, offset in offsets.items():
         bad = bytearray(data)
         bad[offset:offset + 8] = b"\xff" * 8
         path = tmp_path / f"bad{offset}.gguf"
         path.write_bytes(bad)
         try:
             read_gguf(path)
-        except CorruptModel:
-            pass  # a clear error; anything else would fail the test
+        except CorruptModel as exc:
+            assert "corrupt" in str(exc), (what, str(exc))
+        else:
+            pytest.fail(f"a spoiled {what} was accepted")
 
 
 def test_missing_file(tmp_path):

@@ -63,13 +63,14 @@ def test_requests_for_one_expert_are_served_in_arrival_order(tiny_dir):
             order.append(i)
             list(worker.stream("complete", "hi", SAMPLING))
 
+    queued = lambda: next(s["queued"] for s in pool.status() if s["expert"] == "a")  # noqa: E731
     try:
         with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED):  # hold the expert while others queue
             for i in range(5):
                 t = threading.Thread(target=request, args=(i,))
                 t.start()
                 threads.append(t)
-                time.sleep(0.05)
+                _until(lambda: queued() == i + 1)  # i holds its place before i + 1 asks
         for t in threads:
             t.join(30)
     finally:
@@ -84,8 +85,10 @@ def test_another_expert_waits_for_memory_instead_of_failing(tiny_dir):
         with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED):
             t = threading.Thread(target=lambda: done.append(generate(pool, "b", tiny_dir / "tiny-2.gguf")))
             t.start()
-            time.sleep(0.3)
-            assert not done  # b waits while a is busy and memory is full
+            # b is admitted to its own slot and waits there for memory, not loaded, not failed
+            _until(lambda: any(s["expert"] == "b" and s["busy"] for s in pool.status()))
+            assert not done and not any(s["expert"] == "b" and s["loaded"] for s in pool.status())
+            assert pool.used() == NEED  # a alone holds the budget
         t.join(30)
         assert done and done[0][0][-1][0] == "done"
         assert {s["expert"] for s in pool.status() if s["loaded"]} == {"b"}
@@ -193,10 +196,7 @@ def test_keep_alive_unloads_idle_experts(tiny_dir):
     pool = Pool(budget_bytes=2 * NEED, n_ctx=256, n_threads=1, keep_alive_s=0.2, spare=False)
     try:
         generate(pool, "a", tiny_dir / "tiny-1.gguf")
-        deadline = time.monotonic() + 10
-        while any(s["loaded"] for s in pool.status()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not any(s["loaded"] for s in pool.status())
+        _until(lambda: not any(s["loaded"] for s in pool.status()), timeout=10)
     finally:
         pool.close()
 

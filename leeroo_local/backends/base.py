@@ -1,9 +1,14 @@
-"""The contract every backend meets: load once, then stream text for chat messages or a prompt."""
+"""The contracts of running an expert.
+
+`Backend` is what the service talks to, whatever runs the expert: a worker process with
+llama-cpp-python, llama.cpp's own llama-server, or a remote OpenAI-compatible API. `Model` is the
+in-process contract the worker wraps.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Iterator, Literal, Protocol, Union
 
 from pydantic import Field
 
@@ -57,3 +62,38 @@ class Model(Protocol):
     def complete(self, prompt: str, sampling: Sampling) -> Iterator[Chunk]: ...
 
     def close(self) -> None: ...
+
+
+Message = tuple[str, Union[str, dict]]
+"""A streamed message: ("chunk", text) any number of times, then ("done", final) once, where
+final holds finish_reason, prompt_tokens, completion_tokens and, from a server that reports its
+own measurements, "remote" (leeroo-local's extension: route, energy)."""
+
+
+class Backend(Protocol):
+    """A running expert, as the service sees it."""
+
+    where: Literal["process", "server", "remote"]
+    """Where it runs: a worker process here, a llama-server here, or another machine."""
+    pid: int | None
+    """The local process that computes (its CPU time is the energy estimate); None: remote."""
+    parallel: int
+    """How many requests it serves at once (the pool admits that many)."""
+
+    def stream(self, op: str, payload, sampling: dict,
+               cancel=None) -> Iterator[Message]:
+        """Run "chat" (payload: messages) or "complete" (payload: prompt); a set `cancel`
+        ends the stream early with finish_reason "cancelled"."""
+        ...
+
+    def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
+        """Log-probability of each continuation after `context`."""
+        ...
+
+    def health(self) -> bool:
+        """True while it can take requests."""
+        ...
+
+    def close(self) -> None:
+        """Stop it and give back what it holds."""
+        ...

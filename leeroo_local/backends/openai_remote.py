@@ -1,8 +1,8 @@
-"""Experts on another machine behind an OpenAI-compatible API (llama-server, vLLM, Ollama,
-another leeroo-local): streamed over HTTP with server-sent events.
+"""Experts behind an OpenAI-compatible API (llama-server, vLLM, Ollama, another leeroo-local):
+streamed over HTTP with server-sent events, read by httpx-sse.
 
-Yields the same ("chunk", text) ... ("done", final) messages as a local worker, so the service
-treats both alike.
+A `Backend` like the local worker: the same ("chunk", text) ... ("done", final) messages, so the
+service treats every expert alike.
 """
 
 from __future__ import annotations
@@ -13,22 +13,33 @@ import threading
 from typing import Iterator
 
 from ..catalog import OpenAISource
-from ..errors import ContextOverflow, LeerooError
+from ..errors import ContextOverflow, LeerooError, RemoteError
 
-
-class RemoteError(LeerooError):
-    """The remote expert's server could not be reached or refused the request."""
-
-    exit_code = 5
+__all__ = ["RemoteExpert", "RemoteError"]
 
 
 class RemoteExpert:
-    """One remote expert: a base URL and the model name the server knows it by."""
+    """One expert on an OpenAI-compatible server: a base URL and the model name it knows."""
 
-    def __init__(self, expert_id: str, source: OpenAISource):
+    where = "remote"
+    parallel = 64  # the far side queues or batches; the pool need not serialise for it
+
+    def __init__(self, expert_id: str, source: OpenAISource, extra_sampling: bool = False):
         self.expert_id = expert_id
         self.source = source
-        self.pid = None  # no local process: energy is not measured here
+        self.pid: int | None = None  # no local process: energy is not measured here
+        self._extra_sampling = extra_sampling  # llama-server knows top_k, min_p, repeat_penalty
+        self._client = None
+        self._lock = threading.Lock()
+
+    def _http(self):
+        """One client per expert, so a warm connection carries the next request."""
+        import httpx
+
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=self.source.timeout_s)
+            return self._client
 
     def _headers(self) -> dict:
         headers = {"Content-Type": "application/json"}
@@ -36,10 +47,7 @@ class RemoteExpert:
             headers["Authorization"] = f"Bearer {os.environ[self.source.api_key_env]}"
         return headers
 
-    def stream(self, op: str, payload, sampling: dict,
-               cancel: threading.Event | None = None) -> Iterator[tuple[str, dict | str]]:
-        import httpx
-
+    def _body(self, op: str, payload, sampling: dict) -> tuple[str, dict]:
         body = {"model": self.source.model, "stream": True,
                 "stream_options": {"include_usage": True},
                 "max_tokens": sampling.get("max_tokens"), "temperature": sampling.get("temperature"),
@@ -48,43 +56,72 @@ class RemoteExpert:
             body["stop"] = sampling["stop"]
         if sampling.get("seed") is not None:
             body["seed"] = sampling["seed"]
+        if self._extra_sampling:
+            body.update({k: sampling[k] for k in (
+                "top_k", "min_p", "repeat_penalty", "repeat_last_n", "frequency_penalty",
+                "presence_penalty") if k in sampling})
         if op == "chat":
-            body["messages"], path = payload, "/chat/completions"
-        else:
-            body["prompt"], path = payload, "/completions"
+            body["messages"] = payload
+            return "/chat/completions", body
+        body["prompt"] = payload
+        return "/completions", body
+
+    def stream(self, op: str, payload, sampling: dict,
+               cancel: threading.Event | None = None) -> Iterator[tuple[str, dict | str]]:
+        import httpx
+        from httpx_sse import SSEError, connect_sse
+
+        path, body = self._body(op, payload, sampling)
         url = self.source.base_url.rstrip("/") + path
         final = {"text": "", "finish_reason": None, "prompt_tokens": 0, "completion_tokens": 0}
         try:
-            with httpx.Client(timeout=self.source.timeout_s) as client:
-                with client.stream("POST", url, json=body, headers=self._headers()) as response:
-                    if response.status_code >= 400:
-                        self._fail(response)
-                    for line in response.iter_lines():
-                        if cancel is not None and cancel.is_set():
-                            final["finish_reason"] = "cancelled"
-                            break
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        event = json.loads(data)
-                        for choice in event.get("choices") or []:
-                            text = (choice.get("delta") or {}).get("content") if op == "chat" else choice.get("text")
-                            if text:
-                                yield "chunk", text
-                            if choice.get("finish_reason"):
-                                final["finish_reason"] = choice["finish_reason"]
-                        if event.get("usage"):
-                            final["prompt_tokens"] = event["usage"].get("prompt_tokens", 0)
-                            final["completion_tokens"] = event["usage"].get("completion_tokens", 0)
-                        if event.get("leeroo"):
-                            final["remote"] = event["leeroo"]
-        except httpx.HTTPError as exc:
+            with connect_sse(self._http(), "POST", url, json=body, headers=self._headers()) as source:
+                if source.response.status_code >= 400:
+                    self._fail(source.response)
+                for sse in source.iter_sse():
+                    if cancel is not None and cancel.is_set():
+                        final["finish_reason"] = "cancelled"
+                        break
+                    if sse.data == "[DONE]":
+                        break
+                    if not sse.data:
+                        continue
+                    event = json.loads(sse.data)
+                    for choice in event.get("choices") or []:
+                        text = (choice.get("delta") or {}).get("content") if op == "chat" else choice.get("text")
+                        if text:
+                            yield "chunk", text
+                        if choice.get("finish_reason"):
+                            final["finish_reason"] = choice["finish_reason"]
+                    if event.get("usage"):
+                        final["prompt_tokens"] = event["usage"].get("prompt_tokens", 0)
+                        final["completion_tokens"] = event["usage"].get("completion_tokens", 0)
+                    if event.get("leeroo"):
+                        final["remote"] = event["leeroo"]
+        except (httpx.HTTPError, SSEError) as exc:
             raise RemoteError(f"remote expert {self.expert_id} at {self.source.base_url}: "
                               f"{type(exc).__name__}: {exc}") from None
         final["finish_reason"] = final["finish_reason"] or "stop"
         yield "done", final
+
+    def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
+        raise LeerooError(f"{self.expert_id} is remote: log-likelihoods need a local expert")
+
+    def health(self) -> bool:
+        """True when the server lists its models (GET /models answers 200)."""
+        import httpx
+
+        try:
+            return self._http().get(self.source.base_url.rstrip("/") + "/models",
+                                    headers=self._headers()).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def _fail(self, response) -> None:
         response.read()
@@ -93,7 +130,8 @@ class RemoteExpert:
         except ValueError:
             error = {}
         message = error.get("message") or response.text[:200]
-        if response.status_code == 400 and error.get("code") == "context_length_exceeded":
+        if response.status_code == 400 and error.get("code") == "context_length_exceeded" or (
+                error.get("type") == "exceed_context_size_error"):
             # leeroo-local's server puts the counts beside the message (llama-server: n_prompt_tokens)
             prompt = error.get("prompt_tokens") or error.get("n_prompt_tokens") or 0
             n_ctx = error.get("n_ctx") or 0

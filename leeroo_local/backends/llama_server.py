@@ -1,0 +1,155 @@
+"""An expert served by llama.cpp's own `llama-server`, started here on 127.0.0.1.
+
+What the worker process cannot do: llama-server has parallel slots with continuous batching, so
+concurrent requests for one expert are decoded together instead of one after another. The pool
+loads it like a worker (`load`, `alive`, `stop`) and admits `parallel` requests at once; requests
+go over its OpenAI-compatible API, through the same client as a remote expert.
+
+The KV cache is unified (`--kv-unified`): the slots share one cache of the universe's context, so
+the expert takes the memory the planner predicts for the worker; concurrent long prompts share it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from .. import paths
+from ..catalog import OpenAISource
+from ..errors import ConfigError, CorruptModel, ExpertCrashed
+from .openai_remote import RemoteExpert
+
+DEFAULT_PARALLEL = 8
+
+
+def find_llama_server(configured: str = "") -> str | None:
+    """The llama-server binary: the configured path, else `llama-server` on PATH; None if none."""
+    if configured:
+        path = Path(configured).expanduser()
+        return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+    return shutil.which("llama-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LlamaServer:
+    """One llama-server process serving one expert file; a `Backend` once loaded."""
+
+    where = "server"
+    gpu_offload = False  # not asked of the binary: give it a VRAM budget only if it was built so
+
+    def __init__(self, binary: str = "", parallel: int = DEFAULT_PARALLEL,
+                 startup_timeout_s: float = 120.0, args: list[str] | None = None):
+        found = find_llama_server(binary)
+        if found is None:
+            raise ConfigError(f"llama-server not found ({binary or 'not on PATH'}): install "
+                              "llama.cpp's server or set llama_server to its path")
+        self.binary = found
+        self.parallel = parallel
+        self.startup_timeout_s = startup_timeout_s
+        self.args = list(args or [])
+        self.process: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self.loaded: dict | None = None
+        self._client: RemoteExpert | None = None
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Nothing to wait for before a load (the pool asks this of every backend)."""
+
+    def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0) -> dict:
+        """Start the server on a free loopback port and wait until it answers /health."""
+        started = time.perf_counter()
+        port = _free_port()
+        threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
+        log_dir = paths.home() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._log_file = log_dir / "llama-server.log"
+        cmd = [self.binary, "-m", str(path), "--host", "127.0.0.1", "--port", str(port),
+               "-c", str(n_ctx), "-np", str(self.parallel), "--kv-unified", "--cont-batching",
+               "-t", str(threads), "-tb", str(threads), "-ngl", str(n_gpu_layers),
+               "--no-webui", "--no-warmup", "-a", Path(path).stem, *self.args]
+        with self._log_file.open("ab") as log:
+            self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.pid = self.process.pid
+        base = f"http://127.0.0.1:{port}"
+        self._client = RemoteExpert(Path(path).stem, OpenAISource(
+            kind="openai", base_url=base + "/v1", model=Path(path).stem, timeout_s=600),
+            extra_sampling=True)
+        self._wait_healthy(base, path)
+        self.loaded = {"load_s": time.perf_counter() - started, "n_ctx": n_ctx,
+                       "n_gpu_layers": n_gpu_layers, "parallel": self.parallel}
+        return self.loaded
+
+    def _wait_healthy(self, base: str, path) -> None:
+        import httpx
+
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise CorruptModel(f"llama-server could not load {path} (exit code "
+                                   f"{self.process.returncode}): {self._log_tail()}")
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        self.stop()
+        raise ExpertCrashed(f"llama-server did not become ready in {self.startup_timeout_s:.0f} s")
+
+    def _log_tail(self, lines: int = 4) -> str:
+        try:
+            text = self._log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in text[-lines:])
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def health(self) -> bool:
+        return self.alive() and self._client is not None and self._client.health()
+
+    def stream(self, op: str, payload, sampling: dict, cancel=None):
+        if not self.alive():
+            raise ExpertCrashed(f"llama-server (pid {self.pid}) died")
+        try:
+            yield from self._client.stream(op, payload, sampling, cancel)
+        except ExpertCrashed:
+            raise
+        except Exception:
+            if not self.alive():
+                raise ExpertCrashed(f"llama-server (pid {self.pid}) died "
+                                    f"(exit code {self.process.returncode})") from None
+            raise
+
+    def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
+        from ..errors import LeerooError
+
+        raise LeerooError("the llama-server backend does not score log-likelihoods: "
+                          "self-play needs the worker backend")
+
+    def close(self) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Terminate the server; kill it if it does not exit. Its memory goes back."""
+        if self._client is not None:
+            self._client.close()
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)

@@ -1,0 +1,160 @@
+"""Which backend runs an expert: a lookup on the catalog's source kind.
+
+A GGUF file on this machine (hf, pypi, derived, local sources) runs in the pool, under the
+memory budget, in a worker process or a llama-server (the `local_backend` setting); an `openai`
+source is a remote server. The service asks `Runners.open` for a `Backend` and never which kind
+it got.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Callable, Iterator
+
+from .backends.base import Backend
+from .catalog import Catalog, Expert
+from .locate import ensure_local
+from .memory_plan import MemoryPlanner, ram_budget, vram_budget
+from .settings import Settings
+from .universe import Member, Universe
+
+log = logging.getLogger(__name__)
+
+
+def prepare(catalog: Catalog, expert_id: str, quant: str):
+    """Make the expert's file present (assemble, quantize or download); return its path."""
+    e = catalog.get(expert_id)
+    return ensure_local(catalog, e, e.quant(quant), on_damage=lambda path, why: log.warning(
+        "%s is damaged (%s): making it again", path, why))
+
+
+class LocalRunner:
+    """Experts whose GGUF file is on this machine: loaded into the pool on demand."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, universe: Universe):
+        self.settings, self.catalog, self.universe = settings, catalog, universe
+        self.memory = MemoryPlanner(catalog, universe)
+        self._pool = None
+        self._lock = threading.Lock()
+
+    def pool(self):
+        """The expert pool, started on first use (so `--help` and routing start nothing)."""
+        with self._lock:
+            if self._pool is None:
+                from .pool import Pool
+
+                backend = None
+                if self.settings.local_backend == "llama-server":
+                    from .backends.llama_server import LlamaServer
+
+                    LlamaServer(self.settings.llama_server)  # a missing binary fails now, clearly
+                    backend = lambda: LlamaServer(  # noqa: E731
+                        self.settings.llama_server, self.settings.llama_server_parallel,
+                        args=self.settings.llama_server_args)
+                self._pool = Pool(ram_budget(self.settings), self.universe.n_ctx,
+                                  self.settings.n_threads, self.settings.keep_alive_s,
+                                  vram_budget_bytes=vram_budget(self.settings), backend=backend)
+            return self._pool
+
+    def load_plan(self, path):
+        """The MemoryEstimate a load of this file follows (memory_plan.MemoryPlanner.load_plan)."""
+        pool = self.pool()
+        return self.memory.load_plan(path, pool.vram_budget,
+                                     bool(pool.vram_budget) and pool.gpu_offload())
+
+    @contextlib.contextmanager
+    def open(self, expert: Expert, quant: str, cancel=None) -> Iterator[tuple[Backend, float, bool]]:
+        path = prepare(self.catalog, expert.id, quant)
+        key = f"{expert.id}:{quant}"
+        plan = self.load_plan(path)
+        with self.pool().acquire(key, path, plan.cpu_bytes, plan.gpu_bytes, plan.n_gpu_layers,
+                                 cancel=cancel) as (backend, load_s):
+            yield backend, load_s, plan.n_gpu_layers > 0
+
+    def is_warm(self, expert: Expert, quant: str) -> bool:
+        return self._pool is not None and self._pool.is_loaded(f"{expert.id}:{quant}")
+
+    def memory_bytes(self, member: Member) -> int | None:
+        return self.memory.member_total(member)
+
+    def slot(self, expert: Expert, quant: str) -> dict | None:
+        """The pool's status row of this expert, when it has one."""
+        if self._pool is None:
+            return None
+        key = f"{expert.id}:{quant}"
+        return next((s for s in self._pool.status() if s["expert"] == key), None)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+class RemoteRunner:
+    """Experts on another machine: always warm, no memory here, one HTTP client per expert."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, universe: Universe):
+        self._experts: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def open(self, expert: Expert, quant: str, cancel=None) -> Iterator[tuple[Backend, float, bool]]:
+        from .backends.openai_remote import RemoteExpert
+
+        with self._lock:
+            backend = self._experts.setdefault(expert.id, RemoteExpert(expert.id, expert.source))
+        yield backend, 0.0, False
+
+    def is_warm(self, expert: Expert, quant: str) -> bool:
+        return True
+
+    def memory_bytes(self, member: Member) -> int | None:
+        return None
+
+    def slot(self, expert: Expert, quant: str) -> dict | None:
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            experts, self._experts = list(self._experts.values()), {}
+        for backend in experts:
+            backend.close()
+
+
+RUNNERS: dict[str, Callable[[Settings, Catalog, Universe], LocalRunner | RemoteRunner]] = {
+    "hf": LocalRunner, "pypi": LocalRunner, "derived": LocalRunner, "local": LocalRunner,
+    "openai": RemoteRunner,
+}
+"""Source kind -> runner; kinds that share a runner class share one instance (one pool)."""
+
+
+class Runners:
+    """One runner per class in RUNNERS, made on first use."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, universe: Universe):
+        self.settings, self.catalog, self.universe = settings, catalog, universe
+        self._made: dict[type, LocalRunner | RemoteRunner] = {}
+        self._lock = threading.Lock()
+
+    def for_kind(self, kind: str):
+        cls = RUNNERS[kind]
+        with self._lock:
+            if cls not in self._made:
+                self._made[cls] = cls(self.settings, self.catalog, self.universe)
+            return self._made[cls]
+
+    def of(self, expert_id: str):
+        """The runner of an expert, by its catalog source kind."""
+        return self.for_kind(self.catalog.get(expert_id).source.kind)
+
+    @property
+    def local(self) -> LocalRunner:
+        return self.for_kind("local")
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made = list(self._made.values()), {}
+        for runner in made:
+            runner.close()

@@ -1,0 +1,178 @@
+"""One suite for every Backend (backends/base.py): the worker process with llama-cpp-python,
+an OpenAI-compatible remote (a second leeroo-local server on 127.0.0.1), and llama.cpp's own
+llama-server, all on the same tiny expert. The llama-server case needs the binary: on PATH or
+at $LEEROO_LLAMA_SERVER (README: "llama-server backend" says how to build one)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from helpers import tiny_expert_toml
+from leeroo_local.backends.base import Sampling
+from leeroo_local.backends.llama_server import LlamaServer, find_llama_server
+from leeroo_local.backends.openai_remote import RemoteExpert
+from leeroo_local.catalog import OpenAISource, load_catalog
+from leeroo_local.errors import ConfigError, ContextOverflow, LeerooError
+from leeroo_local.pool import Pool
+from leeroo_local.server import BackgroundServer, ServerSettings, create_app
+from leeroo_local.service import Service
+from leeroo_local.settings import Settings
+from leeroo_local.store.requests import RequestLog
+from leeroo_local.universe import Member, Universe
+from leeroo_local.worker import Worker
+
+N_CTX = 256
+GREEDY = Sampling(max_tokens=8, temperature=0.0, seed=1).model_dump()
+SERVER_BINARY = find_llama_server(__import__("os").environ.get("LEEROO_LLAMA_SERVER", ""))
+needs_server = pytest.mark.skipif(
+    SERVER_BINARY is None, reason="llama-server binary absent: put llama.cpp's llama-server on "
+    "PATH or set LEEROO_LLAMA_SERVER to it (README: llama-server backend)")
+
+
+@pytest.fixture(scope="module")
+def far(tmp_path_factory, tiny_dir):
+    """A leeroo-local server with tiny-1: what the remote backend talks to."""
+    tmp = tmp_path_factory.mktemp("far")
+    (tmp / "models.toml").write_text(tiny_expert_toml("tiny-1", tiny_dir, "tiny-1.gguf"))
+    svc = Service(Settings(n_threads=1, ram_budget="128MB", keep_alive_s=600),
+                  catalog=load_catalog(extra=[tmp / "models.toml"]),
+                  universe=Universe(members=[Member(expert="tiny-1", quant="F32")], n_ctx=N_CTX),
+                  log=RequestLog(tmp / "far.db"), client="far")
+    settings = ServerSettings(port=0)
+    with BackgroundServer(create_app(svc, settings), settings) as srv:
+        yield srv
+    svc.close()
+
+
+@pytest.fixture(params=["worker", "remote", pytest.param("llama-server", marks=needs_server)])
+def backend(request, tiny_dir, tmp_path_factory):
+    """A loaded backend serving tiny-1 at N_CTX tokens of context."""
+    path = str(tiny_dir / "tiny-1.gguf")
+    if request.param == "worker":
+        made = Worker()
+        made.load(path, N_CTX, 1)
+    elif request.param == "remote":
+        srv = request.getfixturevalue("far")
+        made = RemoteExpert("far-1", OpenAISource(kind="openai", base_url=srv.url + "/v1",
+                                                  model="tiny-1", timeout_s=60))
+    else:
+        made = LlamaServer(SERVER_BINARY, parallel=4)
+        made.load(path, N_CTX, 1)
+    yield made
+    made.close()
+
+
+def run(backend, op="complete", payload="hello", sampling=GREEDY, cancel=None):
+    events = list(backend.stream(op, payload, sampling, cancel))
+    assert [k for k, _ in events[:-1]] == ["chunk"] * (len(events) - 1) and events[-1][0] == "done"
+    return "".join(v for _, v in events[:-1]), events[-1][1]
+
+
+def test_it_says_where_it_runs(backend):
+    assert backend.where in ("process", "server", "remote")
+    assert (backend.pid is None) == (backend.where == "remote")
+    assert backend.parallel >= 1 and backend.health()
+
+
+@pytest.mark.parametrize("op,payload", [("complete", "Once upon a time"),
+                                        ("chat", [{"role": "user", "content": "Hi there"}])])
+def test_a_stream_is_chunks_then_one_done_with_counts(backend, op, payload):
+    text, final = run(backend, op, payload)
+    assert text and final["finish_reason"] in ("length", "stop")
+    assert 1 <= final["completion_tokens"] <= GREEDY["max_tokens"] and final["prompt_tokens"] > 0
+
+
+def test_greedy_output_is_reproducible(backend):
+    assert run(backend)[0] == run(backend)[0]
+
+
+def test_a_set_cancel_ends_the_stream_early_and_the_backend_still_serves(backend):
+    cancel = threading.Event()
+    cancel.set()
+    long = {**GREEDY, "max_tokens": 200}
+    _, final = run(backend, sampling=long, cancel=cancel)
+    assert final["finish_reason"] == "cancelled" and final["completion_tokens"] < 200
+    assert run(backend)[1]["finish_reason"] in ("length", "stop")
+
+
+def test_a_prompt_past_the_context_is_a_context_overflow_with_counts(backend):
+    with pytest.raises(ContextOverflow) as err:
+        run(backend, payload="x " * 600)
+    assert err.value.prompt_tokens > N_CTX
+    assert run(backend)[1]["completion_tokens"] >= 1  # and it keeps serving
+
+
+def test_log_likelihoods_are_values_or_a_clear_error(backend):
+    if backend.where != "process":
+        with pytest.raises(LeerooError, match="log-likelihoods"):
+            backend.loglikelihoods("The sky is", [" blue", " green"])
+        return
+    values = backend.loglikelihoods("The sky is", [" blue", " green"])
+    assert len(values) == 2 and all(v < 0 for v in values)
+
+
+def test_close_stops_it(backend):
+    backend.close()
+    if backend.where != "remote":
+        assert not backend.health()
+
+
+@needs_server
+def test_the_pool_serves_concurrent_requests_for_one_llama_server_together(tiny_dir):
+    """Four requests for one expert are inside the pool at once (the barrier would time out if
+    the pool served them one after another, as it must a worker)."""
+    pool = Pool(budget_bytes=2**30, n_ctx=N_CTX, n_threads=1, keep_alive_s=0,
+                backend=lambda: LlamaServer(SERVER_BINARY, parallel=4))
+    inside = threading.Barrier(4, timeout=60)
+    results, errors = [], []
+
+    def request():
+        try:
+            with pool.acquire("a", tiny_dir / "tiny-1.gguf", 2**20) as (server, _):
+                inside.wait()
+                results.append(run(server)[1])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        pool.close()
+    assert not errors and len(results) == 4
+    assert all(r["completion_tokens"] >= 1 for r in results)
+
+
+def _service(tiny_dir, tmp_path, **settings) -> Service:
+    (tmp_path / "models.toml").write_text(tiny_expert_toml("tiny-1", tiny_dir, "tiny-1.gguf"))
+    return Service(Settings(n_threads=1, ram_budget="128MB", keep_alive_s=0, **settings),
+                   catalog=load_catalog(extra=[tmp_path / "models.toml"]),
+                   universe=Universe(members=[Member(expert="tiny-1", quant="F32")], n_ctx=N_CTX),
+                   log=RequestLog(tmp_path / "log.db"))
+
+
+def test_a_missing_llama_server_is_a_clear_error_naming_the_setting(tiny_dir, tmp_path):
+    svc = _service(tiny_dir, tmp_path, local_backend="llama-server",
+                   llama_server=str(tmp_path / "no-such-llama-server"))
+    try:
+        with pytest.raises(ConfigError, match="llama-server not found.*llama_server"):
+            list(svc.complete("hello", "tiny-1", Sampling(max_tokens=2)))
+    finally:
+        svc.close()
+
+
+@needs_server
+def test_the_service_runs_an_expert_on_llama_server_when_configured(tiny_dir, tmp_path):
+    svc = _service(tiny_dir, tmp_path, local_backend="llama-server", llama_server=SERVER_BINARY)
+    try:
+        result = list(svc.complete("hello", "tiny-1", Sampling(max_tokens=4, temperature=0)))[-1]
+        assert result.expert == "tiny-1" and result.tokens["completion"] >= 1
+        assert result.timings.load_s > 0 and result.energy.method in ("measured", "estimated")
+        assert svc.status()[0]["loaded"]
+    finally:
+        svc.close()
