@@ -412,3 +412,23 @@ def test_frequency_and_presence_penalties_are_honoured(client):
     assert ask(frequency_penalty=2.0) != plain
     assert ask(presence_penalty=2.0) != plain
     assert ask(extra_body={"repeat_penalty": 1.0}) != plain  # llama.cpp's field, default 1.1
+
+
+def test_a_refused_request_has_its_log_row(server, service):
+    """Every generation request is logged, refused ones too (so the log counts every request)."""
+    conversation = "refusals"
+    cases = [({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "n": 3}, 400),
+             ({"model": "nope", "messages": [{"role": "user", "content": "who?"}]}, 404),
+             ({"model": "auto", "messages": "not a list"}, 422)]
+    for body, status in cases:
+        resp = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=30,
+                          headers={"x-leeroo-conversation": conversation})
+        assert resp.status_code == status
+    resp = httpx.post(server.url + "/v1/chat/completions", content=b"{not json", timeout=30,
+                      headers={"x-leeroo-conversation": conversation,
+                               "content-type": "application/json"})
+    assert resp.status_code == 422
+    logged = rows(service, conversation)
+    assert len(logged) == 4
+    assert all(r["error"].startswith("refused (") and r["expert"] is None for r in logged)
+    assert {r["prompt"] for r in logged} == {"hi", "who?", ""}

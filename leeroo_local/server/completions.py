@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from ..errors import LeerooError
 from ..service import Progress, Result, Route, TextEvent
 from . import requests as convert
+from .refusals import mark_reached
 from .bridge import END, TIMEOUT, EventPump
 from .errors import describe, error_response
 from .schemas import (AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk,
@@ -267,6 +268,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
         return state.service.chat(messages, expert, sampling, cancel=cancel,
                                   conversation=conversation)
 
+    mark_reached(request)
     return await _answer(request, ChatShape(), req.stream, req.include_usage, start, notes)
 
 
@@ -283,4 +285,5 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     def start(cancel):
         return state.service.complete(prompt, expert, sampling, cancel=cancel)
 
+    mark_reached(request)
     return await _answer(request, CompletionShape(), req.stream, req.include_usage, start, notes)

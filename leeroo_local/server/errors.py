@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as core
+from .refusals import log_refusal
 from .schemas import ErrorBody, ErrorInfo
 
 log = logging.getLogger(__name__)
@@ -99,24 +100,26 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 def install_handlers(app: FastAPI) -> None:
     """Every failure leaves the app in OpenAI's error format."""
 
-    @app.exception_handler(core.LeerooError)
-    async def _leeroo(request: Request, exc: core.LeerooError) -> JSONResponse:
-        return error_response(exc)
+    async def _refused(request: Request, exc: BaseException) -> JSONResponse:
+        response = error_response(exc)
+        await log_refusal(request, response.status_code, str(exc))
+        return response
+
+    app.exception_handler(core.LeerooError)(_refused)
+    app.exception_handler(Exception)(_refused)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, where = _validation_message(exc)
         body = ErrorBody(error=ErrorInfo(message=message, type="invalid_request_error",
                                          param=where, code="invalid_request_body"))
+        await log_refusal(request, 422, message)
         return JSONResponse(body.model_dump(), status_code=422, headers={"x-should-retry": "false"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_, code = _BY_STATUS.get(exc.status_code, ("invalid_request_error", None))
         body = ErrorBody(error=ErrorInfo(message=str(exc.detail), type=type_, code=code))
+        await log_refusal(request, exc.status_code, str(exc.detail))
         return JSONResponse(body.model_dump(), status_code=exc.status_code,
                             headers={**(exc.headers or {}), "x-should-retry": "false"})
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(exc)
