@@ -10,7 +10,7 @@ Each request has an expected outcome: an answer, an `expert_crashed` error (a ki
 `server_shutting_down` with `[DONE]` (the SIGTERM). Anything else is unexpected (a 500 that is
 not a crash, a stream cut without `[DONE]`, a connection error), and a request with no answer by
 its deadline is a hang. Afterwards the server's request log must hold exactly one row per request
-that reached an expert (bodies refused at validation never do), and a request its client left
+(a body refused before any expert too, as `refused (STATUS): ...`), and a request its client left
 must be logged as cancelled.
 
 Prints a table; --json prints one JSON object instead. Run: python bench/faults.py
@@ -281,6 +281,10 @@ def check_log(db: Path, outcomes: list[Outcome]) -> dict:
             by_tag.setdefault(int(m.group(1)), []).append((error, finish))
     expected = [o for o in outcomes if o.kind != "bad"]
     missing = [o.i for o in expected if len(by_tag.get(o.i, [])) == 0]
+    bad = [o for o in outcomes if o.kind == "bad"]  # untagged bodies: counted as refused rows
+    refused = sum(1 for _, error, _ in rows if (error or "").startswith("refused ("))
+    if refused < len(bad):
+        missing += [o.i for o in bad[refused:]]
     extra = [i for i, r in by_tag.items() if len(r) > 1]
     not_cancelled = []
     for o in expected:
@@ -288,7 +292,7 @@ def check_log(db: Path, outcomes: list[Outcome]) -> dict:
             error, finish = by_tag[o.i][0]
             if not ((error or "").startswith("cancelled") or finish in ("cancelled", "stop")):
                 not_cancelled.append(o.i)
-    return {"log_rows": len(rows), "expected_rows": len(expected), "missing": missing,
+    return {"log_rows": len(rows), "expected_rows": len(outcomes), "missing": missing,
             "duplicated": extra, "not_cancelled": not_cancelled}
 
 
@@ -411,7 +415,7 @@ def main() -> None:
     print(f"serve on the starter universe ({', '.join(EXPERTS)}), ctx {args.ctx}, "
           f"{args.threads} thread(s) per expert, {wall:.0f} s")
     print("| requests | ok | expected errors | unexpected errors | hangs | log rows / requests "
-          "logged | p50 / p99 latency | kills (recovery s) | disconnects |")
+          "| p50 / p99 latency | kills (recovery s) | disconnects |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(f"| {summary['requests']} (C={args.concurrency}) | {summary['ok']} | "
           f"{summary['expected_errors']} | {summary['unexpected_errors']} | {summary['hangs']} | "
@@ -422,7 +426,7 @@ def main() -> None:
     print(f"after each kill: the next answer from that expert ended {rec} s later (queue "
           f"included); its new worker loaded in {rel} s")
     print(f"expected errors: {summary['crashed']} expert_crashed (kills), {summary['bad_bodies']} "
-          f"bad bodies (4xx, not logged), {summary['over_long']} prompts over the context, "
+          f"bad bodies (4xx, logged as refused), {summary['over_long']} prompts over the context, "
           f"{summary['disconnects']} clients that left; SIGTERM with {s['streams']} streams in "
           f"flight: {s['finished']} finished, {s['ended_by_server']} ended with "
           f"server_shutting_down + [DONE]; exit code {s['exit_code']}")
