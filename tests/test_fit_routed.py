@@ -111,3 +111,15 @@ def test_inputs_are_checked():
     assert fit_routed.fit(np.zeros((3, 2)), np.zeros((3, 2)), np.full(2, 5.0), budget=1.0) is None
     assert fit_routed.routed_score(np.zeros((3, 2)), np.zeros((3, 2)), []) == 0.0
     assert fit_routed.exhaustive(np.ones((2, 1)), np.ones((2, 1)), np.ones(1), budget=math.inf) == ([0], 1.0)
+
+
+def test_the_shipped_predictions_match_the_current_recipe():
+    """A change to the trainer's recipe or features changes the key, and `fit` on the shipped
+    data would then spend an hour recomputing: rebuild the file with the change
+    (`python bench/fit_holdout.py --write-shipped`, or raise RECIPE)."""
+    from leeroo_local import fit_predictions as fp
+    from leeroo_local.outcomes import default_data_dir, load_matrix
+
+    shipped = fp.load(default_data_dir() / fp.SHIPPED_FILE)
+    assert shipped is not None
+    assert fp.data_key(load_matrix(), shipped.columns) == shipped.key
