@@ -80,7 +80,8 @@ def _undeclared(folder: Path, declared: set[str], local: set[str]) -> list[str]:
     for module, where in sorted(_imports(folder).items()):
         if module in sys.stdlib_module_names or module in local or module == "leeroo_local":
             continue
-        owners = {_norm(d) for d in dists.get(module, [])}
+        # An extra that is not installed here (e.g. `train`) is matched by its module's name.
+        owners = {_norm(d) for d in dists.get(module, [])} or {_norm(module)}
         if not owners & declared:
             missing.append(f"{module} ({where}; from {sorted(owners) or 'nothing installed'})")
     return missing
