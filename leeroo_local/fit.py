@@ -242,17 +242,26 @@ def _improve(qt, cost, groups, members, budget, ratio, max_items, min_gain) -> l
             new = np.maximum(qt[rivals], base).mean(axis=1, dtype=np.float64)
             moves += [(float(v) - score, float(cost[c] - cost[old]), int(c), old)
                       for v, c in zip(new, rivals)]
-        moves = [mv for mv in moves if mv[0] > threshold]
-        if not moves:
+        if not take_best_move(moves, members, threshold, ratio):
             return members
-        if ratio:
-            _, _, new_j, old = max(moves, key=lambda mv: mv[0] / mv[1] if mv[1] > _EPS else math.inf)
-        else:
-            _, _, new_j, old = max(moves, key=lambda mv: (mv[0], -mv[1]))
-        if old is not None:
-            members[members.index(old)] = new_j
-        else:
-            members.append(new_j)
+
+
+def take_best_move(moves: list[tuple[float, float, int, int | None]], members: list[int],
+                   threshold: float, ratio: bool) -> bool:
+    """Apply the best move (gain, cost, new, replaced or None) whose gain passes `threshold`:
+    by gain per unit of cost with `ratio`, else by gain (the cheaper on a tie). False when none."""
+    moves = [mv for mv in moves if mv[0] > threshold]
+    if not moves:
+        return False
+    if ratio:
+        _, _, new_j, old = max(moves, key=lambda mv: mv[0] / mv[1] if mv[1] > _EPS else math.inf)
+    else:
+        _, _, new_j, old = max(moves, key=lambda mv: (mv[0], -mv[1]))
+    if old is not None:
+        members[members.index(old)] = new_j
+    else:
+        members.append(new_j)
+    return True
 
 
 def order_by_gain(quality: np.ndarray, members) -> tuple[list[int], list[float], list[float]]:

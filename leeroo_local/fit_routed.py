@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .fit import Choice
+from .fit import Choice, take_best_move
 
 _EPS = 1e-12
 
@@ -174,17 +174,8 @@ def _improve(q, p, cost, groups, members, budget, ratio, max_items, min_gain, ba
                 swapped = members[:pos] + [int(c)] + members[pos + 1:]
                 moves.append((routed_score(q, p, swapped) - score, float(cost[c] - cost[old]),
                               int(c), old))
-        moves = [mv for mv in moves if mv[0] > threshold]
-        if not moves:
+        if not take_best_move(moves, members, threshold, ratio):
             return members
-        if ratio:
-            _, _, new_j, old = max(moves, key=lambda mv: mv[0] / mv[1] if mv[1] > _EPS else math.inf)
-        else:
-            _, _, new_j, old = max(moves, key=lambda mv: (mv[0], -mv[1]))
-        if old is not None:
-            members[members.index(old)] = new_j
-        else:
-            members.append(new_j)
 
 
 def _earn(q, p, cost, groups, members, budget, ratio, max_items, min_gain, min_share
