@@ -19,6 +19,7 @@ still holds for the group-constrained problem (whose optimum is then the knapsac
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -187,14 +188,20 @@ def resolve_groups(quality: np.ndarray, members: list[int], groups, cost=None) -
 
 
 def _resolve(qt, members, groups, cost) -> list[int]:
+    return drop_crowded(members, groups, cost, lambda m: _removal_losses(qt, m))
+
+
+def drop_crowded(members, groups, cost, losses: Callable[[list[int]], Sequence[float]]) -> list[int]:
+    """While a group has two members, drop the crowded member whose removal loses the least
+    (`losses(members)[i]`: the objective lost without member i; ties: the costlier goes)."""
     members = list(members)
     while True:
         labels = [groups[j] for j in members]
         crowded = [i for i, g in enumerate(labels) if labels.count(g) > 1]
         if not crowded:
             return members
-        losses = _removal_losses(qt, members)
-        drop = min(crowded, key=lambda i: (round(float(losses[i]), 12),
+        lost = losses(members)
+        drop = min(crowded, key=lambda i: (round(float(lost[i]), 12),
                                            -float(cost[members[i]]) if cost is not None else 0.0))
         members.pop(drop)
 

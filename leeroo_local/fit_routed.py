@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .fit import Choice, take_best_move
+from .fit import Choice, drop_crowded, take_best_move
 
 _EPS = 1e-12
 
@@ -131,17 +131,11 @@ def resolve_groups(quality, pred, members, groups, cost) -> list[int]:
 
 
 def _resolve(q, p, members, groups, cost) -> list[int]:
-    members = list(members)
-    while True:
-        labels = [groups[j] for j in members]
-        crowded = [i for i, g in enumerate(labels) if labels.count(g) > 1]
-        if not crowded:
-            return members
-        base = routed_score(q, p, members)
-        drop = min(crowded, key=lambda i: (
-            round(base - routed_score(q, p, members[:i] + members[i + 1:]), 12),
-            -float(cost[members[i]])))
-        members.pop(drop)
+    def losses(m: list[int]) -> list[float]:
+        base = routed_score(q, p, m)
+        return [base - routed_score(q, p, m[:i] + m[i + 1:]) for i in range(len(m))]
+
+    return drop_crowded(members, groups, cost, losses)
 
 
 def improve(quality, pred, cost, groups, members, budget: float = math.inf, *, ratio: bool,
