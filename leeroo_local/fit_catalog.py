@@ -71,6 +71,24 @@ class FitBudget(BaseModel):
     def size_limit(self) -> int | None:
         return self.max_experts or (SWAP_MAX_EXPERTS if self.mode == "swap" else None)
 
+    def costs(self, memory: np.ndarray, disk: np.ndarray) -> tuple[np.ndarray, float]:
+        """Each candidate's cost and the limit their sum must stay within (the module's rule):
+        resident, memory against the capacity; swap, files against the disk, and an infinite
+        cost for a candidate whose memory alone exceeds the capacity."""
+        memory, disk = np.asarray(memory, np.float64), np.asarray(disk, np.float64)
+        if self.mode == "swap":
+            return (np.where(memory <= self.capacity, disk, math.inf),
+                    float(self.disk_bytes or math.inf))
+        return memory, float(self.capacity)
+
+    def fits(self, memory: list[int], disk: list[int]) -> bool:
+        """Whether a universe of these members (memory and file bytes of each) fits the budget:
+        the rule `plan` chooses under, for callers that judge one set (onboarding)."""
+        cost, limit = self.costs(np.asarray(memory), np.asarray(disk))
+        if self.size_limit is not None and len(cost) > self.size_limit:
+            return False
+        return bool(np.isfinite(cost).all() and cost.sum() <= limit)
+
     def memory_words(self) -> str:
         v, r = self.vram_bytes, self.ram_bytes
         if v and r:
@@ -232,11 +250,7 @@ def plan(
     if not fits.any():
         raise BudgetTooSmall(_too_small(cs, budget))
     notes = []
-    if budget.mode == "swap":
-        cost, limit = cs.disk(), float(budget.disk_bytes or math.inf)
-        cost = np.where(fits, cost, math.inf)  # each must fit the memory budget alone
-    else:
-        cost, limit = memory, float(budget.capacity)
+    cost, limit = budget.costs(memory, cs.disk())
     too_big = sorted({cs.candidates[i].expert for i in np.flatnonzero(~fits)}
                      - {cs.candidates[i].expert for i in np.flatnonzero(fits)})
     if too_big:

@@ -133,11 +133,8 @@ def verdict(catalog: Catalog, universe: Universe, db: Database, expert: str, qua
     for j, c in enumerate(cs.candidates):
         if c.expert != expert:
             continue
-        if budget.mode == "resident":
-            fits = memory_u + c.memory_bytes <= budget.capacity
-        else:
-            fits = c.memory_bytes <= budget.capacity and (
-                budget.size_limit is None or len(u) + 1 <= budget.size_limit)
+        fits = budget.fits([cs.candidates[k].memory_bytes for k in [*u, j]],
+                           [cs.candidates[k].disk_bytes for k in [*u, j]])
         options.append(QuantOption(quant=c.quant, memory_bytes=c.memory_bytes, fits=fits,
                                    gain=value([*u, j]) - s_u,
                                    quality=c.basis))
