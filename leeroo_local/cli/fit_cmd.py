@@ -38,6 +38,8 @@ def fit(
 ) -> None:
     """Pick the most complementary experts (and their quantizations) that fit the budget."""
     from ..fit_catalog import FitBudget, plan
+    from ..outcome_sources import fit_degradation, fit_outcomes
+    from ..store import open_db
     from ..units import parse_size
 
     if data and from_store:
@@ -53,10 +55,10 @@ def fit(
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise typer.BadParameter(_first_error(exc)) from None
-    matrix, label = _load(data, from_store)
+    matrix, label = fit_outcomes(data, open_db() if from_store else None)
     log = None if as_json else (lambda line: typer.echo(f"cross-validating the router "
                                                         f"(once per data, then cached): {line}"))
-    report = plan(user_catalog(), matrix, budget, data_label=label, degradation=_degradation(),
+    report = plan(user_catalog(), matrix, budget, data_label=label, degradation=fit_degradation(),
                   log=log)
     saved = None
     if save:
@@ -72,30 +74,6 @@ def fit(
 def _first_error(exc: ValueError) -> str:
     errors = getattr(exc, "errors", None)
     return errors()[0]["msg"].removeprefix("Value error, ") if callable(errors) else str(exc)
-
-
-def _degradation():
-    """The degradation table calibrated by `quant eval` measurements, when the store has any."""
-    from .. import paths
-
-    if not paths.db_path().exists():
-        return None
-    from ..store import open_db
-    from ..store.quant_measurements import degradation_model
-
-    return degradation_model(open_db())
-
-
-def _load(data: Path | None, from_store: bool):
-    from ..outcomes import load_matrix
-
-    if from_store:
-        from ..store import open_db
-        from ..store.evaluations import read_matrix
-
-        return read_matrix(open_db(), with_questions=True), "evaluation store"
-    matrix = load_matrix(data, with_questions=True)  # the router reads the question texts
-    return matrix, str(data) if data else "shipped MMLU-Pro development outcomes"
 
 
 def _quality(m) -> str:

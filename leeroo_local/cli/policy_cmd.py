@@ -34,8 +34,8 @@ def train(
     """Train a policy on outcomes and write its ONNX graph and labels to --out."""
     from ..policy.naming import catalog_names
     from ..policy.train import train_policy
+    from ..outcome_sources import training_matrix
     from .common import user_catalog
-    from .policy_data import training_matrix
 
     matrix = training_matrix(data, store)
     rename, costs, unit = None, None, None
@@ -90,9 +90,9 @@ def eval_(
 ) -> None:
     """Accuracy and cost of policy, best single expert and oracle, the curve over L, AIQ (JSON)."""
     from ..policy import load_policy
-    from .policy_data import eval_report
+    from ..policy.evaluate import evaluate_policy
 
-    report = eval_report(load_policy(policy), data)
+    report = evaluate_policy(load_policy(policy), data)
     if plot is not None:
         from ..policy.plot import plot_report
 

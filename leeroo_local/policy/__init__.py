@@ -12,7 +12,7 @@ Library API (what the CLI, the service and self-play call):
     from leeroo_local.policy.train import train_policy       # training side (numpy + onnx)
     report = train_policy(matrix, out_dir, experts=None, seed=0)
 
-    from leeroo_local.policy.evaluate import evaluate        # accuracy-cost curve, AIQ
+    from leeroo_local.policy.evaluate import evaluate_policy # accuracy-cost curve, AIQ
     from leeroo_local.policy.shipped import shipped_policy   # the default for a universe
     from leeroo_local.policy.naming import catalog_names     # data columns -> catalog ids
 

@@ -13,7 +13,12 @@ oracle) chooses among the experts that were run on it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from ..errors import DataError
+from ..outcomes import load_matrix
 
 SWEEP_POINTS = 40
 
@@ -108,3 +113,37 @@ def evaluate(P: np.ndarray, S: np.ndarray, costs: np.ndarray, experts: list[str]
                           "(mean cost, accuracy) over the experts' cost range",
     }
 
+
+def evaluate_policy(router, data: Path) -> dict:
+    """Score every question of the outcome folder `data` with the policy `router` and judge it
+    on the data's outcomes (`policy eval`): only the policy's experts that are columns of the
+    data, and only questions with a text to route."""
+    from .features import prompt_text
+
+    matrix = load_matrix(data)
+    labels = router.labels
+    cols, outs = [], []
+    for j, (expert, column) in enumerate(zip(labels.experts, labels.columns)):
+        match = column if column in matrix.experts else expert if expert in matrix.experts else None
+        if match is not None:
+            cols.append(match)
+            outs.append(j)
+    if not cols:
+        raise DataError(f"{data}: none of the policy's experts ({', '.join(labels.experts)}) "
+                        "is a column of this data")
+    rows = [i for i, q in enumerate(matrix.question_ids) if q in matrix.questions]
+    if not rows:
+        raise DataError(f"{data}: no question texts (questions.jsonl.gz) to route")
+    texts = [prompt_text(str(matrix.questions[matrix.question_ids[i]]["question"]),
+                         matrix.questions[matrix.question_ids[i]].get("options") or None)
+             for i in rows]
+    P = router.score_many(texts)[:, outs]
+    S = matrix.select(cols).scores[rows].astype(np.float64)
+    keep = ~np.isnan(S).all(axis=1)
+    report = evaluate(P[keep], S[keep], router.costs[outs], [labels.experts[j] for j in outs])
+    report["policy_name"] = labels.name
+    report["cost_unit"] = labels.cost_unit
+    missing = [e for j, e in enumerate(labels.experts) if j not in outs]
+    if missing:
+        report["experts_not_in_data"] = missing
+    return report

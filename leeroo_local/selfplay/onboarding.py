@@ -27,10 +27,10 @@ from ..degradation import DegradationModel
 from ..errors import BudgetTooSmall, DataError
 from ..fit_catalog import (FitBudget, build_candidates, outcome_name, plan, prediction_columns,
                            routed_predictions)
+from ..outcome_sources import fit_degradation, fit_outcomes
 from ..outcomes import split_column
 from ..settings import Settings
 from ..store import rounds as store
-from ..store.evaluations import read_matrix
 from ..universe import Universe
 from ..units import format_size
 
@@ -109,7 +109,7 @@ def verdict(catalog: Catalog, universe: Universe, db: Database, expert: str, qua
     members = [catalog.get(m.expert) for m in universe.members if m.expert != expert]
     sub = Catalog.model_construct(experts=[*members, new])
     names = {outcome_name(e) for e in sub.experts}
-    full = read_matrix(db, with_questions=True)
+    full, _ = fit_outcomes(db=db)
     full = full.select([c for c in full.experts if split_column(c)[0] in names])
     wanted = set(question_ids)
     rows = np.array([i for i, q in enumerate(full.question_ids) if q in wanted], dtype=int)
@@ -241,7 +241,5 @@ def onboard(selfplay, expert: str, questions: int = 30, min_gain: float = 0.0) -
         row = store.get_round(db, "onboard", number)
     selfplay.evaluate_round(row, stage="onboarding")
     store.update_round(db, row["id"], status="done", finished_at=store.now())
-    from ..store.quant_measurements import degradation_model
-
     return verdict(catalog, universe, db, expert, quant, row["config"]["sample"],
-                   current_budget(universe, service.settings), degradation_model(db), min_gain)
+                   current_budget(universe, service.settings), fit_degradation(db), min_gain)

@@ -25,10 +25,10 @@ from .. import paths
 from ..catalog import Catalog
 from ..errors import DataError
 from ..hardware import EnergyMeter
+from ..outcome_sources import training_matrix
 from ..outcomes import column_name
 from ..settings import Settings
 from ..store import rounds as store
-from ..store.evaluations import read_matrix
 from ..universe import Universe
 from .report import RetrainResult
 from .sources import Question
@@ -174,7 +174,7 @@ class PolicyStep:
         from ..policy.train import train_policy
 
         try:
-            matrix = read_matrix(db)
+            matrix = training_matrix(store="all", db=db)
         except DataError as exc:
             return str(exc)
         wanted = {}
