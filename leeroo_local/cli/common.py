@@ -1,27 +1,47 @@
-"""Helpers shared by the command modules: JSON output, catalog loading with user entries, and the
-sampling options of `run` and `chat` (derived from the settings model, so help and limits match
-config.toml's `[sampling]`)."""
+"""Helpers shared by the command modules: JSON output, catalog loading with user entries, and
+options derived from the pydantic models they mirror (the sampling options of `run` and `chat`
+from the settings model, so help and limits match config.toml's `[sampling]`; self-play's from
+its config), so a default, a description or a limit is written once."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, get_args
 
 import typer
+from pydantic import BaseModel
 
 from ..catalog import Catalog, load_user_catalog
 from ..settings import SamplingDefaults
 
 
-def _sampling_option(name: str, *flags: str):
-    field = SamplingDefaults.model_fields[name]
+def model_option(model: type[BaseModel], name: str, *flags: str, note: str = "", **kwargs):
+    """A typer option for the field `name` of `model`: its description (and `note`) as help,
+    its bounds as limits, and, unless `kwargs` give one, its default (`default=...` for an
+    option declared with Annotated, whose default is the parameter's)."""
+    field = model.model_fields[name]
     limits = {}
     for rule in field.metadata:
         for attr, key in (("ge", "min"), ("gt", "min"), ("le", "max")):
             if getattr(rule, attr, None) is not None:
                 limits[key] = getattr(rule, attr)
-    return typer.Option(*flags, help=f"{field.description} Default: {field.default} "
-                                     "(config.toml [sampling]).", show_default=False, **limits)
+        if isinstance(getattr(rule, "gt", None), int):
+            limits["min"] = rule.gt + 1  # a whole number above gt (typer's bounds are closed)
+    default = kwargs.pop("default", field.default)
+    return typer.Option(default, *flags, help=f"{field.description}{note}", **limits, **kwargs)
+
+
+def check_choice(model: type[BaseModel], name: str, value: str, flag: str) -> None:
+    """A usage error unless `value` is one of the Literal choices of the field `name`."""
+    allowed = get_args(model.model_fields[name].annotation)
+    if value not in allowed:
+        raise typer.BadParameter(f"use one of {', '.join(allowed)}", param_hint=flag)
+
+
+def _sampling_option(name: str, *flags: str):
+    default = SamplingDefaults.model_fields[name].default
+    return model_option(SamplingDefaults, name, *flags, default=...,
+                        note=f" Default: {default} (config.toml [sampling]).", show_default=False)
 
 
 Temperature = Annotated[Optional[float], _sampling_option("temperature", "--temperature", "-t")]

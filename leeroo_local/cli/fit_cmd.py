@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import echo_json, user_catalog
+from .common import check_choice, echo_json, user_catalog
 
 
 def register(app: typer.Typer) -> None:
@@ -44,8 +44,7 @@ def fit(
 
     if data and from_store:
         raise typer.BadParameter("use --data or --from-store, not both")
-    if objective not in ("routed", "oracle"):
-        raise typer.BadParameter(f"--objective must be routed or oracle, not {objective!r}")
+    check_choice(FitBudget, "objective", objective, "--objective")
     try:
         budget = FitBudget(
             vram_bytes=parse_size(vram) if vram else None, ram_bytes=parse_size(ram) if ram else None,

@@ -7,37 +7,33 @@ from pathlib import Path
 
 import typer
 
-from .common import echo_json
-
-EVALUATORS = ("loglik", "extract", "judge")
+from ..selfplay.config import SelfPlayConfig
+from .common import check_choice, echo_json, model_option
 
 
 def register(app: typer.Typer) -> None:
     app.command("selfplay")(selfplay)
 
 
+def _config(name: str, flag: str, note: str = ""):
+    """The option of a SelfPlayConfig field: its default, description and limits."""
+    return model_option(SelfPlayConfig, name, flag, note=note)
+
+
 def selfplay(
     rounds: int = typer.Option(1, "--rounds", min=1, help="Rounds to run (an interrupted round "
                                "is finished first and counts among them)."),
-    questions: int = typer.Option(20, "--questions", min=1, help="Questions per round "
-                                  "(with --onboard: questions sampled from the store)."),
-    generator: str = typer.Option(None, "--generator", help="Expert that writes the questions "
-                                  "(default: draw them from --source)."),
-    judge: str = typer.Option(None, "--judge", help="Expert that grades answers "
-                              "(with --evaluator judge)."),
-    epsilon: float = typer.Option(0.1, "--epsilon", min=0.0, max=1.0, help="With more than "
-                                  "--threshold experts: chance each other expert also answers."),
-    threshold: int = typer.Option(4, "--threshold", min=1, help="Up to this many experts, "
-                                  "every question goes to all of them."),
-    seed: int = typer.Option(0, "--seed", help="Seed of draws, generation and exploration."),
-    source: Path = typer.Option(None, "--source", help="Questions file in the shared format "
-                                "(default: the shipped MMLU-Pro questions)."),
-    evaluator: str = typer.Option("loglik", "--evaluator",
-                                  help="loglik, extract or judge (see the docs)."),
-    validation: int = typer.Option(20, "--validation", min=0, help="Size of the fixed "
-                                   "validation set (drawn on the first run only)."),
-    keep: str = typer.Option("signal", "--keep", help="Retrain on questions that separate "
-                             "experts (signal) or on every question (all)."),
+    questions: int = _config("questions", "--questions",
+                             " With --onboard: questions sampled from the store."),
+    generator: str = _config("generator", "--generator"),
+    judge: str = _config("judge", "--judge"),
+    epsilon: float = _config("epsilon", "--epsilon"),
+    threshold: int = _config("threshold", "--threshold"),
+    seed: int = _config("seed", "--seed"),
+    source: Path = _config("source", "--source"),
+    evaluator: str = _config("evaluator", "--evaluator"),
+    validation: int = _config("validation", "--validation"),
+    keep: str = _config("keep", "--keep"),
     onboard: str = typer.Option(None, "--onboard", help="Judge this expert for the universe "
                                 "instead of running rounds."),
     min_gain: float = typer.Option(0.0, "--min-gain", min=0.0, help="With --onboard: points "
@@ -47,17 +43,14 @@ def selfplay(
     """Train the routing policy by self-play, or judge a new expert (--onboard)."""
     from pydantic import ValidationError
 
-    from ..selfplay.config import SelfPlayConfig
     from ..selfplay.loop import SelfPlay
     from ..selfplay.retrain import PolicyStep
     from ..service import Service
     from ..settings import load_settings
     from ..store import open_db
 
-    if evaluator not in EVALUATORS:
-        raise typer.BadParameter(f"use one of {', '.join(EVALUATORS)}", param_hint="--evaluator")
-    if keep not in ("signal", "all"):
-        raise typer.BadParameter("use signal or all", param_hint="--keep")
+    check_choice(SelfPlayConfig, "evaluator", evaluator, "--evaluator")
+    check_choice(SelfPlayConfig, "keep", keep, "--keep")
     if source is not None and not source.is_file():
         raise typer.BadParameter(f"{source}: no such file", param_hint="--source")
     try:

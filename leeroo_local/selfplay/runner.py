@@ -9,9 +9,8 @@ from ..service import Result, Service
 from ..scoring import (
     JUDGE_RUBRIC, mc_prompt, parse_judge, score_choice, score_loglikelihood, score_short,
 )
+from .config import EVALUATORS
 from .sources import Question
-
-EVALUATORS = ("loglik", "extract", "judge")
 
 
 @dataclass(frozen=True)
