@@ -71,14 +71,19 @@ class FitBudget(BaseModel):
     def size_limit(self) -> int | None:
         return self.max_experts or (SWAP_MAX_EXPERTS if self.mode == "swap" else None)
 
+    def fits_alone(self, memory: np.ndarray) -> np.ndarray:
+        """Which candidates fit the memory by themselves (in either mode, none that does not can
+        be a member)."""
+        return np.asarray(memory, np.float64) <= self.capacity
+
     def costs(self, memory: np.ndarray, disk: np.ndarray) -> tuple[np.ndarray, float]:
         """Each candidate's cost and the limit their sum must stay within (the module's rule):
         resident, memory against the capacity; swap, files against the disk, and an infinite
-        cost for a candidate whose memory alone exceeds the capacity."""
+        cost for a candidate that does not fit the memory alone."""
         memory, disk = np.asarray(memory, np.float64), np.asarray(disk, np.float64)
         if self.mode == "swap":
-            return (np.where(memory <= self.capacity, disk, math.inf),
-                    float(self.disk_bytes or math.inf))
+            limit = float(self.disk_bytes or math.inf)
+            return np.where(self.fits_alone(memory), disk, math.inf), limit
         return memory, float(self.capacity)
 
     def fits(self, memory: list[int], disk: list[int]) -> bool:
@@ -246,7 +251,7 @@ def plan(
     and cached (fit_predictions), or passed in as `predictions`."""
     cs = build_candidates(catalog, matrix, budget, degradation)
     memory = cs.memory()
-    fits = memory <= budget.capacity
+    fits = budget.fits_alone(memory)
     if not fits.any():
         raise BudgetTooSmall(_too_small(cs, budget))
     notes = []
