@@ -2,7 +2,7 @@
 with their options, as a user would paste them).
 
 Rows: the n-gram tokenizer alone; the subword pieces (the dense part's tokenizer, words
-memoised); the policy's scores (tokenizers + ONNX graph); a whole decision (scores + cost-aware
+memoised); the policy's scores (n-gram and subword lookups + ONNX graph); a whole decision (scores + cost-aware
 choice); and Service.route on a universe of catalog experts (the path `--expert auto` takes: the
 policy bound to the universe, quantization factors, swap check). Targets for the whole decision:
 p50 <= 0.5 ms, p99 <= 2 ms. Also the first route of a fresh process (a new interpreter: Service
