@@ -12,7 +12,9 @@ folds). Routers:
 - head only (v1): TF-IDF n-grams + logistic head, the policy as shipped before issue 17
 - clusters (baseline): the issue's label-free router: character 2-4-gram TF-IDF, 64-dim SVD,
   k-means (10) on the training questions, each cluster's mean training outcome
-- policy (v2): the head blended with kNN and cluster estimates on dense MiniLM vectors
+- policy (v2): the head blended with cluster estimates on dense MiniLM vectors (the recipe)
+- v2 + kNN: the same head, with kNN estimates also among the blend's candidates (as shipped
+  before kNN was dropped: it routed no better and cost most of the decision's time)
 - oracle: the best outcome per question (cheapest expert reaching it)
 
 Columns: accuracy and mean cost at cost weight 0; the best accuracy over the sweep of L at no
@@ -39,11 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from leeroo_local.outcomes import load_matrix  # noqa: E402
 from leeroo_local.policy.baselines import char_ngram_counts, cluster_router  # noqa: E402
 from leeroo_local.policy.evaluate import evaluate  # noqa: E402
-from leeroo_local.policy.recipe import fit_policy  # noqa: E402
+from leeroo_local.policy.recipe import fit_policy_variants  # noqa: E402
 from leeroo_local.policy.train import texts_of  # noqa: E402
 
-ROUTERS = ("head_v1", "clusters", "policy")
-NAMES = {"head_v1": "head only (v1)", "clusters": "clusters (base)", "policy": "policy (v2)"}
+ROUTERS = ("head_v1", "clusters", "policy_knn", "policy")
+NAMES = {"head_v1": "head only (v1)", "clusters": "clusters (base)", "policy_knn": "v2 + kNN",
+         "policy": "policy (v2)"}
 TARGET_GAIN, TARGET_GAIN_5_8 = 3.5, 2.0
 
 
@@ -84,16 +87,19 @@ def cross_validate(matrix, folds: int = 5, seed: int = 0, split: str = "random",
     for f in range(folds):
         started = time.perf_counter()
         tr, te = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
-        fitted = fit_policy([texts[i] for i in tr], S[tr], costs, seed=seed)
+        fitted, with_knn = fit_policy_variants([texts[i] for i in tr], S[tr], costs, seed=seed,
+                                               knn=(False, True))
         test_texts = [texts[i] for i in te]
         P["head_v1"][te] = fitted.predict_head(test_texts)
         P["policy"][te] = fitted.predict(test_texts)
+        P["policy_knn"][te] = with_knn.predict(test_texts)
         P["clusters"][te] = cluster_router(counts, tr, te, S[tr], seed=seed)
         for c in np.unique(categories[te]):
             mean = np.nanmean(np.where(categories[tr][:, None] == c, S[tr], np.nan), axis=0) \
                 if (categories[tr] == c).any() else np.nanmean(S[tr], axis=0)
             P["category_best"][te[categories[te] == c]] = np.nan_to_num(mean)
-        blends.append({"l2_x_n": fitted.strength, **fitted.blend.to_dict()})
+        blends.append({"l2_x_n": fitted.strength, **fitted.blend.to_dict(),
+                       "with_knn": with_knn.blend.to_dict()})
         log(f"{split} fold {f + 1}/{folds}: {len(tr)} train, {len(te)} test, L2 "
             f"{fitted.strength}, blend {fitted.blend.to_dict()}, {time.perf_counter() - started:.0f}s")
     reports = {r: evaluate(P[r], S, costs, matrix.experts) for r in (*ROUTERS, "category_best")}

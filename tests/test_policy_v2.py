@@ -105,3 +105,23 @@ def test_plot_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(ConfigError, match=r"leeroo-local\[plot\]"):
         plot.plot_report({}, tmp_path / "x.png")
+
+
+def test_knn_is_a_blend_candidate_only_when_asked():
+    """Outcomes that alternate 16 times around a circle of prompt vectors: only kNN can follow
+    them (a handful of clusters cannot), so kNN wins when it is a candidate, and is never
+    chosen when it is not."""
+    from leeroo_local.policy.neighbours import select_blend
+
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(0, 2 * np.pi, 1000)
+    V = np.stack([np.cos(angle), np.sin(angle)], 1).astype(np.float32)
+    good = np.sin(8 * angle) > 0
+    Y = np.stack([good, ~good], 1).astype(float)
+    fit, val = np.arange(800), np.arange(800, 1000)
+    head_val = np.full((200, 2), 0.5)
+    costs = np.array([1.0, 1.0])
+    without = select_blend(head_val, V[fit], Y[fit], V[val], Y[val], costs)
+    assert without.knn == 0 and all(t["knn"] == 0 for t in without.trials)
+    with_knn = select_blend(head_val, V[fit], Y[fit], V[val], Y[val], costs, knn=True)
+    assert with_knn.knn > 0 and with_knn.k > 0

@@ -115,21 +115,33 @@ def fit_head(X: CSR, Y: np.ndarray, seed: int = 0):
 
 def fit_policy(texts: Sequence[str], Y: np.ndarray, costs: np.ndarray,
                config: FeatureConfig | None = None, embedder: str | Path | None = DEFAULT_EMBEDDER,
-               seed: int = 0, neighbourhoods: bool = True) -> FittedPolicy:
-    """Fit the whole recipe on training texts and outcomes (embedder None: n-grams only)."""
+               seed: int = 0, neighbourhoods: bool = True, knn: bool = False) -> FittedPolicy:
+    """Fit the whole recipe on training texts and outcomes (embedder None: n-grams only;
+    knn: kNN among the blend's candidate parts, see neighbours.py)."""
+    return fit_policy_variants(texts, Y, costs, config, embedder, seed, neighbourhoods, (knn,))[0]
+
+
+def fit_policy_variants(texts: Sequence[str], Y: np.ndarray, costs: np.ndarray,
+                        config: FeatureConfig | None = None,
+                        embedder: str | Path | None = DEFAULT_EMBEDDER, seed: int = 0,
+                        neighbourhoods: bool = True, knn: Sequence[bool] = (False,)
+                        ) -> list[FittedPolicy]:
+    """One fitted policy per entry of `knn`, all sharing one head and one dense encoder (the
+    head is most of the training time; bench/policy_cv.py compares the blends)."""
     config = config or FeatureConfig()
     d = design(texts, config)
     model, strength, trials, chosen = fit_head(d.X, Y, seed)
-    fitted = FittedPolicy(config, d, model, strength, trials, Blend())
+    out = [FittedPolicy(config, d, model, strength, trials, Blend()) for _ in knn]
     if embedder is None or chosen is None or not neighbourhoods or len(texts) < MIN_FOR_BLEND:
-        return fitted
+        return out
     dense = DenseEncoder.fit(embedder, texts, config.max_chars)
     V = dense.vectors(texts)
     head_val = chosen.model.predict(d.X.rows(chosen.val))
-    blend = select_blend(head_val, V[chosen.fit], Y[chosen.fit], V[chosen.val], Y[chosen.val],
-                         np.asarray(costs, np.float64), seed)
-    fitted.blend = blend
-    if blend.head < 1.0:
-        fitted.dense = dense
-        fitted.hoods = Neighbourhoods.fit(V, Y, blend, seed)
-    return fitted
+    for fitted, with_knn in zip(out, knn):
+        blend = select_blend(head_val, V[chosen.fit], Y[chosen.fit], V[chosen.val], Y[chosen.val],
+                             np.asarray(costs, np.float64), seed, knn=with_knn)
+        fitted.blend = blend
+        if blend.head < 1.0:
+            fitted.dense = dense
+            fitted.hoods = Neighbourhoods.fit(V, Y, blend, seed)
+    return out
