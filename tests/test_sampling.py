@@ -75,3 +75,9 @@ def test_the_readme_prompt_gets_a_short_answer_that_does_not_loop(gemma_path):
         sentences = [s.strip().lower() for s in re.split(r"[.!?\n]+", data["answer"]) if s.strip()]
         assert sentences and max(Counter(sentences).values()) < 3, data["answer"]
         assert data["finish_reason"] == "stop" and data["tokens"]["completion"] < 256
+
+
+def test_help_names_the_config_section_of_each_default():
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Default: 0.95 (config.toml [sampling])." in result.output

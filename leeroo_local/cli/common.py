@@ -41,7 +41,7 @@ def check_choice(model: type[BaseModel], name: str, value: str, flag: str) -> No
 def _sampling_option(name: str, *flags: str):
     default = SamplingDefaults.model_fields[name].default
     return model_option(SamplingDefaults, name, *flags, default=...,
-                        note=f" Default: {default} (config.toml [sampling]).", show_default=False)
+                        note=f" Default: {default} (config.toml \\[sampling]).", show_default=False)
 
 
 Temperature = Annotated[Optional[float], _sampling_option("temperature", "--temperature", "-t")]
