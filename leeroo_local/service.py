@@ -134,6 +134,13 @@ class Service:
                      reason=choice.reason, route_s=time.perf_counter() - started,
                      policy_load_s=load_s)
 
+    def warm_router(self) -> threading.Thread:
+        """Load the routing policy in the background, so that a long-lived front end (serve,
+        chat) does not charge it to its first request; a route that comes first waits on it."""
+        thread = threading.Thread(target=self.router, name="leeroo-policy-load", daemon=True)
+        thread.start()
+        return thread
+
     def router(self):
         """The universe's routing policy (a UniverseRouter), loaded once on first use; None when
         no policy knows any of the universe's experts (a warning says so)."""

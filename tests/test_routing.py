@@ -74,6 +74,17 @@ def test_auto_route_follows_the_policy(tiny_dir, tiny_policy):
         svc.close()
 
 
+def test_the_first_route_pays_the_policy_load_unless_it_was_warmed(tiny_dir, tiny_policy):
+    cold = _service(tiny_dir, tiny_policy[0])
+    first, second = cold.route("integral of x"), cold.route("integral of x")
+    assert first.policy_load_s > 0 and second.policy_load_s == 0
+    assert first.route_s >= first.policy_load_s
+    warmed = _service(tiny_dir, tiny_policy[0])
+    warmed.warm_router().join(timeout=60)
+    route = warmed.route("integral of x")
+    assert route.policy_load_s == 0 and route.expert == first.expert
+
+
 def test_swap_penalty_sends_a_close_call_to_the_loaded_expert(tiny_dir, tiny_policy):
     svc = _service(tiny_dir, tiny_policy[0], keep_alive_s=60, swap_penalty=1.0)
     try:

@@ -32,6 +32,8 @@ def chat(
     try:
         if expert != "auto":
             service.catalog.get(expert)  # an unknown id fails here, before the screen opens
+        else:
+            service.warm_router()  # while the screen opens and the user types
         sampling = service.sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                     top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
                                     repeat_last_n=repeat_last_n, seed=seed)

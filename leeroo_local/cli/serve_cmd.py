@@ -48,6 +48,7 @@ def serve(
         err = exc.errors()[0]
         raise ConfigError(f"serve: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     service = Service(load_settings(n_ctx=ctx), client="serve")
+    service.warm_router()  # while uvicorn starts, not on the first request
     sock = bind(settings.host, settings.port)
     url = f"http://{settings.host}:{sock.getsockname()[1]}/v1"
     # On stdout, so a script that starts `serve --port 0` reads the address from it.
