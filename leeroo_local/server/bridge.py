@@ -14,7 +14,7 @@ import collections
 import threading
 from typing import Callable, Iterator
 
-from ..service import Result
+from ..service import Result, TextEvent
 
 END = object()  # the generator is exhausted
 TIMEOUT = object()  # nothing arrived in time
@@ -26,18 +26,31 @@ class Cancel(threading.Event):
     reason: str | None = None
 
 
+HOLD_S = 0.5  # the longest a stream's first token holds back the next (EventPump.delivered)
+
+
 class EventPump:
     """Runs `start(cancel)` (a service generator) in a thread; `get()` yields its events, then
-    an exception it raised (as a value), then END."""
+    an exception it raised (as a value), then END.
 
-    def __init__(self, start: Callable[[threading.Event], Iterator], name: str = "request"):
+    With `hold_first`, the thread asks the generator for nothing more after the first
+    TextEvent until the reader says it is delivered (or HOLD_S passes): the expert computes
+    its second token after the first one is written to the client, not while the server's
+    threads and the client need the cores to deliver it (the worker waits for that ask).
+    """
+
+    def __init__(self, start: Callable[[threading.Event], Iterator], name: str = "request",
+                 hold_first: bool = False):
         self.cancel = Cancel()
+        self._delivered = threading.Event()
+        if not hold_first:
+            self._delivered.set()
+        self._done = threading.Event()
         self._loop = asyncio.get_running_loop()
         self._items: collections.deque = collections.deque()
         self._ready = asyncio.Event()
-        self._thread = threading.Thread(target=self._run, args=(start,), daemon=True,
-                                        name=f"leeroo-{name}")
-        self._thread.start()
+        threading.Thread(target=self._run, args=(start,), daemon=True,
+                         name=f"leeroo-{name}").start()
 
     def _put(self, item) -> None:
         self._items.append(item)
@@ -52,6 +65,9 @@ class EventPump:
             try:
                 for event in stream:
                     self._put(event)
+                    if isinstance(event, TextEvent) and not self._delivered.is_set():
+                        self._delivered.wait(HOLD_S)
+                        self._delivered.set()
                     # A Result is already logged; closing after it would log a cancellation too.
                     if self.cancel.is_set() and not isinstance(event, Result):
                         break
@@ -59,7 +75,10 @@ class EventPump:
                 stream.close()  # early: GeneratorExit inside the service = cancelled and logged
         except BaseException as exc:  # handed to the event loop, which renders it
             self._put(exc)
-        self._put(END)
+        try:
+            self._put(END)
+        finally:
+            self._done.set()
 
     async def get(self, timeout: float | None = None):
         """The next event, an exception (as a value), END, or TIMEOUT after `timeout` s."""
@@ -77,16 +96,21 @@ class EventPump:
     @property
     def running(self) -> bool:
         """True until the service generator has ended (and the request is logged)."""
-        return self._thread.is_alive()
+        return not self._done.is_set()
 
     def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
+        self._done.wait(timeout)
+
+    def delivered(self) -> None:
+        """From the event loop: what `get()` gave so far is written to the client."""
+        self._delivered.set()
 
     def stop(self, reason: str | None = None) -> None:
         """Give up the request (the client went away, or the answer is complete)."""
         if reason and not self.cancel.is_set():
             self.cancel.reason = reason
         self.cancel.set()
+        self._delivered.set()
 
     def abort(self, exc: BaseException, reason: str) -> None:
         """From the event loop: stop the request and hand `exc` to the reader before anything
