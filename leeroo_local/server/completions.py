@@ -240,7 +240,7 @@ async def _answer(request: Request, shape: Shape, stream: bool, include_usage: b
     state = request.app.state.leeroo
     call = Call(id=f"{shape.prefix}-{uuid.uuid4().hex}", created=int(time.time()),
                 include_usage=include_usage, notes=notes)
-    pump = EventPump(start, name=call.id, hold_first=stream)
+    pump = EventPump(start, name=call.id, hold_first=stream, threads=state.threads)
     state.inflight.track(pump)
     headers: dict[str, str] = {}
     try:
