@@ -17,7 +17,8 @@ thread); clients are the official openai package, each in its own thread.
      run, interleaved, the time to first token (median, p90) of a streamed plain completion on
      llama-cpp-python in-process (Llama.create_completion), llama-cpp-python's own server
      (`python -m llama_cpp.server`, when its extras import; --lcpp-server-path) and `serve`
-     (the worker backend): same prompt, file, threads, all warm (--ttft-only: that alone).
+     (the worker backend) in a process of its own like that server, and in this process
+     beside the client: same prompt, file, threads, all warm (--ttft-only: that alone).
 
 Prints a table; --json FILE writes the numbers. Run: python bench/serve_bench.py [--tiny]
 [--backends] (--only-backends: section 4 alone).
@@ -239,6 +240,43 @@ def lcpp_server(path: str, ctx: int, threads: int, pythonpath: str):
     return None, f"did not start (exit code {proc.poll()})"
 
 
+def serve_process(args):
+    """`serve` in a process of its own (run_server, as `leeroo-local serve` runs it) on the
+    bench's service: (process, base url). The client then shares no interpreter with it, as
+    with llama-cpp-python's server."""
+    import os
+    import subprocess
+
+    port_file = Path(tempfile.mkdtemp()) / "port"
+    cmd = [sys.executable, __file__, "--serve-child", str(port_file), "--ctx", str(args.ctx),
+           "--threads", str(args.threads)] + (["--tiny"] if args.tiny else [])
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if port_file.exists() and port_file.read_text().strip():
+            return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"serve did not start (exit code {proc.poll()})")
+
+
+def serve_child(args) -> None:
+    """The child of serve_process: serve until SIGTERM, then close the service."""
+    from leeroo_local.server import run_server
+    from leeroo_local.server.runner import bind
+
+    with tempfile.TemporaryDirectory() as tmp:
+        service = build_service(args, Path(tmp))
+        settings = ServerSettings(port=0)
+        sock = bind(settings.host, 0)
+        try:
+            Path(args.serve_child).write_text(str(sock.getsockname()[1]))
+            run_server(create_app(service, settings), settings, sock, log_level="warning")
+        finally:
+            service.close()
+
+
 def completion_ttft(client: openai.OpenAI, expert: str) -> float | None:
     """Seconds to the first text of a streamed plain completion of PROMPT through a server."""
     started, first = time.perf_counter(), None
@@ -255,8 +293,12 @@ def ttft_beside(args, path: str, serve_client: openai.OpenAI, target: str) -> di
     whose order rotates, so every path sees the same machine load. Median and p90 in ms."""
     llm, local = in_process(path, args.ctx, args.threads)
     proc, url = lcpp_server(path, args.ctx, args.threads, args.lcpp_server_path)
+    served, served_url = serve_process(args)
+    serve_own = openai.OpenAI(base_url=served_url + "/v1", api_key="bench", max_retries=0,
+                              timeout=600)
     paths = {"llama-cpp-python in-process": local,
-             "leeroo-local serve": lambda: completion_ttft(serve_client, target)}
+             "leeroo-local serve (own process)": lambda: completion_ttft(serve_own, target),
+             "leeroo-local serve (in this process)": lambda: completion_ttft(serve_client, target)}
     missing = None
     if proc is not None:
         client = openai.OpenAI(base_url=url + "/v1", api_key="bench", max_retries=0, timeout=600)
@@ -275,9 +317,10 @@ def ttft_beside(args, path: str, serve_client: openai.OpenAI, target: str) -> di
                 times[name].append(paths[name]())
     finally:
         llm.close()
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
+        for child in (proc, served):
+            if child is not None:
+                child.terminate()
+                child.wait(30)
     out = {name: {"median_ms": median_ms(v), "p90_ms": p90_ms(v),
                   "all_ms": [x * 1000 if x is not None else None for x in v]}
            for name, v in times.items()}
@@ -372,7 +415,11 @@ def main() -> None:
                          "server (where its extras, sse-starlette and starlette-context, are)")
     ap.add_argument("--ttft-only", action="store_true",
                     help="section 4: time to first token alone, no concurrency runs")
+    ap.add_argument("--serve-child", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_child:
+        serve_child(args)
+        return
     if args.only_backends:
         with tempfile.TemporaryDirectory() as tmp:
             rows = backend_rows(args, Path(tmp))
