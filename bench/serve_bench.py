@@ -13,8 +13,12 @@ thread); clients are the official openai package, each in its own thread.
   3. a cold load through the server: when the stream's first bytes arrive vs the first token;
   4. (--backends) one expert behind `serve` with each local backend (the worker process, and
      llama.cpp's llama-server when one is found: its parallel slots batch concurrent requests):
-     aggregate tokens/s and median request seconds at 1 and 8 concurrent clients, and the time
-     to first token of `serve` beside llama-cpp-python in-process (Llama.create_chat_completion).
+     aggregate tokens/s and median request seconds at 1 and 8 concurrent clients; and, in one
+     run, interleaved, the time to first token (median, p90) of a streamed plain completion on
+     llama-cpp-python in-process (Llama.create_completion), llama-cpp-python's own server
+     (`python -m llama_cpp.server`, when its extras import; --lcpp-server-path) and `serve`
+     (the worker backend) in a process of its own like that server, and in this process
+     beside the client: same prompt, file, threads, all warm (--ttft-only: that alone).
 
 Prints a table; --json FILE writes the numbers. Run: python bench/serve_bench.py [--tiny]
 [--backends] (--only-backends: section 4 alone).
@@ -177,40 +181,162 @@ def median_ms(values: list[float | None]) -> float:
     return statistics.median(values) * 1000 if values else float("nan")
 
 
-def in_process_ttft(path: str, ctx: int, threads: int, runs: int) -> list[float | None]:
+def p90_ms(values: list[float | None]) -> float:
+    """90th percentile in ms (nearest rank) of the requests that produced a token."""
+    values = sorted(v for v in values if v is not None)
+    return values[min(len(values) - 1, int(0.9 * len(values)))] * 1000 if values else float("nan")
+
+
+def in_process(path: str, ctx: int, threads: int):
     """llama-cpp-python alone, in this process: the floor a server's first token is held to.
-    Plain completions on both sides (its own chat template stops Gemma at once)."""
+    Plain completions on every path (its own chat template stops Gemma at once)."""
     import llama_cpp
 
-    llm = llama_cpp.Llama(model_path=path, n_ctx=ctx, n_threads=threads or None, verbose=False)
-    out = []
-    for _ in range(runs):
+    threads = threads or None
+    llm = llama_cpp.Llama(model_path=path, n_ctx=ctx, n_threads=threads,
+                          n_threads_batch=threads, verbose=False)
+
+    def ttft() -> float | None:
         started, first = time.perf_counter(), None
         for chunk in llm.create_completion(PROMPT, max_tokens=4, temperature=0, stream=True):
             if first is None and chunk["choices"][0]["text"]:
                 first = time.perf_counter() - started
-        out.append(first)
-    llm.close()
-    return out
+        return first
+    return llm, ttft
+
+
+def lcpp_server(path: str, ctx: int, threads: int, pythonpath: str):
+    """llama-cpp-python's own server (`python -m llama_cpp.server`) on this file in a child
+    process: (process, base url), or (None, why not) when its extras do not import."""
+    import os
+    import socket
+    import subprocess
+
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
+    check = subprocess.run([sys.executable, "-c", "import llama_cpp.server.app"], env=env,
+                           capture_output=True, text=True)
+    if check.returncode:
+        return None, (check.stderr.strip().splitlines() or ["cannot import"])[-1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", path, "--model_alias", "bench",
+           "--n_ctx", str(ctx), "--host", "127.0.0.1", "--port", str(port), "--verbose", "false"]
+    if threads:
+        cmd += ["--n_threads", str(threads), "--n_threads_batch", str(threads)]
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url + "/v1/models", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    return None, f"did not start (exit code {proc.poll()})"
+
+
+def serve_process(args):
+    """`serve` in a process of its own (run_server, as `leeroo-local serve` runs it) on the
+    bench's service: (process, base url). The client then shares no interpreter with it, as
+    with llama-cpp-python's server."""
+    import os
+    import subprocess
+
+    port_file = Path(tempfile.mkdtemp()) / "port"
+    cmd = [sys.executable, __file__, "--serve-child", str(port_file), "--ctx", str(args.ctx),
+           "--threads", str(args.threads)] + (["--tiny"] if args.tiny else [])
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if port_file.exists() and port_file.read_text().strip():
+            return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"serve did not start (exit code {proc.poll()})")
+
+
+def serve_child(args) -> None:
+    """The child of serve_process: serve until SIGTERM, then close the service."""
+    from leeroo_local.server import run_server
+    from leeroo_local.server.runner import bind
+
+    with tempfile.TemporaryDirectory() as tmp:
+        service = build_service(args, Path(tmp))
+        settings = ServerSettings(port=0)
+        sock = bind(settings.host, 0)
+        try:
+            Path(args.serve_child).write_text(str(sock.getsockname()[1]))
+            run_server(create_app(service, settings), settings, sock, log_level="warning")
+        finally:
+            service.close()
 
 
 def completion_ttft(client: openai.OpenAI, expert: str) -> float | None:
-    """Seconds to the first text of a streamed plain completion of PROMPT through `serve`."""
-    started = time.perf_counter()
+    """Seconds to the first text of a streamed plain completion of PROMPT through a server."""
+    started, first = time.perf_counter(), None
     for chunk in client.completions.create(model=expert, prompt=PROMPT, max_tokens=4,
                                            temperature=0, stream=True):
-        if chunk.choices and chunk.choices[0].text:
-            return time.perf_counter() - started
-    return None
+        if first is None and chunk.choices and chunk.choices[0].text:
+            first = time.perf_counter() - started
+    return first
+
+
+def ttft_beside(args, path: str, serve_client: openai.OpenAI, target: str) -> dict:
+    """Time to the first token of one streamed plain completion, warm and cached, on each path
+    in one run: llama-cpp-python in-process, its own server, and `serve`; interleaved in rounds
+    whose order rotates, so every path sees the same machine load. Median and p90 in ms."""
+    llm, local = in_process(path, args.ctx, args.threads)
+    proc, url = lcpp_server(path, args.ctx, args.threads, args.lcpp_server_path)
+    served, served_url = serve_process(args)
+    serve_own = openai.OpenAI(base_url=served_url + "/v1", api_key="bench", max_retries=0,
+                              timeout=600)
+    paths = {"llama-cpp-python in-process": local,
+             "leeroo-local serve (own process)": lambda: completion_ttft(serve_own, target),
+             "leeroo-local serve (in this process)": lambda: completion_ttft(serve_client, target)}
+    missing = None
+    if proc is not None:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="bench", max_retries=0, timeout=600)
+        paths["llama-cpp-python server"] = lambda: completion_ttft(client, "bench")
+    else:
+        missing = url
+    try:
+        for measure in paths.values():  # warm each path: its prompt cached, its code paths hot
+            for _ in range(3):
+                measure()
+        settle(args.settle)
+        times: dict[str, list] = {name: [] for name in paths}
+        names = list(paths)
+        for i in range(args.runs):
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                times[name].append(paths[name]())
+    finally:
+        llm.close()
+        for child in (proc, served):
+            if child is not None:
+                child.terminate()
+                child.wait(30)
+    out = {name: {"median_ms": median_ms(v), "p90_ms": p90_ms(v),
+                  "all_ms": [x * 1000 if x is not None else None for x in v]}
+           for name, v in times.items()}
+    if missing:
+        out["llama-cpp-python server"] = {"missing": missing}
+    return out
 
 
 def backend_rows(args, tmp: Path) -> dict:
-    """Section 4: each local backend behind `serve`, one expert, 1 and 8 concurrent clients."""
+    """Section 4: each local backend behind `serve`, one expert, 1 and 8 concurrent clients;
+    with the worker backend, time to first token beside llama-cpp-python (ttft_beside)."""
     from leeroo_local.backends.llama_server import find_llama_server
 
     backends = ["worker"] + (["llama-server"] if find_llama_server(args.llama_server) else [])
     backends = [b for b in backends if b not in args.skip.split(",")]
-    rows, path = {}, None
+    rows = {}
     for backend in backends:
         service = build_service(args, tmp, local_backend=backend,
                                 llama_server=args.llama_server or None,
@@ -222,39 +348,50 @@ def backend_rows(args, tmp: Path) -> dict:
                 client = openai.OpenAI(base_url=srv.url + "/v1", api_key="bench", max_retries=0,
                                        timeout=600)
                 server_ttft(client, target, 2, 0)  # load it
-                path = path or str(service.prepare(target, service.universe.members[0].quant))
                 settle(args.settle)
+                if backend == "worker":
+                    path = str(service.prepare(target, service.universe.members[0].quant))
+                    rows["ttft"] = ttft_beside(args, path, client, target)
                 ttft = [completion_ttft(client, target) for _ in range(args.runs)]
                 levels = {}
-                for n in (1, 8):
-                    walls: list[float] = []
+                if not args.ttft_only:
+                    for n in (1, 8):
+                        walls: list[float] = []
 
-                    def one(expert, i, walls=walls):
-                        started = time.perf_counter()
-                        tokens = via_server(client, 16)(expert, 300 + i)
-                        walls.append(time.perf_counter() - started)
-                        return tokens
-                    row = concurrent(n, [target], 16, one)
-                    row["median_request_s"] = statistics.median(walls) if walls else float("nan")
-                    levels[n] = row
+                        def one(expert, i, walls=walls):
+                            started = time.perf_counter()
+                            tokens = via_server(client, 16)(expert, 300 + i)
+                            walls.append(time.perf_counter() - started)
+                            return tokens
+                        row = concurrent(n, [target], 16, one)
+                        row["median_request_s"] = statistics.median(walls) if walls else float("nan")
+                        levels[n] = row
                 rows[backend] = {"ttft_ms": median_ms(ttft), "clients": levels}
         finally:
             service.close()
-    rows["in_process_ttft_ms"] = median_ms(in_process_ttft(path, args.ctx, args.threads, args.runs))
     return rows
 
 
 def print_backends(rows: dict) -> None:
+    if "ttft" in rows:
+        print(f"{'time to first token, one run, interleaved':<44}{'median ms':>11}{'p90 ms':>9}")
+        for name, row in rows["ttft"].items():
+            if "missing" in row:
+                print(f"{'  ' + name:<44}  not run: {row['missing']}")
+            else:
+                print(f"{'  ' + name:<44}{row['median_ms']:>11.1f}{row['p90_ms']:>9.1f}")
     print(f"{'one expert behind serve':<26}{'TTFT ms':>9}{'1 client tok/s':>16}"
           f"{'8 clients tok/s':>17}{'8: median req s':>17}{'errors':>8}")
     for name, row in rows.items():
-        if name == "in_process_ttft_ms":
+        if name == "ttft":
+            continue
+        if not row["clients"]:
+            print(f"{'  ' + name:<26}{row['ttft_ms']:>9.1f}")
             continue
         one, eight = row["clients"][1], row["clients"][8]
         print(f"{'  ' + name:<26}{row['ttft_ms']:>9.1f}{one['tokens_per_s']:>16.1f}"
               f"{eight['tokens_per_s']:>17.1f}{eight['median_request_s']:>17.2f}"
               f"{len(one['errors']) + len(eight['errors']):>8}")
-    print(f"{'  llama-cpp-python in-process':<26}{rows['in_process_ttft_ms']:>9.1f}")
 
 
 def main() -> None:
@@ -273,7 +410,16 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="section 4: backends to leave out (comma list)")
     ap.add_argument("--llama-server", default="", help="llama-server binary (default: PATH)")
     ap.add_argument("--llama-server-args", default="", help="more llama-server arguments")
+    ap.add_argument("--lcpp-server-path", default="",
+                    help="section 4: a folder put first on PYTHONPATH for llama-cpp-python's "
+                         "server (where its extras, sse-starlette and starlette-context, are)")
+    ap.add_argument("--ttft-only", action="store_true",
+                    help="section 4: time to first token alone, no concurrency runs")
+    ap.add_argument("--serve-child", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_child:
+        serve_child(args)
+        return
     if args.only_backends:
         with tempfile.TemporaryDirectory() as tmp:
             rows = backend_rows(args, Path(tmp))

@@ -10,6 +10,7 @@ pair wrapped in a multiprocessing Connection, with small tuples:
     parent -> worker   ("load", path, n_ctx, n_threads, n_gpu_layers)
                        ("chat" | "complete", messages_or_prompt, sampling_dict)
                        ("loglik", context, [continuations])
+                       ("more",)  (after the first chunk of a stream: go on)
                        ("cancel",)  (between tokens of a stream)
                        ("exit",)
     worker -> parent   ("ready", pid, {"gpu_offload": bool}) once imported, ("loaded", load_info_dict),
@@ -67,18 +68,26 @@ def _serve(conn: Connection) -> None:
                 sent = 0
                 for chunk in stream:
                     if conn.poll() and conn.recv()[0] == "cancel":
-                        stream.close()  # stops sampling; llama.cpp's state stays reusable
-                        conn.send(("done", {"text": "", "finish_reason": "cancelled",
-                                            "prompt_tokens": 0, "completion_tokens": sent}))
+                        _cancelled(conn, stream, sent)
                         break
                     if chunk.finish_reason:
                         conn.send(("done", dataclasses.asdict(chunk)))
-                    else:
-                        conn.send(("chunk", chunk.text))
-                        sent += 1
+                        continue
+                    conn.send(("chunk", chunk.text))
+                    sent += 1
+                    # After the first chunk, wait for the parent's "more" (or "cancel"): the next
+                    # token is not computed while the first is on its way to the client, which
+                    # on a machine without spare cores it would slow (see Worker.stream).
+                    if sent == 1:
+                        reply = conn.recv()[0]
+                        if reply == "exit":
+                            return
+                        if reply == "cancel":
+                            _cancelled(conn, stream, sent)
+                            break
             elif op == "loglik":
                 conn.send(("result", model.loglikelihoods(msg[1], msg[2])))
-            elif op == "cancel":
+            elif op in ("cancel", "more"):
                 continue  # arrived after the stream ended
             else:
                 conn.send(("error", "LeerooError", f"unknown worker operation {op!r}", {}))
@@ -87,6 +96,12 @@ def _serve(conn: Connection) -> None:
             conn.send(("error", type(exc).__name__, str(exc), extra))
         except Exception as exc:  # report, keep serving: the parent decides what to do
             conn.send(("error", "LeerooError", f"{type(exc).__name__}: {exc}", {}))
+
+
+def _cancelled(conn: Connection, stream, sent: int) -> None:
+    stream.close()  # stops sampling; llama.cpp's state stays reusable
+    conn.send(("done", {"text": "", "finish_reason": "cancelled", "prompt_tokens": 0,
+                        "completion_tokens": sent}))
 
 
 def _raise(name: str, message: str, extra: dict) -> None:
@@ -167,19 +182,30 @@ class Worker:
         return msg[1]
 
     def stream(self, op: str, payload, sampling: dict, cancel: threading.Event | None = None):
-        """Yield ("chunk", text) ... then ("done", final) from the worker; cancel on request."""
+        """Yield ("chunk", text) ... then ("done", final) from the worker; cancel on request.
+
+        The worker computes nothing past its first chunk until the caller asks for the next
+        message (this sends "more"): the time to first token is the time until the first token
+        reaches the client, and a second token decoded meanwhile would take the cores that
+        delivering the first needs (the server's threads, the client) where there are no spare
+        ones. Every later token streams without waiting.
+        """
         self._send((op, payload, sampling))
         cancel_sent = False
+        chunks = 0
         while True:
             if cancel is not None and cancel.is_set() and not cancel_sent:
                 self._send(("cancel",))
                 cancel_sent = True
+            elif chunks == 1 and not cancel_sent:
+                self._send(("more",))
             msg = self._recv()
             if msg[0] == "error":
                 _raise(*msg[1:])
             yield msg
             if msg[0] == "done":
                 return
+            chunks += 1
 
     def call(self, op: str, *args):
         self._send((op, *args))

@@ -176,3 +176,19 @@ def test_the_service_runs_an_expert_on_llama_server_when_configured(tiny_dir, tm
         assert svc.status()[0]["loaded"]
     finally:
         svc.close()
+
+
+def test_the_worker_computes_nothing_past_its_first_chunk_until_asked(tiny_dir):
+    """The second token waits until the first is handed on (Worker.stream asks for more when
+    it is resumed), so it does not take the cores that delivering the first one needs."""
+    worker = Worker()
+    try:
+        worker.load(str(tiny_dir / "tiny-1.gguf"), N_CTX, 1)
+        stream = worker.stream("complete", "hello", GREEDY)
+        assert next(stream)[0] == "chunk"
+        assert not worker._conn.poll(0.5)  # the worker waits
+        rest = list(stream)
+        assert rest[-1][0] == "done" and rest[-1][1]["completion_tokens"] >= 1
+        assert run(worker)[1]["finish_reason"] in ("length", "stop")  # and it keeps serving
+    finally:
+        worker.close()

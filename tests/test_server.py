@@ -306,6 +306,50 @@ def test_no_expert_that_can_be_loaded_is_503(serve, client_for, tmp_path, tiny_d
 
 # -- streams: cold loads, errors in a started stream ------------------------------------------
 
+def test_request_threads_are_kept_for_the_next_request_then_end_when_idle():
+    from leeroo_local.server.bridge import Threads
+
+    threads = Threads(keep=1, idle_s=0.3)
+    ran: list[threading.Thread] = []
+    for _ in range(2):
+        done = threading.Event()
+        threads.run(lambda: (ran.append(threading.current_thread()), done.set()), "request")
+        assert done.wait(10)
+        deadline = time.monotonic() + 10
+        while not threads._idle and time.monotonic() < deadline:  # parked after its work
+            time.sleep(0.01)
+    assert ran[0] is ran[1]
+    ran[0].join(10)  # idle longer than idle_s: it ends
+    assert not ran[0].is_alive() and not threads._idle
+
+
+def test_connections_are_served_with_nagle_off():
+    """A stream's events are small writes: with Nagle's algorithm on, the first one after the
+    headers waited for the client's delayed ACK (tens of ms on the first token)."""
+    import asyncio
+    import socket
+
+    from leeroo_local.server.runner import bind
+
+    async def accepted() -> int:
+        sock = bind("127.0.0.1", 0)
+        seen = asyncio.get_running_loop().create_future()
+
+        async def handle(reader, writer):
+            seen.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP,
+                                                                       socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=sock)  # as uvicorn serves `bind`'s socket
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+            nodelay = await asyncio.wait_for(seen, 10)
+            writer.close()
+        return nodelay
+
+    assert asyncio.run(accepted())
+
+
 def test_a_stream_to_a_cold_expert_starts_before_the_load_ends(serve, service, contract):
     srv = serve(first_byte_s=0)
     service.pool().unload("tiny-3:F32")

@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, Request
 from .. import __version__
 from ..errors import UnknownExpert
 from ..service import Service
+from .bridge import Threads
 from .completions import router as completions_router
 from .config import ServerSettings
 from .errors import install_handlers
@@ -33,6 +34,7 @@ class AppState:
     settings: ServerSettings
     started: int = field(default_factory=lambda: int(time.time()))
     inflight: Inflight = field(default_factory=Inflight)
+    threads: Threads = field(default_factory=Threads)
 
     def resolve(self, model: str) -> str:
         """`auto` or a member of the universe; anything else is an unknown model (404)."""

@@ -10,7 +10,6 @@ its own status code, after it the failure arrives as an error event in the strea
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import time
 import uuid
@@ -194,33 +193,44 @@ async def _stream(pump: EventPump, shape: Shape, call: Call, route: Route,
                                       "x-accel-buffering": "no"})
 
 
+def _render(event, shape: Shape, call: Call, model: str) -> tuple[str, bool]:
+    """One event of the stream as SSE text (maybe none), and whether the stream ends with it."""
+    if event is TIMEOUT:
+        return ": keep-alive\n\n", False
+    if event is END:
+        return "data: [DONE]\n\n", True
+    if isinstance(event, BaseException):
+        return _data(describe(event)[1]) + "data: [DONE]\n\n", True
+    if isinstance(event, Progress):
+        return _comment(event) or "", False
+    if isinstance(event, TextEvent):
+        return (_data(shape.piece(call, model, event.text)) if event.text else ""), False
+    if isinstance(event, Result):
+        text = _data(shape.closing(call, event))
+        return text + (_data(shape.usage(call, event)) if call.include_usage else ""), False
+    return "", False
+
+
 async def _sse(pump: EventPump, early: list, shape: Shape, call: Call, model: str,
                keepalive_s: float) -> AsyncIterator[str]:
     """The event stream; a client that goes away cancels the generation (starlette cancels
     this generator when it sees the disconnect, and `finally` stops the pump)."""
-    pending = collections.deque(early)
     try:
-        yield _data(shape.opening(call, model))
-        while True:
-            event = pending.popleft() if pending else await pump.get(keepalive_s)
-            if event is TIMEOUT:
-                yield ": keep-alive\n\n"
-            elif event is END:
+        # The opening chunk and what arrived before the status (the first token, usually)
+        # go out in one write.
+        text, done = _data(shape.opening(call, model)), False
+        for event in early:
+            more, done = _render(event, shape, call, model)
+            text += more
+            if done:
                 break
-            elif isinstance(event, BaseException):
-                yield _data(describe(event)[1])
-                break
-            elif isinstance(event, Progress):
-                if (line := _comment(event)) is not None:
-                    yield line
-            elif isinstance(event, TextEvent):
-                if event.text:
-                    yield _data(shape.piece(call, model, event.text))
-            elif isinstance(event, Result):
-                yield _data(shape.closing(call, event))
-                if call.include_usage:
-                    yield _data(shape.usage(call, event))
-        yield "data: [DONE]\n\n"
+        yield text
+        pump.delivered()  # written: the expert may go on (EventPump's hold_first)
+        while not done:
+            text, done = _render(await pump.get(keepalive_s), shape, call, model)
+            if text:
+                yield text
+            pump.delivered()
     finally:
         pump.stop(GONE)  # no effect once the answer is complete
 
@@ -230,7 +240,7 @@ async def _answer(request: Request, shape: Shape, stream: bool, include_usage: b
     state = request.app.state.leeroo
     call = Call(id=f"{shape.prefix}-{uuid.uuid4().hex}", created=int(time.time()),
                 include_usage=include_usage, notes=notes)
-    pump = EventPump(start, name=call.id)
+    pump = EventPump(start, name=call.id, hold_first=stream, threads=state.threads)
     state.inflight.track(pump)
     headers: dict[str, str] = {}
     try:

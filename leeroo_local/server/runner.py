@@ -15,9 +15,17 @@ from .config import ServerSettings
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket (port 0: a free port, read back with getsockname)."""
+    """A listening socket (port 0: a free port, read back with getsockname).
+
+    Made with proto IPPROTO_TCP, not 0: the connections it accepts inherit the proto, and
+    asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets whose proto says TCP.
+    With Nagle on, a stream's first event waited in the kernel for the ACK of the headers,
+    which the client delays (up to 40 ms on Linux): that was most of the time to first token
+    `serve` added over llama-cpp-python in-process.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited on Linux, too
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
