@@ -12,11 +12,11 @@ The policy's score is a convex blend  a_head * head + a_knn * knn + a_cluster * 
 weights, k and the number of clusters chosen on held-out training questions (`select_blend`):
 each part is kept only when the held-out questions support it.
 
-kNN is not a candidate by default. Cross-validated on all 9,607 shared questions (5 folds, the
-same heads), head + clusters routed as well as head + kNN + clusters (+2.43 points over the best
-single expert at its cost for both, AIQ 47.52 vs 47.50) at a twentieth of the decision's cost:
-the kNN part is a similarity against every training question and a TopK (about 230 us of the
-0.48 ms decision). `select_blend(..., knn=True)` brings it back.
+kNN is not a candidate by default. Cross-validated on all 9,607 shared questions (bench/
+policy_cv.py, 5 folds, the same heads), the blend with kNN among its parts did -0.59 points at
+the best single expert's cost on random folds and +0.29 on source folds (AIQ -0.04, +0.13): a
+tie, for a decision 2.8 times slower (a similarity against every training question and a TopK).
+`select_blend(..., knn=True)` brings it back.
 """
 
 from __future__ import annotations
