@@ -287,6 +287,31 @@ def completion_ttft(client: openai.OpenAI, expert: str) -> float | None:
     return first
 
 
+class RawClient:
+    """A keep-alive http.client connection that posts the same streamed completion and reads
+    the response until the first text: the HTTP path without the openai package's own work
+    (request building, SSE and pydantic parsing), to split the client's share from the server's."""
+
+    def __init__(self, url: str, model: str):
+        import http.client
+        from urllib.parse import urlparse
+
+        u = urlparse(url)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+        self.body = json.dumps({"model": model, "prompt": PROMPT, "max_tokens": 4,
+                                "temperature": 0, "stream": True})
+
+    def ttft(self) -> float | None:
+        started, first = time.perf_counter(), None
+        self.conn.request("POST", "/v1/completions", self.body,
+                          {"Content-Type": "application/json", "Authorization": "Bearer bench"})
+        resp = self.conn.getresponse()
+        for line in resp:
+            if first is None and line.startswith(b"data: {") and b'"text":""' not in line:
+                first = time.perf_counter() - started
+        return first
+
+
 def ttft_beside(args, path: str, serve_client: openai.OpenAI, target: str) -> dict:
     """Time to the first token of one streamed plain completion, warm and cached, on each path
     in one run: llama-cpp-python in-process, its own server, and `serve`; interleaved in rounds
@@ -298,11 +323,13 @@ def ttft_beside(args, path: str, serve_client: openai.OpenAI, target: str) -> di
                               timeout=600)
     paths = {"llama-cpp-python in-process": local,
              "leeroo-local serve (own process)": lambda: completion_ttft(serve_own, target),
-             "leeroo-local serve (in this process)": lambda: completion_ttft(serve_client, target)}
+             "leeroo-local serve (in this process)": lambda: completion_ttft(serve_client, target),
+             "leeroo-local serve (own process), raw HTTP client": RawClient(served_url, target).ttft}
     missing = None
     if proc is not None:
         client = openai.OpenAI(base_url=url + "/v1", api_key="bench", max_retries=0, timeout=600)
         paths["llama-cpp-python server"] = lambda: completion_ttft(client, "bench")
+        paths["llama-cpp-python server, raw HTTP client"] = RawClient(url, "bench").ttft
     else:
         missing = url
     try:
