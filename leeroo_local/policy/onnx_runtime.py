@@ -6,6 +6,7 @@ thread pool would cost more than the work (bench/route_latency.py measures the w
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,30 @@ def _session(path: Path):
         raise DataError(f"{path}: cannot load the policy graph: {exc}") from None
 
 
+class _Background(threading.Thread):
+    """Build the graph's session while the caller reads the vocabularies: onnxruntime parses
+    and optimises the graph in C++ without holding the GIL (about 6 of the 30 ms of a load)."""
+
+    def __init__(self, path: Path):
+        import onnxruntime  # noqa: F401  here: an import in the thread would contend for the GIL
+
+        super().__init__(name="leeroo-policy-session", daemon=True)
+        self.path, self.session, self.error = path, None, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.session = _session(self.path)
+        except BaseException as exc:  # re-raised by result(), in the caller's thread
+            self.error = exc
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.session
+
+
 class OnnxRouter(Router):
     """A trained policy: tokenizer from the labels, scores from the ONNX graph."""
 
@@ -38,18 +63,19 @@ class OnnxRouter(Router):
         self.folder = Path(folder)
         self.labels: PolicyLabels = read_labels(self.folder)
         super().__init__(self.labels.experts, self.labels.costs)
-        config = FeatureConfig.from_dict(self.labels.features)
-        self.featurizer = Featurizer(read_vocab(self.folder, self.labels), config)
         self.graph_path = self.folder / (onnx_file or self.labels.onnx_file)
         if not self.graph_path.is_file():
             raise DataError(f"{self.graph_path}: the policy's graph is missing")
-        self._session = _session(self.graph_path)
+        session = _Background(self.graph_path)
+        config = FeatureConfig.from_dict(self.labels.features)
+        self.featurizer = Featurizer(read_vocab(self.folder, self.labels), config)
         self.pieces = None
         tokenizer = self.labels.model.get("tokenizer")
         if tokenizer:  # a policy with neighbourhoods also reads the prompt's subword ids
             from .embed import Pieces
 
             self.pieces = Pieces(self.folder / tokenizer, config.max_chars)
+        self._session = session.result()
         self.scores("")  # onnxruntime allocates on its first run: at load, not in a decision
 
     def scores(self, prompt: str) -> np.ndarray:
