@@ -5,8 +5,8 @@ development data, the 19 `open` experts), with two ways to split: `random` (ques
 and `source` (the questions of one MMLU-Pro `source`, or of the column --group names, never in
 both train and test: the split that says whether the policy generalises to new material). In
 each fold every router is fitted on the other folds only, exactly as `policy train` fits it
-(vocabulary, idf, L2 strength, blend weights, k and cluster count chosen inside the training
-folds). Routers:
+(vocabulary, idf, L2 strength, blend weights and cluster count, and k with kNN, chosen inside
+the training folds). Routers:
 
 - best single: the expert with the best accuracy on the held-out questions (optimistic for it)
 - head only (v1): TF-IDF n-grams + logistic head, the policy as shipped before issue 17

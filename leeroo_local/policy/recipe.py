@@ -6,8 +6,8 @@ and the neighbourhood blend (training side; train.py writes it, bench/policy_cv.
     fitted.predict_head(new_texts)             # the head alone: the v1 policy
 
 Everything chosen from data is chosen on a held-out share of the training questions: the L2
-strength (model.py), then, on the same share, the blend weights, k and the cluster count
-(neighbours.py). Each is refitted on all training questions afterwards.
+strength (model.py), then, on the same share, the blend weights and the cluster count (and k,
+with kNN) (neighbours.py). Each is refitted on all training questions afterwards.
 """
 
 from __future__ import annotations
