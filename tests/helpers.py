@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from leeroo_local import paths
@@ -46,3 +47,18 @@ def install_tiny_universe(tiny_dir: Path, n: int = 3, n_ctx: int = 256) -> list[
                 "origin": "user"}
     paths.universe_path().write_text(json.dumps(universe))
     return ids
+
+
+def rows(service, conversation):
+    """The request log's rows of one conversation, newest first."""
+    return service.log.recent(100, conversation=conversation)
+
+
+def wait_for_row(service, conversation, timeout=60.0):
+    """The conversation's newest log row, once the service has written it (a request's row is
+    written when its generator ends, which may be after the client has its answer)."""
+    deadline = time.monotonic() + timeout
+    while not rows(service, conversation):
+        assert time.monotonic() < deadline, f"no log row for {conversation}"
+        time.sleep(0.02)
+    return rows(service, conversation)[0]

@@ -13,7 +13,7 @@ import httpx2
 import openai
 import pytest
 
-from helpers import tiny_expert_toml
+from helpers import rows, tiny_expert_toml, wait_for_row
 from openai_contract import OpenAIContract, RecordingTransport
 from leeroo_local.catalog import load_catalog
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app
@@ -89,10 +89,6 @@ def client_for(contract):
 @pytest.fixture
 def client(server, client_for):
     return client_for(server)
-
-
-def rows(service, conversation):
-    return service.log.recent(100, conversation=conversation)
 
 
 def raw_events(srv, body, path="/v1/chat/completions", contract=None):
@@ -400,14 +396,6 @@ def test_16_concurrent_streaming_clients_all_answered_and_logged(client_for, ser
         assert row[0]["completion_tokens"] == chunks[-1].usage.completion_tokens
 
 
-def _wait_for_row(service, conversation, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not rows(service, conversation):
-        assert time.monotonic() < deadline, f"no log row for {conversation}"
-        time.sleep(0.02)
-    return rows(service, conversation)[0]
-
-
 def test_a_client_that_disconnects_mid_stream_cancels_its_generation(client, service):
     # tiny-2 answers "hello" greedily without an end-of-text for thousands of tokens
     hello = [{"role": "user", "content": "hello"}]
@@ -417,7 +405,7 @@ def test_a_client_that_disconnects_mid_stream_cancels_its_generation(client, ser
     seen = [c for _, c in zip(range(4), stream)]
     stream.close()
     assert seen[-1].choices[0].delta.content
-    row = _wait_for_row(service, "gone")
+    row = wait_for_row(service, "gone", timeout=30.0)
     assert row["error"].startswith("cancelled") and row["expert"] == "tiny-2"
     again = client.chat.completions.create(model="tiny-2", messages=hello, max_tokens=3)
     assert again.model_extra["leeroo"]["timings"]["load_s"] == 0  # same worker, still in sync
@@ -436,12 +424,12 @@ def test_a_client_that_leaves_while_queued_gives_up_its_place(serve, client_for,
         extra_headers={"x-leeroo-conversation": "queued"})
     assert next(iter(queued)).choices[0].delta.role == "assistant"  # the stream started at once
     queued.close()
-    assert _wait_for_row(service, "queued")["error"].startswith("cancelled")
+    assert wait_for_row(service, "queued", timeout=30.0)["error"].startswith("cancelled")
     assert rows(service, "holder") == []  # the holder is still generating: it left first
     status = {r["expert"]: r for r in service.status()}
     assert status["tiny-2"]["queued"] == 0 and status["tiny-2"]["busy"]
     holder.close()
-    assert _wait_for_row(service, "holder")["error"].startswith("cancelled")
+    assert wait_for_row(service, "holder", timeout=30.0)["error"].startswith("cancelled")
     after = client.chat.completions.create(model="tiny-2", messages=HI, max_tokens=2)
     assert after.model_extra["leeroo"]["timings"]["load_s"] == 0
 

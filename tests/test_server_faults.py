@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from helpers import wait_for_row
 from test_server import N_CTX, make_service
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app
 
@@ -39,18 +40,6 @@ def serve(service):
     yield start
     for srv in started:
         srv.stop()
-
-
-def rows(service, conversation):
-    return service.log.recent(100, conversation=conversation)
-
-
-def wait_for_row(service, conversation, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not rows(service, conversation):
-        assert time.monotonic() < deadline, f"no log row for {conversation}"
-        time.sleep(0.02)
-    return rows(service, conversation)[0]
 
 
 def body(conversation, **extra):
