@@ -18,7 +18,8 @@ thread); clients are the official openai package, each in its own thread.
      llama-cpp-python in-process (Llama.create_completion), llama-cpp-python's own server
      (`python -m llama_cpp.server`, when its extras import; --lcpp-server-path) and `serve`
      (the worker backend) in a process of its own like that server, and in this process
-     beside the client: same prompt, file, threads, all warm (--ttft-only: that alone).
+     beside the client, and a server with no model (sse_floor.py: what HTTP, SSE and the
+     client cost alone): same prompt, file, threads, all warm (--ttft-only: that alone).
 
 Prints a table; --json FILE writes the numbers. Run: python bench/serve_bench.py [--tiny]
 [--backends] (--only-backends: section 4 alone).
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's leeroo_local (and tests/ for th
 import httpx  # noqa: E402
 import openai  # noqa: E402
 import psutil  # noqa: E402
+import sse_floor  # noqa: E402
 
 from leeroo_local.backends.base import Sampling  # noqa: E402
 from leeroo_local.catalog import load_catalog, load_user_catalog  # noqa: E402
@@ -50,6 +52,7 @@ from leeroo_local.settings import load_settings  # noqa: E402
 from leeroo_local.store.requests import RequestLog  # noqa: E402
 from leeroo_local.universe import Member, Universe, starter_universe  # noqa: E402
 
+FLOOR = "no model: the floor (sse_floor.py)"
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 
 
@@ -319,17 +322,22 @@ def ttft_beside(args, path: str, serve_client: openai.OpenAI, target: str) -> di
     llm, local = in_process(path, args.ctx, args.threads)
     proc, url = lcpp_server(path, args.ctx, args.threads, args.lcpp_server_path)
     served, served_url = serve_process(args)
+    floor, floor_url = sse_floor.start()
+    floor_client = openai.OpenAI(base_url=floor_url + "/v1", api_key="bench", max_retries=0,
+                                 timeout=600)
     serve_own = openai.OpenAI(base_url=served_url + "/v1", api_key="bench", max_retries=0,
                               timeout=600)
     paths = {"llama-cpp-python in-process": local,
              "leeroo-local serve (own process)": lambda: completion_ttft(serve_own, target),
              "leeroo-local serve (in this process)": lambda: completion_ttft(serve_client, target),
-             "leeroo-local serve (own process), raw HTTP client": RawClient(served_url, target).ttft}
+             "leeroo-local serve (own process), raw client": RawClient(served_url, target).ttft,
+             FLOOR: lambda: completion_ttft(floor_client, "floor"),
+             FLOOR + ", raw client": RawClient(floor_url, "floor").ttft}
     missing = None
     if proc is not None:
         client = openai.OpenAI(base_url=url + "/v1", api_key="bench", max_retries=0, timeout=600)
         paths["llama-cpp-python server"] = lambda: completion_ttft(client, "bench")
-        paths["llama-cpp-python server, raw HTTP client"] = RawClient(url, "bench").ttft
+        paths["llama-cpp-python server, raw client"] = RawClient(url, "bench").ttft
     else:
         missing = url
     try:
@@ -344,7 +352,7 @@ def ttft_beside(args, path: str, serve_client: openai.OpenAI, target: str) -> di
                 times[name].append(paths[name]())
     finally:
         llm.close()
-        for child in (proc, served):
+        for child in (proc, served, floor):
             if child is not None:
                 child.terminate()
                 child.wait(30)
@@ -399,14 +407,29 @@ def backend_rows(args, tmp: Path) -> dict:
     return rows
 
 
+def own_share(ttft: dict, suffix: str) -> float | None:
+    """`serve`'s own share of its time to first token (median ms): what it takes over
+    llama-cpp-python in-process and over the floor (HTTP, SSE and the client with no work)."""
+    try:
+        return (ttft["leeroo-local serve (own process)" + suffix]["median_ms"]
+                - ttft["llama-cpp-python in-process"]["median_ms"]
+                - ttft[FLOOR + suffix]["median_ms"])
+    except KeyError:
+        return None
+
+
 def print_backends(rows: dict) -> None:
     if "ttft" in rows:
-        print(f"{'time to first token, one run, interleaved':<44}{'median ms':>11}{'p90 ms':>9}")
+        print(f"{'time to first token, one run, interleaved':<50}{'median ms':>11}{'p90 ms':>9}")
         for name, row in rows["ttft"].items():
             if "missing" in row:
-                print(f"{'  ' + name:<44}  not run: {row['missing']}")
+                print(f"{'  ' + name:<50}  not run: {row['missing']}")
             else:
-                print(f"{'  ' + name:<44}{row['median_ms']:>11.1f}{row['p90_ms']:>9.1f}")
+                print(f"{'  ' + name:<50}{row['median_ms']:>11.1f}{row['p90_ms']:>9.1f}")
+        for client, suffix in (("openai client", ""), ("raw client", ", raw client")):
+            share = own_share(rows["ttft"], suffix)
+            if share is not None:
+                print(f"{'  serve over in-process + floor, ' + client:<50}{share:>11.1f}")
     print(f"{'one expert behind serve':<26}{'TTFT ms':>9}{'1 client tok/s':>16}"
           f"{'8 clients tok/s':>17}{'8: median req s':>17}{'errors':>8}")
     for name, row in rows.items():
