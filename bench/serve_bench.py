@@ -255,13 +255,7 @@ def serve_process(args):
            "--threads", str(args.threads)] + (["--tiny"] if args.tiny else [])
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=dict(os.environ))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if port_file.exists() and port_file.read_text().strip():
-            return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"serve did not start (exit code {proc.poll()})")
+    return proc, sse_floor.wait_for_port(proc, port_file, 120, "serve")
 
 
 def serve_child(args) -> None:

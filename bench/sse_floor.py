@@ -43,13 +43,19 @@ def start() -> tuple[subprocess.Popen, str]:
     port_file = Path(tempfile.mkdtemp()) / "port"
     proc = subprocess.Popen([sys.executable, __file__, str(port_file)], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    return proc, wait_for_port(proc, port_file, 60, "the floor server")
+
+
+def wait_for_port(proc: subprocess.Popen, port_file: Path, timeout_s: float, what: str) -> str:
+    """The base url of a child server once it has written its port to `port_file`; if it exits
+    or times out first, kill it and raise."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         if port_file.exists() and port_file.read_text().strip():
-            return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
+            return f"http://127.0.0.1:{port_file.read_text().strip()}"
         time.sleep(0.05)
     proc.kill()
-    raise RuntimeError(f"the floor server did not start (exit code {proc.poll()})")
+    raise RuntimeError(f"{what} did not start (exit code {proc.poll()})")
 
 
 def main() -> None:
