@@ -343,6 +343,7 @@ def ttft_beside(args, path: str, serve_client: openai.OpenAI, target: str) -> di
         names = list(paths)
         for i in range(args.runs):
             for name in names[i % len(names):] + names[:i % len(names)]:
+                time.sleep(args.gap_ms / 1000)  # what the previous path left running ends
                 times[name].append(paths[name]())
     finally:
         llm.close()
@@ -457,6 +458,8 @@ def main() -> None:
     ap.add_argument("--lcpp-server-path", default="",
                     help="section 4: a folder put first on PYTHONPATH for llama-cpp-python's "
                          "server (where its extras, sse-starlette and starlette-context, are)")
+    ap.add_argument("--gap-ms", type=float, default=0.0,
+                    help="time to first token: idle ms before each measurement")
     ap.add_argument("--ttft-only", action="store_true",
                     help="section 4: time to first token alone, no concurrency runs")
     ap.add_argument("--serve-child", default="", help=argparse.SUPPRESS)
