@@ -140,3 +140,17 @@ def test_serve_on_a_damaged_database_starts_and_logs(tiny_dir, tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert "was damaged" in err and "moved to" in err
+
+
+@pytest.mark.parametrize("toml,field,bound", [
+    ("[sampling]\nrepeat_last_n = 250000000\n", "sampling.repeat_last_n", "1048576"),
+    ("[sampling]\ntop_k = 1000000000000\n", "sampling.top_k", "1048576"),
+    ("[sampling]\ntemperature = nan\n", "sampling.temperature", "finite"),
+    ("n_ctx = 99999999\n", "n_ctx", "1048576"),
+    ("llama_server_parallel = 100000\n", "llama_server_parallel", "256"),
+    ("keep_alive_s = inf\n", "keep_alive_s", "finite"),
+], ids=["repeat_last_n", "top_k", "nan", "n_ctx", "parallel", "inf"])
+def test_config_values_have_the_request_bounds(capsys, toml, field, bound):
+    (paths.config_dir() / "config.toml").write_text(toml)
+    err = one_line_exit_2(capsys, ["run", "hi"])
+    assert field in err and bound in err.replace(",", ""), err
