@@ -14,8 +14,8 @@ from .errors import ApiError, error_response
 
 
 class ApiKeyMiddleware:
-    """401 for /v1 requests without `Authorization: Bearer <key>`, checked before the body is
-    read (so a malformed body without a key is a 401, not a 422)."""
+    """401 for /v1 and /metrics requests without `Authorization: Bearer <key>`, checked before
+    the body is read (so a malformed body without a key is a 401, not a 422)."""
 
     def __init__(self, app, api_key: str):
         self.app = app
@@ -27,7 +27,8 @@ class ApiKeyMiddleware:
         return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._expected)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+        if scope["type"] == "http" and (scope["path"].startswith("/v1")
+                                        or scope["path"] == "/metrics"):
             if not self._valid(dict(scope["headers"]).get(b"authorization", b"")):
                 response = error_response(ApiError(
                     401, "a valid API key is required: send `Authorization: Bearer <key>`",
