@@ -361,6 +361,15 @@ class Service:
             out.append(row)
         return out
 
+    def count_tokens(self, messages: list[dict], expert: str = "auto") -> tuple[Route, int]:
+        """(the route, the conversation's prompt tokens on that expert): what it would read."""
+        require_encodable(messages, "messages")
+        prompt = next((m.get("content") or "" for m in reversed(messages)
+                       if m.get("role") == "user"), "")
+        route = self.route(prompt, expert)
+        with self._expert(route) as (backend, _, _):
+            return route, backend.count_tokens(messages)
+
     def loglikelihoods(self, expert: str, context: str, continuations: list[str]) -> list[float]:
         """Log-probability of each continuation after `context` on a local expert (for
         multiple-choice scoring); KV cache of the context is reused across continuations."""

@@ -18,6 +18,7 @@ from .. import __version__
 from ..errors import UnknownExpert
 from ..service import Service
 from .bridge import Threads
+from .anthropic import router as anthropic_router
 from .completions import router as completions_router
 from .config import ServerSettings
 from .errors import install_handlers
@@ -103,4 +104,5 @@ def create_app(service: Service, settings: ServerSettings | None = None) -> Fast
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.include_router(router)
     app.include_router(completions_router)
+    app.include_router(anthropic_router)
     return app
