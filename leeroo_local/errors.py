@@ -75,6 +75,12 @@ class HomeError(LeerooError):
     exit_code = 2
 
 
+class SchemaError(LeerooError):
+    """A JSON schema for structured output that cannot be turned into a grammar."""
+
+    exit_code = 2
+
+
 class UnencodableText(LeerooError):
     """Text that UTF-8 cannot encode (a lone surrogate); `field` names where it was."""
 

@@ -29,6 +29,11 @@ MAX_STOP_CHARS = 1000
 MAX_NAME_CHARS = 256
 """Characters of a model id, a message's name, a content part's type."""
 
+MAX_SCHEMA_BYTES = 64 * 1024
+MAX_SCHEMA_DEPTH = 32
+"""A structured output's JSON schema: its size as JSON, and how deep it nests (the grammar
+converter recurses through it)."""
+
 MAX_THREADS = 1024
 MAX_PARALLEL = 256
 """llama-server slots per expert."""

@@ -5,6 +5,7 @@ at $LEEROO_LLAMA_SERVER (README: "llama-server backend" says how to build one)."
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -111,6 +112,21 @@ def test_log_likelihoods_are_values_or_a_clear_error(backend):
         return
     values = backend.loglikelihoods("The sky is", [" blue", " green"])
     assert len(values) == 2 and all(v < 0 for v in values)
+
+
+SCHEMA = {"type": "object", "additionalProperties": False, "required": ["answer", "ok", "mood"],
+          "properties": {"answer": {"type": "integer"}, "ok": {"type": "boolean"},
+                         "mood": {"enum": ["calm", "busy"]}}}
+
+
+def test_a_json_schema_makes_the_answer_valid_json_of_that_schema(backend):
+    import jsonschema
+
+    sampling = {**GREEDY, "max_tokens": 120, "json_schema": SCHEMA}
+    text, done = run(backend, op="chat", payload=[{"role": "user", "content": "hello"}],
+                     sampling=sampling)
+    assert done["finish_reason"] == "stop", text
+    jsonschema.validate(json.loads(text), SCHEMA)
 
 
 def test_count_tokens_is_the_prompt_the_expert_reads_or_a_clear_error(backend):

@@ -30,6 +30,10 @@ class Sampling(SamplingDefaults):
     presence_penalty: float = Field(
         default=0.0, ge=-2.0, le=2.0,
         description="OpenAI's: lower the logit of any token already in the window by this.")
+    json_schema: dict | None = Field(
+        default=None,
+        description="Constrain the answer to JSON that this schema accepts (llama.cpp's "
+        "JSON-schema-to-grammar); {\"type\": \"object\"} for any JSON object; None: free text.")
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 import codecs
 import collections
 import ctypes
+import functools
+import json
 import os
 import random
 import re
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 # (bench/gpu_check.sh). The CPU build does not care.
 import llama_cpp  # noqa: E402,F401  isort: skip
 
-from ..errors import ContextOverflow, CorruptModel, LeerooError, UnknownQuant
+from ..errors import ContextOverflow, CorruptModel, LeerooError, SchemaError, UnknownQuant
 from ..gguf_info import read_gguf, tensor_type_for
 from ..limits import seed32
 from .base import Chunk, LoadInfo, Sampling
@@ -91,6 +93,23 @@ def _formatter(llm, template: str | None):
         return llm.detokenize([tok], special=True).decode("utf-8", errors="ignore") if tok >= 0 else ""
 
     return Jinja2ChatFormatter(template, eos_token=piece(llm.token_eos()), bos_token=piece(llm.token_bos()))
+
+
+@functools.lru_cache(maxsize=16)
+def _grammar_of(schema: str) -> llama_cpp.LlamaGrammar:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(schema, verbose=False)
+    except Exception as exc:  # noqa: BLE001 - the converter raises whatever it meets
+        raise SchemaError(f"response_format: the JSON schema cannot be followed: "
+                          f"{type(exc).__name__}: {exc}") from None
+
+
+def _grammar(schema: dict) -> llama_cpp.LlamaGrammar:
+    """The grammar that makes llama.cpp write JSON this schema accepts (cached: an editor sends
+    the same schema again and again)."""
+    return _grammar_of(json.dumps(schema, sort_keys=True))
 
 
 def _find_stop(text: str, stops: list[str]) -> int | None:
@@ -193,7 +212,7 @@ class LlamaCppModel:
         one_line = (self._formatter is None and len(messages) == 1
                     and "\n" not in str(content).strip())
         return self.generate(tokens, sampling.model_copy(update={"stop": list(sampling.stop) + stops}),
-                             end_at_blank_line=one_line)
+                             end_at_blank_line=one_line and sampling.json_schema is None)
 
     def complete(self, prompt: str, sampling: Sampling) -> Iterator[Chunk]:
         """Stream a plain completion of `prompt`."""
@@ -203,8 +222,11 @@ class LlamaCppModel:
                  end_at_blank_line: bool = False) -> Iterator[Chunk]:
         """Sample token by token: exact token counts, stop strings, and cancellation by close().
 
-        Raises ContextOverflow before any work when the prompt alone fills the context.
+        Raises ContextOverflow (the prompt alone fills the context) or SchemaError (a JSON
+        schema llama.cpp cannot follow) before any work.
         """
+        if sampling.json_schema is not None:
+            _grammar(sampling.json_schema)
         if len(tokens) >= self.info.n_ctx:
             raise ContextOverflow(len(tokens), self.info.n_ctx)
         return self._stream(tokens, sampling, end_at_blank_line)
@@ -224,7 +246,8 @@ class LlamaCppModel:
         gen = llm.generate(tokens, temp=s.temperature, top_p=s.top_p,
                            top_k=s.top_k if s.temperature else 1, min_p=s.min_p,
                            repeat_penalty=s.repeat_penalty, frequency_penalty=s.frequency_penalty,
-                           presence_penalty=s.presence_penalty)
+                           presence_penalty=s.presence_penalty,
+                           grammar=None if s.json_schema is None else _grammar(s.json_schema))
         try:
             for tok in gen:
                 if is_eog(self._vocab, tok):

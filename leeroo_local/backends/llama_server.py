@@ -127,6 +127,10 @@ class LlamaServer:
                                                      self.loaded["n_ctx"])}
         if sampling.get("seed") is not None:
             sampling["seed"] = seed32(sampling["seed"])
+        if op == "chat" and sampling.get("json_schema") is not None:
+            # Its chat endpoint puts the template's generation prompt inside the schema's
+            # grammar, which fails on some templates: render the prompt, then complete it.
+            op, payload = "complete", self._apply_template(payload)
         try:
             yield from self._client.stream(op, payload, sampling, cancel)
         except ExpertCrashed:
@@ -139,17 +143,20 @@ class LlamaServer:
 
     def count_tokens(self, messages: list[dict]) -> int:
         """The server's own chat template, then its tokenizer (/apply-template, /tokenize)."""
+        prompt = self._apply_template(messages)
+        return len(self._post("/tokenize", {"content": prompt, "add_special": True})["tokens"])
+
+    def _apply_template(self, messages: list[dict]) -> str:
+        return self._post("/apply-template", {"messages": messages})["prompt"]
+
+    def _post(self, path: str, body: dict) -> dict:
         import httpx
 
         base = self._client.source.base_url.removesuffix("/v1")
         try:
-            prompt = httpx.post(base + "/apply-template", json={"messages": messages},
-                                timeout=60).raise_for_status().json()["prompt"]
-            tokens = httpx.post(base + "/tokenize", json={"content": prompt, "add_special": True},
-                                timeout=60).raise_for_status().json()["tokens"]
+            return httpx.post(base + path, json=body, timeout=60).raise_for_status().json()
         except httpx.HTTPError as exc:
-            raise RemoteError(f"llama-server (pid {self.pid}) could not count tokens: {exc}") from None
-        return len(tokens)
+            raise RemoteError(f"llama-server (pid {self.pid}) {path}: {exc}") from None
 
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
         from ..errors import LeerooError

@@ -56,6 +56,12 @@ class RemoteExpert:
             body["stop"] = sampling["stop"]
         if sampling.get("seed") is not None:
             body["seed"] = sampling["seed"]
+        if sampling.get("json_schema") is not None:
+            if self._extra_sampling:  # llama-server's own field, honoured on both endpoints
+                body["json_schema"] = sampling["json_schema"]
+            else:
+                body["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "answer", "schema": sampling["json_schema"], "strict": True}}
         if self._extra_sampling:
             body.update({k: sampling[k] for k in (
                 "top_k", "min_p", "repeat_penalty", "repeat_last_n", "frequency_penalty",

@@ -50,6 +50,8 @@ ERRORS: dict[type[BaseException], HttpError] = {
     core.UnknownQuant: HttpError(404, "invalid_request_error", "model_not_found", param="model"),
     core.ContextOverflow: HttpError(400, "invalid_request_error", "context_length_exceeded"),
     core.UnencodableText: HttpError(400, "invalid_request_error", "invalid_encoding"),
+    core.SchemaError: HttpError(400, "invalid_request_error", "invalid_json_schema",
+                                param="response_format"),
     core.BudgetTooSmall: HttpError(503, "server_error", "expert_unavailable"),
     core.CorruptModel: HttpError(503, "server_error", "expert_unavailable"),
     core.NotAvailableOffline: HttpError(503, "server_error", "expert_unavailable"),

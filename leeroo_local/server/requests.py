@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from ..backends.base import Sampling
+from ..limits import MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH
 from ..settings import SamplingDefaults
 from ..textcheck import require_encodable
 from .errors import ApiError
-from .schemas import ChatCompletionRequest, CompletionRequest, Message, GenerationRequest
+from .schemas import (ChatCompletionRequest, CompletionRequest, GenerationRequest, Message,
+                      ResponseFormat)
 
 
 _PASSED = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "top_k",
@@ -28,7 +32,35 @@ def sampling(req: GenerationRequest, n_ctx: int, defaults: SamplingDefaults,
                  stop=[req.stop] if isinstance(req.stop, str) else req.stop)
     if req.repeat_last_n is not None:  # llama.cpp allocates the window on every request
         given["repeat_last_n"] = _capped("repeat_last_n", req.repeat_last_n, n_ctx, notes)
+    given["json_schema"] = json_schema(req.response_format)
     return Sampling(**{**defaults.model_dump(), **{k: v for k, v in given.items() if v is not None}})
+
+
+def json_schema(fmt: ResponseFormat | None) -> dict | None:
+    """The schema the answer must follow: {"type": "object"} for `json_object`, the given one
+    for `json_schema` (bounded in size and depth), None for free text."""
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return {"type": "object"}
+    schema = fmt.json_schema.schema_ if fmt.json_schema else None
+    if not isinstance(schema, dict):
+        raise ApiError(400, "response_format.json_schema.schema: a JSON schema is required",
+                       param="response_format.json_schema.schema", code="invalid_json_schema")
+    size, depth = len(json.dumps(schema)), _depth(schema)
+    if size > MAX_SCHEMA_BYTES or depth > MAX_SCHEMA_DEPTH:
+        raise ApiError(400, f"response_format.json_schema.schema: {size:,} bytes nested {depth} "
+                            f"deep; at most {MAX_SCHEMA_BYTES:,} bytes and {MAX_SCHEMA_DEPTH} "
+                            f"levels", param="response_format.json_schema.schema",
+                       code="invalid_json_schema")
+    return schema
+
+
+def _depth(value, level: int = 0) -> int:
+    if level > MAX_SCHEMA_DEPTH:
+        return level  # deep enough to refuse; no need to walk the rest
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return max((_depth(v, level + 1) for v in children), default=level)
 
 
 def _capped(name: str, value: int, n_ctx: int, notes: list[str] | None) -> int:

@@ -55,6 +55,25 @@ class Message(_Request):
                              description="Accepted and ignored.")
 
 
+class JsonSchemaFormat(_Request):
+    """OpenAI's `response_format.json_schema`: the schema the answer must follow."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: str = Field(default="answer", max_length=MAX_NAME_CHARS, description="Its name.")
+    description: str | None = Field(default=None, description="Accepted and ignored.")
+    schema_: dict | None = Field(default=None, alias="schema", description="A JSON schema.")
+    strict: bool | None = Field(default=None, description="Always followed strictly here.")
+
+
+class ResponseFormat(_Request):
+    """Free text, any JSON object, or JSON that a schema accepts (by grammar)."""
+
+    type: Literal["text", "json_object", "json_schema"] = Field(description="The format.")
+    json_schema: JsonSchemaFormat | None = Field(default=None,
+                                                 description="For `json_schema`: the schema.")
+
+
 class GenerationRequest(_Request):
     """Fields shared by chat and legacy completions."""
 
@@ -85,6 +104,8 @@ class GenerationRequest(_Request):
     stream_options: StreamOptions | None = Field(default=None, description="Streaming options.")
     max_tokens: int | None = Field(default=None, ge=1,
                                    description="Most tokens to generate (capped at the context).")
+    response_format: ResponseFormat | None = Field(
+        default=None, description="Structured output: `json_object` or `json_schema`.")
 
     @property
     def include_usage(self) -> bool:
