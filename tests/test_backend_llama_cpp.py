@@ -90,3 +90,49 @@ def test_quantize_f32_to_q8_0_shrinks_and_loads(tmp_path):
 def test_transcript_for_base_models():
     text = transcript([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
     assert text == "System: Be brief.\nUser: Hi\nAssistant:"
+
+
+# -- the prompt cache: conversations that alternate on one expert keep their KV state ----------
+
+def _conversation(topic: str, turns: int) -> list[dict]:
+    out = []
+    for i in range(turns):
+        out += [{"role": "user", "content": f"{topic} part {i}: " + "the log of the day " * 6},
+                {"role": "assistant", "content": f"noted {i}"}]
+    return out + [{"role": "user", "content": f"what about {topic}?"}]
+
+
+GREEDY8 = Sampling(max_tokens=8, temperature=0.0, seed=1)
+
+
+def test_alternating_conversations_resume_from_the_prompt_cache(tiny_dir):
+    cached = LlamaCppModel(tiny_dir / "tiny-1.gguf", n_ctx=1024, n_threads=1,
+                           prompt_cache_bytes=64 << 20)
+    plain = LlamaCppModel(tiny_dir / "tiny-1.gguf", n_ctx=1024, n_threads=1)
+    try:
+        a, b = _conversation("sea", 3), _conversation("bread", 3)
+        for model in (cached, plain):
+            list(model.chat(a, GREEDY8))
+            list(model.chat(b, GREEDY8))  # a's context is overwritten (and kept by the cache)
+        a_next = a + [{"role": "assistant", "content": "fine"}, {"role": "user", "content": "and?"}]
+        with_cache, without = (list(m.chat(a_next, GREEDY8)) for m in (cached, plain))
+        prompt = with_cache[-1].prompt_tokens
+        assert with_cache[-1].cached_tokens >= len(cached.render_chat(a)[0]) - 8 > 100
+        assert without[-1].cached_tokens < 40  # only what the two conversations share
+        assert text_of(with_cache) == text_of(without)  # the same answer, resumed or computed
+        assert with_cache[-1].prompt_tokens == without[-1].prompt_tokens == prompt
+        assert len(cached.prompt_cache) >= 1
+    finally:
+        cached.close()
+        plain.close()
+
+
+def test_the_prompt_cache_stays_within_its_capacity(tiny_dir):
+    model = LlamaCppModel(tiny_dir / "tiny-2.gguf", n_ctx=1024, n_threads=1,
+                          prompt_cache_bytes=1 << 20)
+    try:
+        for topic in ("a", "b", "c", "d", "e", "f"):
+            list(model.chat(_conversation(topic, 3), GREEDY8))
+        assert model.prompt_cache.size_bytes <= 1 << 20
+    finally:
+        model.close()

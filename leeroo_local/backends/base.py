@@ -44,6 +44,8 @@ class Chunk:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
+    """Of the prompt tokens, those whose KV state was reused rather than computed."""
 
 
 @dataclass

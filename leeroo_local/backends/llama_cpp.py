@@ -147,11 +147,50 @@ def transcript(messages: list[dict]) -> str:
     return "\n".join(lines) + "\nAssistant:"
 
 
+class PromptCache:
+    """KV states of the conversations an expert left for another, so that the next turn of each
+    is not computed again: one context holds one conversation, and an editor interleaves chat,
+    autocomplete and agent calls. Least recently used states go first past `capacity_bytes`."""
+
+    MIN_TOKENS = 64
+    """A context shorter than this is cheaper to compute again than to store."""
+
+    def __init__(self, capacity_bytes: int):
+        self.capacity_bytes = capacity_bytes
+        self._states: collections.OrderedDict[tuple[int, ...], object] = collections.OrderedDict()
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(s.llama_state_size for s in self._states.values())
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def best(self, tokens: list[int]) -> tuple[tuple[int, ...] | None, int]:
+        """The stored context sharing the longest prefix with `tokens`, and that length."""
+        found = max(((k, _common_prefix(k, tokens)) for k in self._states),
+                    key=lambda kv: kv[1], default=(None, 0))
+        return found
+
+    def take(self, key: tuple[int, ...]):
+        self._states.move_to_end(key)
+        return self._states[key]
+
+    def put(self, key: tuple[int, ...], state) -> None:
+        if state.llama_state_size > self.capacity_bytes:
+            return
+        self._states.pop(key, None)
+        self._states[key] = state
+        while self.size_bytes > self.capacity_bytes:
+            self._states.popitem(last=False)
+
+
 class LlamaCppModel:
     """A GGUF expert loaded in this process."""
 
     def __init__(self, path: str | Path, n_ctx: int = 4096, n_threads: int | None = None,
-                 n_gpu_layers: int = 0, seed: int = 0, n_threads_batch: int | None = None):
+                 n_gpu_layers: int = 0, seed: int = 0, n_threads_batch: int | None = None,
+                 prompt_cache_bytes: int = 0):
         path = Path(path)
         header = read_gguf(path)  # clear CorruptModel before llama.cpp sees a bad file
         _install_logger()
@@ -178,6 +217,7 @@ class LlamaCppModel:
             load_s=time.perf_counter() - started, n_ctx=min(n_ctx, self._llm.n_ctx()),
             n_gpu_layers=n_gpu_layers, chat_template=self._formatter is not None,
         )
+        self.prompt_cache = PromptCache(prompt_cache_bytes) if prompt_cache_bytes else None
 
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
@@ -238,6 +278,7 @@ class LlamaCppModel:
         # The penalties' window, read per generate(): llama.cpp allocates it on every request,
         # and a window past the context sees nothing more.
         llm.last_n_tokens_size = min(s.repeat_last_n, self.info.n_ctx)
+        cached = min(self._resume(tokens), len(tokens) - 1)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         held = ""  # text that might be the start of a stop string
         longest_stop = max([len(x) for x in s.stop] + [2 if blank else 0])
@@ -273,7 +314,26 @@ class LlamaCppModel:
         held += decoder.decode(b"", final=True)
         if held:
             yield Chunk(text=held)
-        yield Chunk(finish_reason=finish, prompt_tokens=len(tokens), completion_tokens=produced)
+        yield Chunk(finish_reason=finish, prompt_tokens=len(tokens), completion_tokens=produced,
+                    cached_tokens=cached)
+
+    def _resume(self, tokens: list[int]) -> int:
+        """Put the context in the state that shares most of `tokens` (the one it holds, or one
+        the prompt cache kept) and return how many prompt tokens need no computing. The context
+        it leaves is kept first, when a later turn of its conversation could use it."""
+        llm = self._llm
+        current = llm.input_ids[: llm.n_tokens].tolist()
+        here = _common_prefix(current, tokens)
+        cache = self.prompt_cache
+        if cache is None:
+            return here
+        key, there = cache.best(tokens)
+        if len(current) - here >= PromptCache.MIN_TOKENS:  # this request would overwrite it
+            cache.put(tuple(current), llm.save_state())
+        if key is not None and there > here + PromptCache.MIN_TOKENS // 2:
+            llm.load_state(cache.take(key))
+            return there
+        return here
 
     @property
     def n_vocab(self) -> int:
