@@ -13,6 +13,7 @@ import sys
 
 import typer
 
+from ..diskerrors import disk_error
 from ..errors import LeerooError
 
 app = typer.Typer(
@@ -34,13 +35,18 @@ _CLICK = sys.modules[typer.BadParameter.__module__]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: library errors and usage errors become one clear line on stderr and
-    their exit code (2 for usage, as click says), never a traceback."""
+    """Console entry point: library errors, usage errors and a full or read-only disk become one
+    clear line on stderr and their exit code (2 for usage, as click says), never a traceback."""
     try:
         app(args=argv, standalone_mode=False)
     except LeerooError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a write no library code expected to fail: the disk said no
+        if (disk := disk_error(exc)) is None:
+            raise
+        typer.echo(f"error: {disk}", err=True)
+        sys.exit(disk.exit_code)
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
