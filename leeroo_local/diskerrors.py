@@ -62,6 +62,23 @@ def disk_error(exc: OSError, path: str | os.PathLike | None = None,
     return DiskError(msg, target, exc.errno)
 
 
+def database_disk_error(exc: BaseException, db: Path) -> DiskError | None:
+    """The DiskError behind an SQLite error ("database or disk is full", "attempt to write a
+    readonly database", "unable to open database file"): SQLite names no errno, so the disk
+    of `db` is asked. None when the disk is fine (the error is something else)."""
+    import sqlite3
+
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    folder = _existing_folder(db)
+    cause = unwritable(folder, need=1 << 20 if "full" in str(exc) else 0)
+    if cause is None and "full" in str(exc):
+        cause = errno.ENOSPC  # a quota, or space that came back since
+    if cause is None:
+        return None
+    return disk_error(OSError(cause, os.strerror(cause), str(db)))
+
+
 @contextmanager
 def disk_errors(path: str | os.PathLike | None = None, setting: str | None = None
                 ) -> Iterator[None]:

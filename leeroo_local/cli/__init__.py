@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from ..diskerrors import disk_error
+from ..diskerrors import database_disk_error, disk_error
 from ..errors import LeerooError
 
 app = typer.Typer(
@@ -42,11 +42,6 @@ def main(argv: list[str] | None = None) -> None:
     except LeerooError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except OSError as exc:  # a write no library code expected to fail: the disk said no
-        if (disk := disk_error(exc)) is None:
-            raise
-        typer.echo(f"error: {disk}", err=True)
-        sys.exit(disk.exit_code)
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
@@ -54,6 +49,20 @@ def main(argv: list[str] | None = None) -> None:
         if line := _one_line(exc):  # none after the help a bare `leeroo-local` prints
             typer.echo(f"error: {line}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a write no library code expected to fail: the disk said no
+        if (disk := _disk_error(exc)) is None:
+            raise
+        typer.echo(f"error: {disk}", err=True)
+        sys.exit(disk.exit_code)
+
+
+def _disk_error(exc: Exception):
+    """The DiskError behind a stray OSError, or an SQLite error of a full or read-only home."""
+    if isinstance(exc, OSError):
+        return disk_error(exc)
+    from .. import paths
+
+    return database_disk_error(exc, paths.home() / "leeroo.db")
 
 
 def _one_line(exc) -> str:
