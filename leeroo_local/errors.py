@@ -69,6 +69,22 @@ class ContextOverflow(LeerooError):
         )
 
 
+class HomeError(LeerooError):
+    """The home folder cannot hold our files: read-only, full, or its database unusable."""
+
+    exit_code = 2
+
+
+class UnencodableText(LeerooError):
+    """Text that UTF-8 cannot encode (a lone surrogate); `field` names where it was."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
 class ExpertCrashed(LeerooError):
     """The worker process running an expert died during a request."""
 

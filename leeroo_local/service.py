@@ -8,6 +8,7 @@ ends), remote servers over HTTP; the adapters see only routes, text events and r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -24,6 +25,7 @@ from .hardware import EnergyMeter, EnergyReading
 from .runners import Runners, prepare
 from .settings import Settings
 from .store.requests import RequestLog
+from .textcheck import require_encodable
 from .universe import Universe, current_universe
 
 log = logging.getLogger(__name__)
@@ -223,6 +225,21 @@ class Service:
                 self._log = RequestLog()
             return self._log
 
+    def log_state(self) -> dict:
+        """The request log's health (`ok`, or `degraded` with rows waiting and lost), for
+        /health; `unopened` before the first request."""
+        if self._log is None:
+            return {"status": "unopened"}
+        return dataclasses.asdict(self._log.state())
+
+    def record_request(self, **row) -> None:
+        """Log a request; the log never changes an answer (RequestLog keeps rows it cannot
+        write; a log that cannot even be opened is reported here)."""
+        try:
+            self.log.record(**row)
+        except Exception as exc:  # noqa: BLE001 - whatever the log does, the answer stands
+            log.error("request log: %s: %s", type(exc).__name__, exc)
+
     def _logged(self, op, payload, prompt, expert, sampling, cancel, conversation):
         """Run a request and log it, whatever happens: result, error, or cancellation."""
         messages = payload if op == "chat" else None
@@ -233,18 +250,18 @@ class Service:
         try:
             for event in self._run(op, payload, prompt, expert, sampling, cancel, route_box):
                 if isinstance(event, Result):
-                    self.log.record(result=event, **record)
+                    self.record_request(result=event, **record)
                 elif isinstance(event, TextEvent):
                     sent.append(event.text)
                 yield event
         except (GeneratorExit, Cancelled):
             why = getattr(cancel, "reason", None) or "the client went away"
-            self.log.record(route=route_box[0] if route_box else None, partial=sent,
-                            error=f"cancelled: {why}", **record)
+            self.record_request(route=route_box[0] if route_box else None, partial=sent,
+                         error=f"cancelled: {why}", **record)
             raise
         except LeerooError as exc:
-            self.log.record(route=route_box[0] if route_box else None, partial=sent,
-                            error=f"{type(exc).__name__}: {exc}", **record)
+            self.record_request(route=route_box[0] if route_box else None, partial=sent,
+                         error=f"{type(exc).__name__}: {exc}", **record)
             raise
 
     @contextlib.contextmanager
@@ -262,6 +279,7 @@ class Service:
         return self._runners.of(route.expert).is_warm(self.catalog.get(route.expert), route.quant)
 
     def _run(self, op, payload, prompt, expert, sampling, cancel, route_box):
+        require_encodable(payload, "messages" if op == "chat" else "prompt")
         sampling = sampling or self.sampling()
         cancel = cancel or threading.Event()
         route = self.route(prompt, expert)

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,8 @@ from pydantic_settings import (
 
 from . import paths
 from .errors import ConfigError
+from .limits import MAX_CONTEXT, MAX_PARALLEL, MAX_THREADS, MAX_VOCAB
+from .units import parse_size
 
 
 class SamplingDefaults(BaseModel):
@@ -28,26 +30,30 @@ class SamplingDefaults(BaseModel):
     used to default to and Ollama does, because small base models otherwise loop on a phrase.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="0 is greedy.")
     top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
-    top_k: int = Field(default=40, ge=0, description="Sample among the k likeliest tokens; 0: all.")
+    top_k: int = Field(default=40, ge=0, le=MAX_VOCAB,
+                       description="Sample among the k likeliest tokens; 0: all.")
     min_p: float = Field(default=0.05, ge=0.0, le=1.0,
                          description="Drop tokens less likely than min_p x the likeliest one.")
     repeat_penalty: float = Field(default=1.1, gt=0.0, le=2.0,
                                   description="Divide the logit of a recently seen token by this; 1: off.")
-    repeat_last_n: int = Field(default=64, ge=0,
-                               description="Recent tokens the penalties look back over; 0: none.")
+    repeat_last_n: int = Field(default=64, ge=0, le=MAX_CONTEXT,
+                               description="Recent tokens the penalties look back over; 0: none "
+                               "(at most the expert's context).")
 
 
 class Settings(BaseSettings):
     """Knobs of the runtime; every one can be set in config.toml or as LEEROO_<NAME>."""
 
-    model_config = SettingsConfigDict(env_prefix="LEEROO_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="LEEROO_", extra="forbid", allow_inf_nan=False)
 
-    n_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0: half the cores.")
-    n_ctx: int = Field(default=0, ge=0, description="Context per expert; 0: the universe's.")
+    n_threads: int = Field(default=0, ge=0, le=MAX_THREADS,
+                           description="llama.cpp threads; 0: half the cores.")
+    n_ctx: int = Field(default=0, ge=0, le=MAX_CONTEXT,
+                       description="Context per expert; 0: the universe's.")
     ram_budget: str = Field(default="", description="Memory the pool may use, e.g. 16GB; empty: 80% of free RAM.")
     vram_budget: str = Field(default="", description="GPU memory the pool may use; empty: none.")
     keep_alive_s: float = Field(default=300.0, ge=0, description="Idle seconds before an expert unloads.")
@@ -81,7 +87,8 @@ class Settings(BaseSettings):
     llama_server: str = Field(
         default="", description="Path of the llama-server binary; empty: llama-server on PATH.")
     llama_server_parallel: int = Field(
-        default=8, ge=1, description="Requests one llama-server expert decodes at once.")
+        default=8, ge=1, le=MAX_PARALLEL,
+        description="Requests one llama-server expert decodes at once.")
     llama_server_args: list[str] = Field(
         default_factory=list,
         description='More arguments for llama-server, e.g. ["--no-repack"] where its CPU '
@@ -91,6 +98,14 @@ class Settings(BaseSettings):
         description="Hard budget on the session's mean cost per request (GB read per token); "
         "0: none.",
     )
+
+    @field_validator("ram_budget", "vram_budget")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        """A size now, not a ValueError on the first request."""
+        if value.strip():
+            parse_size(value)  # its ValueError names the value and the units
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -111,7 +126,9 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"settings: {where}: {err['msg']}") from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"settings ({config_file()} or LEEROO_* "
+                          f"variables): {where}: {message}") from None
 
 
 def config_file() -> Path:

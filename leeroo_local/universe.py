@@ -59,9 +59,13 @@ def load_universe(path: Path | None = None) -> Universe | None:
     if not path.exists():
         return None
     try:
-        return Universe.model_validate_json(path.read_text(encoding="utf-8"))
-    except (ValidationError, ValueError) as exc:
-        raise ConfigError(f"{path}: invalid universe: {exc}") from None
+        return Universe.model_validate_json(path.read_text(encoding="utf-8", errors="replace"))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(map(str, err["loc"]))
+        raise ConfigError(f"{path}: invalid universe: {where + ': ' if where else ''}"
+                          f"{err['msg']} (write a new one with `leeroo-local fit --save`, or "
+                          f"delete it to use the starter experts)") from None
 
 
 def save_universe(universe: Universe, path: Path | None = None) -> Path:

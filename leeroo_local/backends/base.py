@@ -8,19 +8,22 @@ in-process contract the worker wraps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Literal, Protocol, Union
+from typing import Annotated, Iterator, Literal, Protocol, Union
 
 from pydantic import Field
 
+from ..limits import MAX_CONTEXT, MAX_STOP, MAX_STOP_CHARS, SEED_MAX, SEED_MIN
 from ..settings import SamplingDefaults
 
 
 class Sampling(SamplingDefaults):
     """One request's sampling: the configured defaults plus OpenAI's per-request fields."""
 
-    max_tokens: int = Field(default=256, ge=1, description="Most tokens to generate.")
-    stop: list[str] = Field(default_factory=list, description="Stop strings.")
-    seed: int | None = Field(default=None, description="Sampler seed for reproducible output.")
+    max_tokens: int = Field(default=256, ge=1, le=MAX_CONTEXT, description="Most tokens to generate.")
+    stop: list[Annotated[str, Field(max_length=MAX_STOP_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_STOP, description="Stop strings.")
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX,
+                             description="Sampler seed for reproducible output (low 32 bits used).")
     frequency_penalty: float = Field(
         default=0.0, ge=-2.0, le=2.0,
         description="OpenAI's: lower a token's logit by this times its count in the window.")

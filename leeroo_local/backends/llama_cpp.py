@@ -26,6 +26,7 @@ import llama_cpp  # noqa: E402,F401  isort: skip
 from ..diskerrors import DISK_ERRNOS, disk_errors, removed_on_failure, unwritable
 from ..errors import ContextOverflow, CorruptModel, LeerooError, UnknownQuant
 from ..gguf_info import read_gguf, tensor_type_for
+from ..limits import seed32
 from .base import Chunk, LoadInfo, Sampling
 
 if TYPE_CHECKING:
@@ -212,8 +213,10 @@ class LlamaCppModel:
     def _stream(self, tokens: list[int], s: Sampling, blank: bool) -> Iterator[Chunk]:
         llm = self._llm
         budget = min(s.max_tokens, self.info.n_ctx - len(tokens))
-        llm.set_seed(s.seed if s.seed is not None else random.getrandbits(31))
-        llm.last_n_tokens_size = s.repeat_last_n  # the penalties' window, read per generate()
+        llm.set_seed(seed32(s.seed) if s.seed is not None else random.getrandbits(31))
+        # The penalties' window, read per generate(): llama.cpp allocates it on every request,
+        # and a window past the context sees nothing more.
+        llm.last_n_tokens_size = min(s.repeat_last_n, self.info.n_ctx)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         held = ""  # text that might be the start of a stop string
         longest_stop = max([len(x) for x in s.stop] + [2 if blank else 0])

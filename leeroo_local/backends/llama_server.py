@@ -21,6 +21,7 @@ from pathlib import Path
 from .. import paths
 from ..catalog import OpenAISource
 from ..errors import ConfigError, CorruptModel, ExpertCrashed
+from ..limits import seed32
 from .openai_remote import RemoteExpert
 
 DEFAULT_PARALLEL = 8
@@ -121,6 +122,11 @@ class LlamaServer:
     def stream(self, op: str, payload, sampling: dict, cancel=None):
         if not self.alive():
             raise ExpertCrashed(f"llama-server (pid {self.pid}) died")
+        # As the worker does: a penalty window within the context, the seed's low 32 bits.
+        sampling = {**sampling, "repeat_last_n": min(sampling.get("repeat_last_n", 64),
+                                                     self.loaded["n_ctx"])}
+        if sampling.get("seed") is not None:
+            sampling["seed"] = seed32(sampling["seed"])
         try:
             yield from self._client.stream(op, payload, sampling, cancel)
         except ExpertCrashed:

@@ -24,11 +24,10 @@ def chat(
     ctx: int = typer.Option(None, "--ctx", min=16, help="Context per expert (default: universe's)."),
 ) -> None:
     """Chat with the universe in the terminal (offline on the starter experts)."""
-    from ..service import Service
-    from ..settings import load_settings
+    from ..preflight import start_service
     from ..tui.app import create_app
 
-    service = Service(load_settings(n_ctx=ctx), client="chat")
+    service = start_service("chat", lambda note: typer.echo(note, err=True), n_ctx=ctx)
     try:
         if expert != "auto":
             service.catalog.get(expert)  # an unknown id fails here, before the screen opens

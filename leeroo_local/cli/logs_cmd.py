@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import typer
 
@@ -18,9 +19,18 @@ def logs(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show the latest requests: expert, timings, tokens, energy, errors."""
+    from .. import paths
+    from ..errors import HomeError
+    from ..preflight import database_problem
     from ..store.requests import RequestLog
 
-    log = RequestLog()
+    if problem := database_problem():
+        raise HomeError(f"the request log cannot be read ({problem}); `leeroo-local serve`, "
+                        f"`run` or `chat` moves the damaged file aside and starts a new one")
+    try:
+        log = RequestLog()
+    except (sqlite3.Error, OSError) as exc:
+        raise HomeError(f"cannot open the request log {paths.db_path()}: {exc}") from None
     try:
         rows = log.recent(n)
     finally:

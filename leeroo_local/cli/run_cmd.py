@@ -27,10 +27,10 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
 ) -> None:
     """Route PROMPT to an expert and stream its answer (offline on the starter experts)."""
-    from ..service import Progress, Result, Service, TextEvent
-    from ..settings import load_settings
+    from ..preflight import start_service
+    from ..service import Progress, Result, TextEvent
 
-    service = Service(load_settings(n_ctx=ctx))
+    service = start_service("cli", lambda note: typer.echo(note, err=True), n_ctx=ctx)
     sampling = service.sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                 top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
                                 repeat_last_n=repeat_last_n, seed=seed)

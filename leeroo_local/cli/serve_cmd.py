@@ -33,10 +33,9 @@ def serve(
     from pydantic import ValidationError
 
     from ..errors import ConfigError
+    from ..preflight import start_service
     from ..server import ServerSettings, create_app, run_server
     from ..server.runner import bind
-    from ..service import Service
-    from ..settings import load_settings
     from ..units import parse_size
 
     try:
@@ -50,7 +49,7 @@ def serve(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"serve: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    service = Service(load_settings(n_ctx=ctx), client="serve")
+    service = start_service("serve", lambda note: typer.echo(note, err=True), n_ctx=ctx)
     service.warm_router()  # while uvicorn starts, not on the first request
     sock = bind(settings.host, settings.port)
     url = f"http://{settings.host}:{sock.getsockname()[1]}/v1"

@@ -57,11 +57,13 @@ class AppState:
 
 @router.get("/health")
 def health(request: Request) -> dict:
-    """ready, or loading while an expert loads; which experts are loaded (no key needed)."""
+    """ready, or loading while an expert loads; which experts are loaded; whether the request
+    log is being written (`log.status`: ok or degraded). No key needed."""
     rows = request.app.state.leeroo.service.status()
     keys = ("expert", "quant", "loaded", "loading", "busy", "queued")
     return {"status": "loading" if any(r["loading"] for r in rows) else "ready",
-            "experts": [{k: r[k] for k in keys} for r in rows]}
+            "experts": [{k: r[k] for k in keys} for r in rows],
+            "log": request.app.state.leeroo.service.log_state()}
 
 
 @router.get("/v1/models")

@@ -268,6 +268,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
     """Chat on the named expert, or on the one the policy picks for `auto`."""
     state = request.app.state.leeroo
     expert = state.resolve(req.model)
+    convert.check_text(req)
     messages = convert.chat_messages(req)
     notes: list[str] = []
     sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling,
@@ -287,6 +288,7 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     """Continue a plain prompt (OpenAI's legacy completions)."""
     state = request.app.state.leeroo
     expert = state.resolve(req.model)
+    convert.check_text(req)
     prompt = convert.completion_prompt(req)
     notes: list[str] = []
     sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling,

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as core
+from ..textcheck import printable
 from .refusals import log_refusal
 from .schemas import ErrorBody, ErrorInfo
 
@@ -47,6 +48,7 @@ ERRORS: dict[type[BaseException], HttpError] = {
     core.UnknownExpert: HttpError(404, "invalid_request_error", "model_not_found", param="model"),
     core.UnknownQuant: HttpError(404, "invalid_request_error", "model_not_found", param="model"),
     core.ContextOverflow: HttpError(400, "invalid_request_error", "context_length_exceeded"),
+    core.UnencodableText: HttpError(400, "invalid_request_error", "invalid_encoding"),
     core.BudgetTooSmall: HttpError(503, "server_error", "expert_unavailable"),
     core.CorruptModel: HttpError(503, "server_error", "expert_unavailable"),
     core.NotAvailableOffline: HttpError(503, "server_error", "expert_unavailable"),
@@ -68,14 +70,16 @@ _BY_STATUS = {  # errors raised as HTTP exceptions by starlette itself, and by t
 def describe(exc: BaseException) -> tuple[int, ErrorBody, bool]:
     """(status, OpenAI error body, may the client retry) for any exception."""
     if isinstance(exc, ApiError):
-        info = ErrorInfo(message=str(exc), type=exc.type, code=exc.code, param=exc.param)
+        info = ErrorInfo(message=printable(str(exc)), type=exc.type, code=exc.code,
+                         param=exc.param)
         return exc.status, ErrorBody(error=info), False
     entry = next((ERRORS[c] for c in type(exc).__mro__ if c in ERRORS), None)
     if entry is None:
         log.error("unexpected error", exc_info=exc)
         info = ErrorInfo(message=f"internal error: {type(exc).__name__}", type="server_error")
         return 500, ErrorBody(error=info), True
-    info = ErrorInfo(message=str(exc), type=entry.type, code=entry.code, param=entry.param)
+    info = ErrorInfo(message=printable(str(exc)), type=entry.type, code=entry.code,
+                     param=getattr(exc, "field", None) or entry.param)
     if isinstance(exc, core.ContextOverflow):
         info.prompt_tokens, info.n_ctx = exc.prompt_tokens, exc.n_ctx
     return entry.status, ErrorBody(error=info), entry.retry
@@ -94,7 +98,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     where = ".".join(loc) or None
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-    return f"{where + ': ' if where else ''}{first.get('msg', 'invalid')}{more}", where
+    return printable(f"{where + ': ' if where else ''}{first.get('msg', 'invalid')}{more}"), where
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -119,7 +123,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_, code = _BY_STATUS.get(exc.status_code, ("invalid_request_error", None))
-        body = ErrorBody(error=ErrorInfo(message=str(exc.detail), type=type_, code=code))
+        body = ErrorBody(error=ErrorInfo(message=printable(str(exc.detail)), type=type_, code=code))
         await log_refusal(request, exc.status_code, str(exc.detail))
         return JSONResponse(body.model_dump(), status_code=exc.status_code,
                             headers={**(exc.headers or {}), "x-should-retry": "false"})

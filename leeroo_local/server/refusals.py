@@ -26,9 +26,9 @@ async def log_refusal(request: Request, status: int, message: str) -> None:
     if state is None:
         return
     prompt = "" if status == 413 else await _prompt(request)  # a body too large stays unread
-    state.service.log.record(kind=kind, prompt=prompt, error=f"refused ({status}): {message}",
-                             client=state.service.client,
-                             conversation=request.headers.get("x-leeroo-conversation"))
+    state.service.record_request(kind=kind, prompt=prompt, error=f"refused ({status}): {message}",
+                                 client=state.service.client,
+                                 conversation=request.headers.get("x-leeroo-conversation"))
 
 
 async def _prompt(request: Request) -> str:

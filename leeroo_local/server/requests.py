@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..backends.base import Sampling
 from ..settings import SamplingDefaults
+from ..textcheck import require_encodable
 from .errors import ApiError
 from .schemas import ChatCompletionRequest, CompletionRequest, Message, GenerationRequest
 
@@ -22,15 +23,25 @@ def sampling(req: GenerationRequest, n_ctx: int, defaults: SamplingDefaults,
                        code="unsupported_value")
     if isinstance(req.stop, list) and len(req.stop) > 4:
         raise ApiError(400, "at most 4 stop strings", param="stop", code="unsupported_value")
-    limit = req.token_limit(n_ctx)
-    if limit > n_ctx:
-        if notes is not None:
-            notes.append(f"max_tokens {limit} is more than the context holds: capped at "
-                         f"{n_ctx} (n_ctx)")
-        limit = n_ctx
     given = {name: getattr(req, name) for name in _PASSED}
-    given.update(max_tokens=limit, stop=[req.stop] if isinstance(req.stop, str) else req.stop)
+    given.update(max_tokens=_capped("max_tokens", req.token_limit(n_ctx), n_ctx, notes),
+                 stop=[req.stop] if isinstance(req.stop, str) else req.stop)
+    if req.repeat_last_n is not None:  # llama.cpp allocates the window on every request
+        given["repeat_last_n"] = _capped("repeat_last_n", req.repeat_last_n, n_ctx, notes)
     return Sampling(**{**defaults.model_dump(), **{k: v for k, v in given.items() if v is not None}})
+
+
+def _capped(name: str, value: int, n_ctx: int, notes: list[str] | None) -> int:
+    if value <= n_ctx:
+        return value
+    if notes is not None:
+        notes.append(f"{name} {value} is more than the context holds: capped at {n_ctx} (n_ctx)")
+    return n_ctx
+
+
+def check_text(req: GenerationRequest) -> None:
+    """400 (invalid_encoding) naming the field, for text that UTF-8 cannot carry."""
+    require_encodable(req)
 
 
 def _plain(message: Message, index: int) -> dict:

@@ -1,19 +1,25 @@
 """OpenAI's request and response shapes, as far as `serve` speaks them.
 
 Requests accept OpenAI's fields, and llama-server's sampling extensions (top_k, min_p,
-repeat_penalty, repeat_last_n); ones that change nothing here (user, tools, ...) are ignored; ones whose meaning cannot be honoured (n > 1, logprobs, echo, suffix) are
-refused with a 400 naming the field (by `requests.py`, which turns a request into service
-arguments). Responses add one object that OpenAI's schemas leave room for (none of them sets
+repeat_penalty, repeat_last_n); ones that change nothing here (user, tools, ...) are ignored; ones
+whose meaning cannot be honoured (n > 1, logprobs, echo, suffix) are refused with a 400 naming
+the field (by `requests.py`, which turns a request into service arguments). Every number, list and
+short string has a bound (limits.py; a 422 names the field and the bound); text is bounded by the
+body limit, then by the expert's context. Responses add one object that OpenAI's schemas leave room for (none of them sets
 additionalProperties to false): `leeroo`, with the route, timings and energy of the answer.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..limits import (MAX_CONTEXT, MAX_MESSAGES, MAX_NAME_CHARS, MAX_STOP_CHARS, MAX_VOCAB,
+                      SEED_MAX, SEED_MIN)
 from ..service import Energy, Route, Timings
+
+StopString = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
 
 
 def _omit_none(value) -> bool:
@@ -21,7 +27,7 @@ def _omit_none(value) -> bool:
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 class StreamOptions(_Request):
@@ -34,7 +40,7 @@ class StreamOptions(_Request):
 class TextPart(_Request):
     """One part of a message's content; only text parts can be answered."""
 
-    type: str = Field(description="Part kind; only `text` is supported.")
+    type: str = Field(max_length=MAX_NAME_CHARS, description="Part kind; only `text` is supported.")
     text: str | None = Field(default=None, description="The text of a `text` part.")
 
 
@@ -43,33 +49,42 @@ class Message(_Request):
 
     role: Literal["system", "developer", "user", "assistant"] = Field(
         description="Who speaks; `developer` is treated as `system`.")
-    content: str | list[TextPart] | None = Field(
+    content: str | Annotated[list[TextPart], Field(max_length=MAX_MESSAGES)] | None = Field(
         default=None, description="Text, or a list of text parts (joined).")
-    name: str | None = Field(default=None, description="Accepted and ignored.")
+    name: str | None = Field(default=None, max_length=MAX_NAME_CHARS,
+                             description="Accepted and ignored.")
 
 
 class GenerationRequest(_Request):
     """Fields shared by chat and legacy completions."""
 
-    model: str = Field(description="An expert of the universe, or `auto` to let the policy choose.")
+    model: str = Field(max_length=MAX_NAME_CHARS,
+                       description="An expert of the universe, or `auto` to let the policy choose.")
     temperature: float | None = Field(default=None, ge=0, le=2, description="0 is greedy.")
     top_p: float | None = Field(default=None, gt=0, le=1, description="Nucleus sampling mass.")
-    n: int | None = Field(default=None, ge=1, description="Choices to return; only 1 is served.")
-    stop: str | list[str] | None = Field(default=None, description="Up to 4 stop strings.")
-    seed: int | None = Field(default=None, description="Sampler seed for reproducible output.")
+    n: int | None = Field(default=None, ge=1, le=128,
+                          description="Choices to return; only 1 is served.")
+    stop: StopString | Annotated[list[StopString], Field(max_length=MAX_MESSAGES)] | None = Field(
+        default=None, description="Up to 4 stop strings.")
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX,
+                             description="Sampler seed for reproducible output.")
     frequency_penalty: float | None = Field(
         default=None, ge=-2, le=2, description="Lower a token's logit by this times its recent count.")
     presence_penalty: float | None = Field(
         default=None, ge=-2, le=2, description="Lower the logit of any recently seen token by this.")
-    top_k: int | None = Field(default=None, ge=0, description="llama.cpp's: the k likeliest tokens.")
+    top_k: int | None = Field(default=None, ge=0, le=MAX_VOCAB,
+                              description="llama.cpp's: the k likeliest tokens.")
     min_p: float | None = Field(default=None, ge=0, le=1, description="llama.cpp's min-p cut.")
     repeat_penalty: float | None = Field(
         default=None, gt=0, le=2, description="llama.cpp's repeat penalty; 1 is off.")
     repeat_last_n: int | None = Field(
-        default=None, ge=0, description="llama.cpp's: recent tokens the penalties look back over.")
+        default=None, ge=0, le=MAX_CONTEXT,
+        description="llama.cpp's: recent tokens the penalties look back over (capped at the "
+                    "expert's context).")
     stream: bool = Field(default=False, description="Stream server-sent events.")
     stream_options: StreamOptions | None = Field(default=None, description="Streaming options.")
-    max_tokens: int | None = Field(default=None, ge=1, description="Most tokens to generate.")
+    max_tokens: int | None = Field(default=None, ge=1,
+                                   description="Most tokens to generate (capped at the context).")
 
     @property
     def include_usage(self) -> bool:
@@ -80,11 +95,14 @@ class GenerationRequest(_Request):
 class ChatCompletionRequest(GenerationRequest):
     """POST /v1/chat/completions."""
 
-    messages: list[Message] = Field(min_length=1, description="The conversation so far.")
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES,
+                                    description="The conversation so far.")
     max_completion_tokens: int | None = Field(
-        default=None, ge=1, description="Most tokens to generate (the newer name of max_tokens).")
+        default=None, ge=1,
+        description="Most tokens to generate (the newer name of max_tokens; capped at the "
+                    "context).")
     logprobs: bool | None = Field(default=None, description="Not supported when true.")
-    top_logprobs: int | None = Field(default=None, description="Not supported.")
+    top_logprobs: int | None = Field(default=None, ge=0, le=20, description="Not supported.")
 
     def token_limit(self, n_ctx: int) -> int:
         """max_completion_tokens, else max_tokens, else whatever the context leaves."""
@@ -94,11 +112,12 @@ class ChatCompletionRequest(GenerationRequest):
 class CompletionRequest(GenerationRequest):
     """POST /v1/completions (OpenAI's legacy text completions)."""
 
-    prompt: str | list[str] = Field(description="The text to continue (one prompt).")
+    prompt: str | Annotated[list[str], Field(max_length=MAX_MESSAGES)] = Field(
+        description="The text to continue (one prompt).")
     echo: bool | None = Field(default=None, description="Not supported when true.")
     suffix: str | None = Field(default=None, description="Not supported.")
-    best_of: int | None = Field(default=None, ge=1, description="Only 1 is served.")
-    logprobs: int | None = Field(default=None, description="Not supported.")
+    best_of: int | None = Field(default=None, ge=1, le=20, description="Only 1 is served.")
+    logprobs: int | None = Field(default=None, ge=0, le=5, description="Not supported.")
 
     def token_limit(self, n_ctx: int) -> int:
         """max_tokens, else OpenAI's default for completions (16)."""
