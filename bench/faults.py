@@ -28,6 +28,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -97,7 +98,7 @@ def plan(n: int, shutdown: int, seed: int) -> list[Outcome]:
     out = [Outcome(i, k, MODELS[i % 3], stream=bool(rng.random() < 0.5)) for i, k in enumerate(kinds)]
     # one long stream, one queued behind it on the same expert, the rest short on the other
     for j in range(shutdown):
-        out.append(Outcome(body + j, "shutdown", EXPERTS[0] if j < 2 else EXPERTS[1], stream=True,
+        out.append(Outcome(len(kinds) + j, "shutdown", EXPERTS[0] if j < 2 else EXPERTS[1], stream=True,
                            detail="long" if j == 0 else ""))
     return out
 
@@ -356,6 +357,8 @@ def main() -> None:
                     help="skip the hostile-input phase and the broken homes")
     ap.add_argument("--rss-guard-mb", type=float, default=3000,
                     help="kill a worker whose resident memory passes this in the hostile phase")
+    ap.add_argument("--keep-home", type=Path, default=None,
+                    help="copy the server's home (database, serve.err) here at the end")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
 
@@ -404,6 +407,8 @@ def main() -> None:
         wall = time.monotonic() - started
         log = check_log(home / "leeroo.db", outcomes, hostile_ids)
         reloads(home / "leeroo.db", kills)
+        if args.keep_home:
+            shutil.copytree(home, args.keep_home, symlinks=True, dirs_exist_ok=True)
         homes = [] if args.no_hostile else broken_homes(home, ROOT, args.threads, 120)
 
     recovery(kills, outcomes)
@@ -481,8 +486,9 @@ def print_hostile(summary: dict, h: dict, homes: list[dict]) -> None:
     for c in h["cases"]:
         if c["verdict"] != "expected":
             print(f"  unexpected: {c['name']}: {c['verdict']} {c['detail']}")
-    if h["unlogged"]:
-        print(f"  no log row: {', '.join(h['unlogged'])}")
+    if h["unlogged"]["missing"]:
+        print(f"  {h['unlogged']['missing']} requests have no log row, among: "
+              f"{', '.join(h['unlogged']['among'])}")
     if not homes:
         return
     print()

@@ -121,8 +121,9 @@ def cases(experts: list[str]) -> list[Case]:
     both("stop: 10**5 strings", "stop", {"stop": ["x"] * 10**5})
     both("stop: one 1 MB string", "stop", {"stop": "y" * 2**20})
     add("messages: 10**5 tiny messages", "messages",
-        {"messages": [{"role": "user", "content": "a"}] * 10**5}, None)
-    add("prompt: a list of 10**5 strings", "prompt", None, {"prompt": ["a"] * 10**5})
+        {"messages": [{"role": "user", "content": "a"}] * (10**5 - 1)
+         + [{"role": "user", "content": "[#h] a"}]}, None)
+    add("prompt: a list of 10**5 strings", "prompt", None, {"prompt": ["[#h] a"] + ["a"] * (10**5 - 1)})
     big = "[#h] " + "word " * 600_000  # 3 MB: under the 4 MB body limit, over any context
     add("text: 3 MB", None, {"messages": [{"role": "user", "content": big}]}, {"prompt": big},
         allowed=(400, 413, 422))
@@ -313,29 +314,25 @@ def hostile_phase(url: str, server_pid: int, db: Path, experts: list[str], deadl
     }
 
 
-def _unlogged(db: Path, after_id: int, done: list[Case]) -> list[str]:
-    """Cases with no log row: found by the tag their row's prompt starts with (a body over the
-    limit is never read, so those are counted among the `refused (413)` rows instead)."""
+def _unlogged(db: Path, after_id: int, done: list[Case]) -> dict:
+    """How many cases have no log row. A row is matched by the tag in its prompt; the server
+    logs no prompt for some refusals (a body over the limit is never read, a list prompt), so
+    rows without a tag are set against the cases not matched: only a shortfall is missing."""
     con = sqlite3.connect(db, timeout=30)
     try:
-        rows = con.execute("select prompt, error from requests where id > ?", (after_id,)).fetchall()
+        rows = con.execute("select prompt from requests where id > ?", (after_id,)).fetchall()
     finally:
         con.close()
-    tags: dict[str, int] = {}
-    for prompt, _ in rows:
-        m = re.match(r"\[#h\d+\]", prompt or "")
-        if m:
-            tags[m.group(0)] = tags.get(m.group(0), 0) + 1
-    unread = sum(1 for _, error in rows if (error or "").startswith("refused (413)"))
-    missing = []
-    for c in done:
-        if c.status == 413:
-            unread -= 1
-            if unread < 0:
-                missing.append(c.name)
-        elif not tags.get(c.tag):
-            missing.append(c.name)
-    return missing
+    tags: set[str] = set()
+    untagged = 0
+    for (prompt,) in rows:
+        found = re.search(r"\[#h\d+\]", prompt or "")
+        if found:
+            tags.add(found.group(0))
+        elif not (prompt or "").startswith("[#warm]"):
+            untagged += 1
+    unmatched = [c.name for c in done if c.tag not in tags]
+    return {"missing": max(0, len(unmatched) - untagged), "among": unmatched}
 
 
 def _public(c: Case) -> dict:
