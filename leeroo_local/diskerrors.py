@@ -56,9 +56,9 @@ def disk_error(exc: OSError, path: str | os.PathLike | None = None,
     elif exc.errno in READ_ONLY:
         msg = (f"{where} is read-only (writing {target.name}): "
                f"{f'set {setting} to a writable folder' if setting else 'write somewhere else'}")
-    else:
-        msg = (f"permission denied: {target}: make it writable by this user"
-               f"{f' or set {setting} to a writable folder' if setting else ''}")
+    else:  # a read as much as a write
+        msg = (f"permission denied on {target}: give this user access to it"
+               f"{f' or set {setting} to a folder it owns' if setting else ''}")
     return DiskError(msg, target, exc.errno)
 
 

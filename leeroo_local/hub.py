@@ -14,6 +14,7 @@ This is the only module that downloads; locate.py only looks the cache up.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .catalog import Expert, HubSource, Quant
-from .diskerrors import disk_error, disk_errors
+from .diskerrors import DiskError, disk_error, disk_errors
 from .errors import DownloadError, LeerooError, NotAvailableOffline
 from .units import format_size
 
@@ -300,8 +301,9 @@ def _check_disk(storage: Path, remote: list[_Remote]) -> None:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     if need > free:
-        raise DownloadError(f"the download needs {format_size(need)} but {probe} has only "
-                            f"{format_size(free)} free")
+        raise DiskError(f"the download needs {format_size(need)} but {probe} has only "
+                        f"{format_size(free)} free: free space there or set {CACHE_SETTING} to "
+                        "a folder on another disk", probe, errno.ENOSPC)
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:

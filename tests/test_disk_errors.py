@@ -88,7 +88,7 @@ def test_each_disk_errno_is_one_line_naming_the_folder_and_what_to_do():
     ro = disk_error(OSError(errno.EROFS, "Read-only file system", str(target)))
     assert str(ro) == f"{home} is read-only (writing x.gguf.partial): set LEEROO_HOME to a writable folder"
     denied = disk_error(OSError(errno.EACCES, "Permission denied", "/etc/elsewhere"))
-    assert str(denied) == "permission denied: /etc/elsewhere: make it writable by this user"
+    assert str(denied) == "permission denied on /etc/elsewhere: give this user access to it"
     for e in (full, quota, ro, denied):
         assert "\n" not in str(e)
     assert disk_error(FileNotFoundError(errno.ENOENT, "No such file", str(target))) is None
@@ -174,6 +174,20 @@ def test_a_download_into_a_full_disk_deletes_its_incomplete_file_and_starts_over
     assert pull(expert, quant, progress=False).read_bytes() == big_gguf
     gets = [r for r in hub.requests if r.method == "GET"]
     assert all(g.range is None for g in gets)  # nothing was kept to resume from
+
+
+def test_a_download_larger_than_the_free_space_is_refused_before_any_byte(hub, big_gguf, tmpfs):
+    hub.add(REPO, "big.Q8_0.gguf", big_gguf)
+    expert, quant = add_expert("big", [("Q8_0", "big.Q8_0.gguf", len(big_gguf), "exact")])
+    from huggingface_hub import constants
+
+    cache = tmpfs(Path(constants.HF_HUB_CACHE), "1m")
+
+    with pytest.raises(DiskError) as raised:
+        pull(expert, quant, progress=False)
+    assert str(raised.value).startswith("the download needs 19.")
+    assert f"{cache} has only 1.00 MiB free: free space there or set HF_HUB_CACHE" in str(raised.value)
+    assert [r.method for r in hub.requests] == ["HEAD"] and leftovers(cache) == []
 
 
 # -- the commands, as a user runs them ---------------------------------------------------------
