@@ -35,5 +35,8 @@ MAX_PARALLEL = 256
 
 
 def seed32(seed: int) -> int:
-    """The 32-bit seed llama.cpp takes, from any seed in OpenAI's range (its low bits)."""
-    return seed & 0xFFFFFFFF
+    """The 32-bit seed llama.cpp takes, from any seed in OpenAI's range (its low bits). llama.cpp
+    reads 0xFFFFFFFF as "pick one at random", so that one becomes 0xFFFFFFFE: a seed given is
+    always reproducible."""
+    low = seed & 0xFFFFFFFF
+    return 0xFFFFFFFE if low == 0xFFFFFFFF else low

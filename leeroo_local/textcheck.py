@@ -39,10 +39,12 @@ def require_encodable(value: Any, field: str = "") -> None:
     """UnencodableText naming the field and the character, when some text cannot be encoded."""
     found = find_unencodable(value, field)
     if found:
-        where, index, char = found
-        raise UnencodableText(
-            f"{where}: character {index} is U+{ord(char):04X}, a lone surrogate that UTF-8 "
-            f"cannot encode; send valid Unicode (a surrogate pair must be complete)", field=where)
+        raise UnencodableText(unencodable_message(*found), field=found[0])
+
+
+def unencodable_message(field: str, index: int, char: str) -> str:
+    return (f"{field}: character {index} is U+{ord(char):04X}, a lone surrogate that UTF-8 "
+            f"cannot encode; send valid Unicode (a surrogate pair must be complete)")
 
 
 def printable(text: str) -> str:

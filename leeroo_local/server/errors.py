@@ -8,6 +8,7 @@ retry cannot fix carry `x-should-retry: false`.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as core
-from ..textcheck import printable
+from ..textcheck import find_unencodable, printable, unencodable_message
 from .refusals import log_refusal
 from .schemas import ErrorBody, ErrorInfo
 
@@ -92,10 +93,17 @@ def error_response(exc: BaseException, headers: dict[str, str] | None = None) ->
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
+# A union field's error is reported once per member (str, list[...]); their tags in `loc` name
+# pydantic's types, not the request's fields.
+_UNION_TAG = re.compile(r"^(str|int|float|bool|constrained-\w+|[\w-]+\[.*\])$")
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    problems = exc.errors()
-    first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    """The most telling problem, as one line: a broken bound (too long, too large) before a
+    member of a union whose type did not match."""
+    problems = exc.errors() or [{"loc": (), "msg": "invalid request", "type": ""}]
+    first = min(problems, key=lambda p: str(p.get("type", "")).endswith("_type"))
+    loc = [str(p) for p in first.get("loc", ()) if p != "body" and not _UNION_TAG.match(str(p))]
     where = ".".join(loc) or None
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
     return printable(f"{where + ': ' if where else ''}{first.get('msg', 'invalid')}{more}"), where
@@ -115,10 +123,19 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, where = _validation_message(exc)
+        status, code = 422, "invalid_request_body"
+        unicode = next((p for p in exc.errors() if p.get("type") == "string_unicode"), None)
+        if unicode is not None:
+            # A lone surrogate in a field with a length bound, which pydantic checks first:
+            # the same refusal as anywhere else (textcheck.py).
+            status, code = 400, "invalid_encoding"
+            found = find_unencodable(unicode.get("input"), where or "")
+            message = unencodable_message(*found) if found else f"{where}: invalid Unicode"
         body = ErrorBody(error=ErrorInfo(message=message, type="invalid_request_error",
-                                         param=where, code="invalid_request_body"))
-        await log_refusal(request, 422, message)
-        return JSONResponse(body.model_dump(), status_code=422, headers={"x-should-retry": "false"})
+                                         param=where, code=code))
+        await log_refusal(request, status, message)
+        return JSONResponse(body.model_dump(), status_code=status,
+                            headers={"x-should-retry": "false"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
