@@ -43,10 +43,18 @@ def is_disk_error(exc: BaseException) -> bool:
 def disk_error(exc: OSError, path: str | os.PathLike | None = None,
                setting: str | None = None) -> DiskError | None:
     """The DiskError for `exc` (writing `path`, or the file the OSError names), else None.
-    `setting`: the variable that moves these files elsewhere (LEEROO_HOME under our home)."""
+    `setting`: the variable that moves these files elsewhere (LEEROO_HOME under our home).
+
+    A full or read-only disk without a path (a write to an open file names none) is said of
+    our home; a permission error without one is not a disk's (binding a low port, a signal)."""
     if not is_disk_error(exc):
         return None
-    target = Path(exc.filename if exc.filename else (path or "."))
+    named = exc.filename or path
+    if not named:
+        if exc.errno in FORBIDDEN:
+            return None
+        return _unnamed(exc.errno, setting)
+    target = Path(named)
     where = _existing_folder(target)
     setting = setting or _setting(target)
     if exc.errno in FULL:
@@ -60,6 +68,21 @@ def disk_error(exc: OSError, path: str | os.PathLike | None = None,
         msg = (f"permission denied on {target}: give this user access to it"
                f"{f' or set {setting} to a folder it owns' if setting else ''}")
     return DiskError(msg, target, exc.errno)
+
+
+def _unnamed(code: int, setting: str | None) -> DiskError:
+    """A full or read-only disk the OSError names no path of: said of `setting`'s folder, or of
+    our home."""
+    from . import paths
+
+    home = paths.home()
+    where = "" if setting else f" (LEEROO_HOME is {home}, {_free(_existing_folder(home))} free)"
+    setting = setting or "LEEROO_HOME"
+    if code in READ_ONLY:
+        return DiskError(f"a disk this command writes to is read-only{where}: set {setting} to "
+                         "a writable folder", None, code)
+    return DiskError(f"a disk this command writes to is full{where}: free space there or set "
+                     f"{setting} to a folder on another disk", None, code)
 
 
 def database_disk_error(exc: BaseException, db: Path) -> DiskError | None:

@@ -91,6 +91,9 @@ def test_each_disk_errno_is_one_line_naming_the_folder_and_what_to_do():
     assert str(denied) == "permission denied on /etc/elsewhere: give this user access to it"
     for e in (full, quota, ro, denied):
         assert "\n" not in str(e)
+    unnamed = disk_error(OSError(errno.ENOSPC, "No space left on device"))  # a write to an fd
+    assert str(unnamed).startswith(f"a disk this command writes to is full (LEEROO_HOME is {home}, ")
+    assert disk_error(PermissionError(errno.EACCES, "Permission denied")) is None  # bind(), kill()
     assert disk_error(FileNotFoundError(errno.ENOENT, "No such file", str(target))) is None
     assert disk_error(ConnectionResetError(errno.ECONNRESET, "reset")) is None
 
