@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Callable, Iterator, Literal
 
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,9 @@ from .textcheck import require_encodable
 from .universe import Universe, current_universe
 
 log = logging.getLogger(__name__)
+
+NAMED = "named by the request"
+"""The route's reason when the request named its expert (no policy involved)."""
 
 
 class Route(BaseModel):
@@ -110,6 +113,8 @@ class Service:
         self._router = None  # UniverseRouter, False when no policy knows the universe
         self._load_s: dict[str, float] = {}
         self.client = client
+        self.observers: list[Callable[[dict], None]] = []
+        """Called with every request's log row (the server's /metrics counts them)."""
 
     def route(self, prompt: str, expert: str = "auto") -> Route:
         """The expert for `prompt`: the one named, or the routing policy's choice (routing.py)."""
@@ -118,7 +123,7 @@ class Service:
             member = next((m for m in self.universe.members if m.expert == expert), None)
             quant = member.quant if member else self.catalog.get(expert).default_quant
             self.catalog.get(expert).quant(quant)
-            return Route(expert=expert, quant=quant, reason="named by the request",
+            return Route(expert=expert, quant=quant, reason=NAMED,
                          route_s=time.perf_counter() - started)
         cold = self._router is None
         router = self.router()
@@ -239,6 +244,11 @@ class Service:
             self.log.record(**row)
         except Exception as exc:  # noqa: BLE001 - whatever the log does, the answer stands
             log.error("request log: %s: %s", type(exc).__name__, exc)
+        for observe in self.observers:
+            try:
+                observe(row)
+            except Exception as exc:  # noqa: BLE001 - nor does a metric
+                log.error("request observer: %s: %s", type(exc).__name__, exc)
 
     def _logged(self, op, payload, prompt, expert, sampling, cancel, conversation):
         """Run a request and log it, whatever happens: result, error, or cancellation."""
@@ -350,6 +360,15 @@ class Service:
                                                  "keep_alive_s")})
             out.append(row)
         return out
+
+    def count_tokens(self, messages: list[dict], expert: str = "auto") -> tuple[Route, int]:
+        """(the route, the conversation's prompt tokens on that expert): what it would read."""
+        require_encodable(messages, "messages")
+        prompt = next((m.get("content") or "" for m in reversed(messages)
+                       if m.get("role") == "user"), "")
+        route = self.route(prompt, expert)
+        with self._expert(route) as (backend, _, _):
+            return route, backend.count_tokens(messages)
 
     def loglikelihoods(self, expert: str, context: str, continuations: list[str]) -> list[float]:
         """Log-probability of each continuation after `context` on a local expert (for

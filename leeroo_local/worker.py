@@ -10,6 +10,7 @@ pair wrapped in a multiprocessing Connection, with small tuples:
     parent -> worker   ("load", path, n_ctx, n_threads, n_gpu_layers)
                        ("chat" | "complete", messages_or_prompt, sampling_dict)
                        ("loglik", context, [continuations])
+                       ("count", messages)  (prompt tokens of a conversation)
                        ("more",)  (after the first chunk of a stream: go on)
                        ("cancel",)  (between tokens of a stream)
                        ("exit",)
@@ -87,6 +88,8 @@ def _serve(conn: Connection) -> None:
                             break
             elif op == "loglik":
                 conn.send(("result", model.loglikelihoods(msg[1], msg[2])))
+            elif op == "count":
+                conn.send(("result", len(model.render_chat(msg[1])[0])))
             elif op in ("cancel", "more"):
                 continue  # arrived after the stream ended
             else:
@@ -216,6 +219,9 @@ class Worker:
 
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
         return self.call("loglik", context, continuations)
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return self.call("count", messages)
 
     def health(self) -> bool:
         return self.alive()

@@ -113,6 +113,17 @@ def test_log_likelihoods_are_values_or_a_clear_error(backend):
     assert len(values) == 2 and all(v < 0 for v in values)
 
 
+def test_count_tokens_is_the_prompt_the_expert_reads_or_a_clear_error(backend):
+    messages = [{"role": "user", "content": "hello there"}]
+    if backend.where == "remote":
+        with pytest.raises(LeerooError, match="count tokens"):
+            backend.count_tokens(messages)
+        return
+    counted = backend.count_tokens(messages)
+    assert counted > 0
+    assert counted == run(backend, op="chat", payload=messages)[1]["prompt_tokens"]
+
+
 def test_close_stops_it(backend):
     backend.close()
     if backend.where != "remote":

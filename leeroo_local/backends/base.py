@@ -93,6 +93,10 @@ class Backend(Protocol):
         """Log-probability of each continuation after `context`."""
         ...
 
+    def count_tokens(self, messages: list[dict]) -> int:
+        """Tokens of the conversation as this expert's chat template renders it."""
+        ...
+
     def health(self) -> bool:
         """True while it can take requests."""
         ...

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import paths
 from ..catalog import OpenAISource
-from ..errors import ConfigError, CorruptModel, ExpertCrashed
+from ..errors import ConfigError, CorruptModel, ExpertCrashed, RemoteError
 from ..limits import seed32
 from .openai_remote import RemoteExpert
 
@@ -136,6 +136,20 @@ class LlamaServer:
                 raise ExpertCrashed(f"llama-server (pid {self.pid}) died "
                                     f"(exit code {self.process.returncode})") from None
             raise
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        """The server's own chat template, then its tokenizer (/apply-template, /tokenize)."""
+        import httpx
+
+        base = self._client.source.base_url.removesuffix("/v1")
+        try:
+            prompt = httpx.post(base + "/apply-template", json={"messages": messages},
+                                timeout=60).raise_for_status().json()["prompt"]
+            tokens = httpx.post(base + "/tokenize", json={"content": prompt, "add_special": True},
+                                timeout=60).raise_for_status().json()["tokens"]
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"llama-server (pid {self.pid}) could not count tokens: {exc}") from None
+        return len(tokens)
 
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
         from ..errors import LeerooError

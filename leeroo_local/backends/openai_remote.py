@@ -107,6 +107,10 @@ class RemoteExpert:
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
         raise LeerooError(f"{self.expert_id} is remote: log-likelihoods need a local expert")
 
+    def count_tokens(self, messages: list[dict]) -> int:
+        raise RemoteError(f"{self.expert_id} is remote: an OpenAI-compatible server does not "
+                          f"count tokens; name a local expert")
+
     def health(self) -> bool:
         """True when the server lists its models (GET /models answers 200)."""
         import httpx

@@ -11,14 +11,18 @@ import time
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..errors import UnknownExpert
 from ..service import Service
 from .bridge import Threads
+from .anthropic import router as anthropic_router
 from .completions import router as completions_router
 from .config import ServerSettings
 from .errors import install_handlers
+from .metrics import Metrics
 from .middleware import ApiKeyMiddleware, BodyLimitMiddleware
 from .schemas import ModelCard, ModelInfo, ModelList
 from .shutdown import Inflight
@@ -35,6 +39,7 @@ class AppState:
     started: int = field(default_factory=lambda: int(time.time()))
     inflight: Inflight = field(default_factory=Inflight)
     threads: Threads = field(default_factory=Threads)
+    metrics: Metrics | None = None
 
     def resolve(self, model: str) -> str:
         """`auto` or a member of the universe; anything else is an unknown model (404)."""
@@ -66,6 +71,13 @@ def health(request: Request) -> dict:
             "log": request.app.state.leeroo.service.log_state()}
 
 
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    """Prometheus' text format: requests, routes, first-token and decode histograms, loads,
+    tokens, energy, errors, queue depth (the API key applies when one is set)."""
+    return Response(request.app.state.leeroo.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
 @router.get("/v1/models")
 def list_models(request: Request) -> ModelList:
     """auto and every expert of the universe, with quantization, memory and load state."""
@@ -85,11 +97,12 @@ def create_app(service: Service, settings: ServerSettings | None = None) -> Fast
     the service (and closes it after the server stops)."""
     settings = settings or ServerSettings()
     app = FastAPI(title="leeroo-local", version=__version__, docs_url=None, redoc_url=None)
-    app.state.leeroo = AppState(service=service, settings=settings)
+    app.state.leeroo = AppState(service=service, settings=settings, metrics=Metrics(service))
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.api_key:  # added last, so it runs first
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.include_router(router)
     app.include_router(completions_router)
+    app.include_router(anthropic_router)
     return app

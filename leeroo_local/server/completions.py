@@ -50,7 +50,7 @@ def _finish(result: Result) -> str:
     return result.finish_reason if result.finish_reason in ("stop", "length") else "stop"
 
 
-def _leeroo(call: Call, r: Result) -> Leeroo:
+def leeroo_of(call: Call, r: Result) -> Leeroo:
     return Leeroo(expert=r.expert, quant=r.quant, route=r.route, timings=r.timings,
                   energy=r.energy, finish_reason=r.finish_reason, notes=call.notes)
 
@@ -62,18 +62,44 @@ def _usage(r: Result) -> Usage:
 
 
 class Shape(Protocol):
-    """How one endpoint writes its answer: whole, or as opening, pieces, closing and usage."""
+    """How one endpoint writes its answer: whole, or as server-sent events (opening, pieces,
+    closing, end, or an error once the stream has started), and its errors before that."""
 
     prefix: str
 
     def whole(self, call: Call, r: Result) -> BaseModel: ...
-    def opening(self, call: Call, model: str) -> BaseModel: ...
-    def piece(self, call: Call, model: str, text: str) -> BaseModel: ...
-    def closing(self, call: Call, r: Result) -> BaseModel: ...
-    def usage(self, call: Call, r: Result) -> BaseModel: ...
+    def opening(self, call: Call, model: str) -> str: ...
+    def piece(self, call: Call, model: str, text: str) -> str: ...
+    def closing(self, call: Call, r: Result) -> str: ...
+    def end(self) -> str: ...
+    def failed(self, exc: BaseException) -> str: ...
+    def error_response(self, exc: BaseException, headers: dict[str, str]) -> Response: ...
 
 
-class ChatShape:
+class OpenAIEvents:
+    """OpenAI's way of streaming: `data:` lines, a usage chunk when asked for, `[DONE]`; its
+    error objects."""
+
+    def opening(self, call, model):
+        return _data(self.first(call, model))
+
+    def piece(self, call, model, text):
+        return _data(self.chunk(call, model, text)) if text else ""
+
+    def closing(self, call, r):
+        return _data(self.last(call, r)) + (_data(self.usage(call, r)) if call.include_usage else "")
+
+    def end(self):
+        return "data: [DONE]\n\n"
+
+    def failed(self, exc):
+        return _data(describe(exc)[1]) + self.end()
+
+    def error_response(self, exc, headers):
+        return error_response(exc, headers)
+
+
+class ChatShape(OpenAIEvents):
     """chat.completion and chat.completion.chunk objects."""
 
     prefix = "chatcmpl"
@@ -82,27 +108,27 @@ class ChatShape:
         return ChatCompletion(id=call.id, created=call.created, model=r.expert,
                               choices=[ChatChoice(message=AssistantMessage(content=r.answer),
                                                   finish_reason=_finish(r))],
-                              usage=_usage(r), leeroo=_leeroo(call, r))
+                              usage=_usage(r), leeroo=leeroo_of(call, r))
 
     def _chunk(self, call, model, choices, **extra):
         return ChatCompletionChunk(id=call.id, created=call.created, model=model,
                                    choices=choices, **extra)
 
-    def opening(self, call, model):
+    def first(self, call, model):
         return self._chunk(call, model, [ChunkChoice(delta=Delta(role="assistant", content=""))])
 
-    def piece(self, call, model, text):
+    def chunk(self, call, model, text):
         return self._chunk(call, model, [ChunkChoice(delta=Delta(content=text))])
 
-    def closing(self, call, r):
+    def last(self, call, r):
         return self._chunk(call, r.expert, [ChunkChoice(delta=Delta(), finish_reason=_finish(r))],
-                           leeroo=_leeroo(call, r))
+                           leeroo=leeroo_of(call, r))
 
     def usage(self, call, r):
         return self._chunk(call, r.expert, [], usage=_usage(r))
 
 
-class CompletionShape:
+class CompletionShape(OpenAIEvents):
     """text_completion objects (OpenAI streams them in the same shape)."""
 
     prefix = "cmpl"
@@ -112,17 +138,17 @@ class CompletionShape:
 
     def whole(self, call, r):
         choice = CompletionChoice(text=r.answer, finish_reason=_finish(r))
-        return self._obj(call, r.expert, [choice], usage=_usage(r), leeroo=_leeroo(call, r))
+        return self._obj(call, r.expert, [choice], usage=_usage(r), leeroo=leeroo_of(call, r))
 
-    def opening(self, call, model):
+    def first(self, call, model):
         return self._obj(call, model, [CompletionChoice(text="", finish_reason=None)])
 
-    def piece(self, call, model, text):
+    def chunk(self, call, model, text):
         return self._obj(call, model, [CompletionChoice(text=text, finish_reason=None)])
 
-    def closing(self, call, r):
+    def last(self, call, r):
         return self._obj(call, r.expert, [CompletionChoice(text="", finish_reason=_finish(r))],
-                         leeroo=_leeroo(call, r))
+                         leeroo=leeroo_of(call, r))
 
     def usage(self, call, r):
         return self._obj(call, r.expert, [], usage=_usage(r))
@@ -198,16 +224,15 @@ def _render(event, shape: Shape, call: Call, model: str) -> tuple[str, bool]:
     if event is TIMEOUT:
         return ": keep-alive\n\n", False
     if event is END:
-        return "data: [DONE]\n\n", True
+        return shape.end(), True
     if isinstance(event, BaseException):
-        return _data(describe(event)[1]) + "data: [DONE]\n\n", True
+        return shape.failed(event), True
     if isinstance(event, Progress):
         return _comment(event) or "", False
     if isinstance(event, TextEvent):
-        return (_data(shape.piece(call, model, event.text)) if event.text else ""), False
+        return shape.piece(call, model, event.text), False
     if isinstance(event, Result):
-        text = _data(shape.closing(call, event))
-        return text + (_data(shape.usage(call, event)) if call.include_usage else ""), False
+        return shape.closing(call, event), False
     return "", False
 
 
@@ -218,7 +243,7 @@ async def _sse(pump: EventPump, early: list, shape: Shape, call: Call, model: st
     try:
         # The opening chunk and what arrived before the status (the first token, usually)
         # go out in one write.
-        text, done = _data(shape.opening(call, model)), False
+        text, done = shape.opening(call, model), False
         for event in early:
             more, done = _render(event, shape, call, model)
             text += more
@@ -235,7 +260,7 @@ async def _sse(pump: EventPump, early: list, shape: Shape, call: Call, model: st
         pump.stop(GONE)  # no effect once the answer is complete
 
 
-async def _answer(request: Request, shape: Shape, stream: bool, include_usage: bool,
+async def answer(request: Request, shape: Shape, stream: bool, include_usage: bool,
                   start: Callable, notes: list[str]) -> Response:
     state = request.app.state.leeroo
     call = Call(id=f"{shape.prefix}-{uuid.uuid4().hex}", created=int(time.time()),
@@ -257,7 +282,7 @@ async def _answer(request: Request, shape: Shape, stream: bool, include_usage: b
         return await _whole(request, pump, shape, call, headers)
     except Exception as exc:
         pump.stop(GONE)
-        return error_response(exc, headers)
+        return shape.error_response(exc, headers)
     except BaseException:  # the server is cancelling this request
         pump.stop("the server cancelled the request")
         raise
@@ -280,7 +305,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
                                   conversation=conversation)
 
     mark_reached(request)
-    return await _answer(request, ChatShape(), req.stream, req.include_usage, start, notes)
+    return await answer(request, ChatShape(), req.stream, req.include_usage, start, notes)
 
 
 @router.post("/v1/completions", response_model=None)
@@ -298,4 +323,4 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
         return state.service.complete(prompt, expert, sampling, cancel=cancel)
 
     mark_reached(request)
-    return await _answer(request, CompletionShape(), req.stream, req.include_usage, start, notes)
+    return await answer(request, CompletionShape(), req.stream, req.include_usage, start, notes)

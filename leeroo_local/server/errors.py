@@ -55,6 +55,7 @@ ERRORS: dict[type[BaseException], HttpError] = {
     core.NotAvailableOffline: HttpError(503, "server_error", "expert_unavailable"),
     core.DownloadError: HttpError(503, "server_error", "expert_unavailable", retry=True),
     core.ExpertCrashed: HttpError(500, "server_error", "expert_crashed", retry=True),
+    core.RemoteError: HttpError(502, "server_error", "expert_unavailable", retry=True),
     core.Cancelled: HttpError(499, "invalid_request_error", "cancelled"),
     core.ConfigError: HttpError(500, "server_error", "config_error"),
     core.LeerooError: HttpError(500, "server_error", None),
@@ -86,11 +87,35 @@ def describe(exc: BaseException) -> tuple[int, ErrorBody, bool]:
     return entry.status, ErrorBody(error=info), entry.retry
 
 
-def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The JSON error response for `exc` (with the route headers, once a route is known)."""
+def error_response(exc: BaseException, headers: dict[str, str] | None = None,
+                   path: str = "") -> JSONResponse:
+    """The JSON error response for `exc` (with the route headers, once a route is known), in
+    Anthropic's shape on its API's paths."""
     status, body, retry = describe(exc)
-    headers = {**(headers or {}), "x-should-retry": "true" if retry else "false"}
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    return render(status, body, {**(headers or {}), "x-should-retry": "true" if retry else "false"},
+                  path)
+
+
+ANTHROPIC_PATHS = "/v1/messages"
+
+# Anthropic's error types by status (its API reference, "Errors").
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                    403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+                    422: "invalid_request_error", 429: "rate_limit_error", 499: "cancelled",
+                    500: "api_error", 503: "overloaded_error"}
+
+
+def anthropic_body(status: int, message: str) -> dict:
+    """Anthropic's error object: {"type": "error", "error": {"type", "message"}}."""
+    kind = _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def render(status: int, body: ErrorBody, headers: dict[str, str], path: str = "") -> JSONResponse:
+    """OpenAI's error body, or Anthropic's on its paths (the same status and headers)."""
+    content = (anthropic_body(status, body.error.message) if path.startswith(ANTHROPIC_PATHS)
+               else body.model_dump())
+    return JSONResponse(content, status_code=status, headers=headers)
 
 
 # A union field's error is reported once per member (str, list[...]); their tags in `loc` name
@@ -110,10 +135,10 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 def install_handlers(app: FastAPI) -> None:
-    """Every failure leaves the app in OpenAI's error format."""
+    """Every failure leaves the app in OpenAI's error format (Anthropic's on its paths)."""
 
     async def _refused(request: Request, exc: BaseException) -> JSONResponse:
-        response = error_response(exc)
+        response = error_response(exc, path=request.url.path)
         await log_refusal(request, response.status_code, str(exc))
         return response
 
@@ -134,13 +159,12 @@ def install_handlers(app: FastAPI) -> None:
         body = ErrorBody(error=ErrorInfo(message=message, type="invalid_request_error",
                                          param=where, code=code))
         await log_refusal(request, status, message)
-        return JSONResponse(body.model_dump(), status_code=status,
-                            headers={"x-should-retry": "false"})
+        return render(status, body, {"x-should-retry": "false"}, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_, code = _BY_STATUS.get(exc.status_code, ("invalid_request_error", None))
         body = ErrorBody(error=ErrorInfo(message=printable(str(exc.detail)), type=type_, code=code))
         await log_refusal(request, exc.status_code, str(exc.detail))
-        return JSONResponse(body.model_dump(), status_code=exc.status_code,
-                            headers={**(exc.headers or {}), "x-should-retry": "false"})
+        return render(exc.status_code, body, {**(exc.headers or {}), "x-should-retry": "false"},
+                      request.url.path)

@@ -14,8 +14,9 @@ from .errors import ApiError, error_response
 
 
 class ApiKeyMiddleware:
-    """401 for /v1 requests without `Authorization: Bearer <key>`, checked before the body is
-    read (so a malformed body without a key is a 401, not a 422)."""
+    """401 for /v1 and /metrics requests without `Authorization: Bearer <key>` (or Anthropic's
+    `x-api-key: <key>`), checked before the body is read (so a malformed body without a key is
+    a 401, not a 422)."""
 
     def __init__(self, app, api_key: str):
         self.app = app
@@ -27,11 +28,14 @@ class ApiKeyMiddleware:
         return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._expected)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith("/v1"):
-            if not self._valid(dict(scope["headers"]).get(b"authorization", b"")):
+        if scope["type"] == "http" and (scope["path"].startswith("/v1")
+                                        or scope["path"] == "/metrics"):
+            headers = dict(scope["headers"])
+            if not (self._valid(headers.get(b"authorization", b""))
+                    or hmac.compare_digest(headers.get(b"x-api-key", b"").strip(), self._expected)):
                 response = error_response(ApiError(
-                    401, "a valid API key is required: send `Authorization: Bearer <key>`",
-                    code="invalid_api_key"))
+                    401, "a valid API key is required: send `Authorization: Bearer <key>` or "
+                         "`x-api-key: <key>`", code="invalid_api_key"), path=scope["path"])
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -55,7 +59,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await error_response(self._too_large())(scope, receive, send)
+            await error_response(self._too_large(), path=scope["path"])(scope, receive, send)
             return
         received = 0
 

@@ -9,7 +9,7 @@ import json
 
 from fastapi import Request
 
-_KINDS = {"/v1/chat/completions": "chat", "/v1/completions": "complete"}
+_KINDS = {"/v1/chat/completions": "chat", "/v1/completions": "complete", "/v1/messages": "chat"}
 
 
 def mark_reached(request: Request) -> None:
