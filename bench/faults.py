@@ -13,7 +13,12 @@ its deadline is a hang. Afterwards the server's request log must hold exactly on
 (a body refused before any expert too, as `refused (STATUS): ...`), and a request its client left
 must be logged as cancelled.
 
-Prints a table; --json prints one JSON object instead. Run: python bench/faults.py
+Then (unless --no-hostile) the hostile-input phase of bench/faults_hostile.py against the same
+server, before the SIGTERM: out-of-range numbers, huge lists and strings, unencodable text, with
+the workers' memory before and after; and after the server has exited, `serve`, `run` and `logs`
+on broken copies of its home (garbage database, bad config, garbage universe, read-only, full).
+
+Prints tables; --json prints one JSON object instead. Run: python bench/faults.py
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -45,6 +51,9 @@ from leeroo_local import paths  # noqa: E402
 from leeroo_local.catalog import load_user_catalog  # noqa: E402
 from leeroo_local.locate import ensure_local  # noqa: E402
 from leeroo_local.universe import STARTER  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from faults_hostile import broken_homes, hostile_phase, max_row_id, rows_after  # noqa: E402
 
 EXPERTS = [e for e, _ in STARTER]
 MODELS = EXPERTS + ["auto"]
@@ -89,7 +98,7 @@ def plan(n: int, shutdown: int, seed: int) -> list[Outcome]:
     out = [Outcome(i, k, MODELS[i % 3], stream=bool(rng.random() < 0.5)) for i, k in enumerate(kinds)]
     # one long stream, one queued behind it on the same expert, the rest short on the other
     for j in range(shutdown):
-        out.append(Outcome(body + j, "shutdown", EXPERTS[0] if j < 2 else EXPERTS[1], stream=True,
+        out.append(Outcome(len(kinds) + j, "shutdown", EXPERTS[0] if j < 2 else EXPERTS[1], stream=True,
                            detail="long" if j == 0 else ""))
     return out
 
@@ -268,11 +277,14 @@ def reloads(db: Path, kills: list[dict]) -> None:
         k["reload_s"] = after[0][1] if after else None
 
 
-def check_log(db: Path, outcomes: list[Outcome]) -> dict:
+def check_log(db: Path, outcomes: list[Outcome], skip: tuple[int, int] | None = None) -> dict:
     """Rows per request (by the tag in its prompt); a request its client left must be logged as
-    cancelled, or as finished when it finished before the server noticed."""
+    cancelled, or as finished when it finished before the server noticed. `skip`: the row ids
+    (lo, hi] of the hostile phase, counted there."""
     con = sqlite3.connect(db)
-    rows = con.execute("select prompt, error, finish_reason from requests").fetchall()
+    lo, hi = skip or (0, 0)
+    rows = con.execute("select prompt, error, finish_reason from requests "
+                       "where not (id > ? and id <= ?)", (lo, hi)).fetchall()
     con.close()
     by_tag: dict[int, list] = {}
     for prompt, error, finish in rows:
@@ -331,7 +343,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--requests", "--n", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--kills", type=int, default=3, help="workers killed with SIGKILL")
     ap.add_argument("--shutdown-streams", type=int, default=3,
@@ -341,6 +353,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads per expert")
     ap.add_argument("--deadline", type=float, default=180.0, help="seconds before a request hangs")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--no-hostile", action="store_true",
+                    help="skip the hostile-input phase and the broken homes")
+    ap.add_argument("--rss-guard-mb", type=float, default=3000,
+                    help="kill a worker whose resident memory passes this in the hostile phase")
+    ap.add_argument("--keep-home", type=Path, default=None,
+                    help="copy the server's home (database, serve.err) here at the end")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
 
@@ -354,6 +372,7 @@ def main() -> None:
         proc, url = start_server(home, args)
         bench = Bench(url, args.ctx, args.seed, args.deadline)
         kills: list[dict] = []
+        hostile, hostile_ids = None, None
         stop = threading.Event()
         at = [len(body) * (k + 1) // (args.kills + 1) for k in range(args.kills)]
         k_thread = threading.Thread(target=killer, args=(bench, proc.pid, at, kills, stop), daemon=True)
@@ -363,6 +382,11 @@ def main() -> None:
                 list(pool.map(bench.run, body))
             stop.set()
             k_thread.join(10)
+            if not args.no_hostile:  # the same server, before the SIGTERM
+                rows_after(home / "leeroo.db", 0, len(body), wait_s=30)  # the rows of the above first
+                hostile = hostile_phase(url, proc.pid, home / "leeroo.db", EXPERTS, args.deadline,
+                                        args.rss_guard_mb)
+                hostile_ids = (hostile["first_row_id"], max_row_id(home / "leeroo.db"))
             # SIGTERM with streams in flight: the first is long, the others queue behind it
             threads = [threading.Thread(target=bench.run, args=(o,)) for o in tail]
             for t in threads:
@@ -381,8 +405,11 @@ def main() -> None:
                 proc.kill()
                 proc.wait(10)
         wall = time.monotonic() - started
-        log = check_log(home / "leeroo.db", outcomes)
+        log = check_log(home / "leeroo.db", outcomes, hostile_ids)
         reloads(home / "leeroo.db", kills)
+        if args.keep_home:
+            shutil.copytree(home, args.keep_home, symlinks=True, dirs_exist_ok=True)
+        homes = [] if args.no_hostile else broken_homes(home, ROOT, args.threads, 120)
 
     recovery(kills, outcomes)
     lat = [o.ended - o.started for o in outcomes if o.verdict == "ok"]
@@ -406,6 +433,7 @@ def main() -> None:
                      "exit_code": exit_code, "grace_s": args.grace},
         "p50_s": percentile(lat, 0.5), "p99_s": percentile(lat, 0.99), "wall_s": wall,
         "unexpected": [asdict(o) for o in unexpected + [o for o in outcomes if o.verdict == "hang"]],
+        "hostile": hostile, "broken_homes": homes,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -435,6 +463,45 @@ def main() -> None:
     if log["missing"] or log["duplicated"] or log["not_cancelled"]:
         print(f"  log: missing {log['missing']}, duplicated {log['duplicated']}, "
               f"left but not cancelled {log['not_cancelled']}")
+    if hostile is not None:
+        print_hostile(summary, hostile, homes)
+
+
+def print_hostile(summary: dict, h: dict, homes: list[dict]) -> None:
+    """The hostile phase's table, its unexpected cases, and the broken homes."""
+    w = h["workers"]
+    total = summary["requests"] + h["warm_requests"] + h["hostile_requests"]
+    growth = (f"{w['growth_mb']:+.1f} MB ({w['growth_pct']:+.1f}%)" if w["growth_pct"] is not None
+              else "-")
+    print()
+    print("| requests | hostile requests | unexpected errors | hangs | log rows / requests "
+          "| worker memory before / after | growth |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {total} | {h['hostile_requests']} | {h['unexpected']} | {h['hangs']} | "
+          f"{h['log_rows']} / {h['warm_requests'] + h['hostile_requests']} | {w['before_mb']:.0f} / "
+          f"{w['after_mb']:.0f} MB ({len(w['pids_before'])} workers) | {growth} |")
+    if w["pids_before"] != w["pids_after"] or w["killed_by_guard"]:
+        print(f"  workers changed: {w['pids_before']} -> {w['pids_after']}; killed by the memory "
+              f"guard: {w['killed_by_guard']}")
+    for c in h["cases"]:
+        if c["verdict"] != "expected":
+            print(f"  unexpected: {c['name']}: {c['verdict']} {c['detail']}")
+    if h["unlogged"]["missing"]:
+        print(f"  {h['unlogged']['missing']} requests have no log row, among: "
+              f"{', '.join(h['unlogged']['among'])}")
+    if not homes:
+        return
+    print()
+    print("| broken home | command | exit | stderr lines | traceback | verdict |")
+    print("|---|---|---|---|---|---|")
+    for r in homes:
+        if r["verdict"] == "skipped":
+            print(f"| {r['home']} | {r['command']} | - | - | - | skipped: {r['detail']} |")
+            continue
+        extra = f" (started, answered {r['answered']})" if r.get("started") else ""
+        print(f"| {r['home']} | {r['command']} | {r['exit']}{extra} | {r['stderr_lines']} | "
+              f"{'yes' if r['traceback'] else 'no'} | {r['verdict']}"
+              f"{': ' + r['detail'] if r['detail'] else ''} |")
 
 
 if __name__ == "__main__":

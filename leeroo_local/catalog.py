@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .diskerrors import disk_errors, removed_on_failure
 from .errors import ConfigError, UnknownExpert, UnknownQuant
 
 
@@ -368,13 +369,10 @@ def save_user_quant(entry: QuantEntry) -> Path:
     text = render_user_quants(kept + [entry.model_dump(exclude_none=True)])
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    try:
+    with disk_errors(partial), removed_on_failure(partial):
+        partial.write_text(text, encoding="utf-8")
         load_catalog(extra=[f for f in (models,) if f.exists()] + [partial])
-    except ConfigError:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, target)
+        os.replace(partial, target)
     return target
 
 

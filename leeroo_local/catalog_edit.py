@@ -125,7 +125,7 @@ def _replace(changes: dict[Path, str]) -> None:
             partial[path].write_text(text, encoding="utf-8")
         files = [partial.get(p, p) for p in (models, quants)]
         load_catalog(extra=[f for f in files if f.exists()])
-    except (ConfigError, OSError):
+    except BaseException:  # a bad entry, a full disk, Ctrl-C: no .partial stays behind
         for p in partial.values():
             p.unlink(missing_ok=True)
         raise

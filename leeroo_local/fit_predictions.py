@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
+from .diskerrors import removed_on_failure
 from .errors import DataError
 from .outcomes import OutcomeMatrix, default_data_dir
 
@@ -166,11 +167,13 @@ def save(pred: Predictions, path: Path) -> Path:
     """Write atomically (np.savez appends .npz to a name without it, so the name has it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, scores=pred.scores.astype(np.float16), fold=pred.fold.astype(np.int8),
-                        meta=np.array(json.dumps({"key": pred.key, "columns": pred.columns,
-                                                  "question_ids": pred.question_ids,
-                                                  "seconds": pred.seconds})))
-    tmp.replace(path)
+    with removed_on_failure(tmp):
+        np.savez_compressed(tmp, scores=pred.scores.astype(np.float16),
+                            fold=pred.fold.astype(np.int8),
+                            meta=np.array(json.dumps({"key": pred.key, "columns": pred.columns,
+                                                      "question_ids": pred.question_ids,
+                                                      "seconds": pred.seconds})))
+        tmp.replace(path)
     return path
 
 

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
 from . import paths
+from .diskerrors import removed_on_failure
 from .errors import CorruptModel
 
 GGUF_MAGIC = b"GGUF"
@@ -217,11 +218,12 @@ def read_gguf(path: str | Path, cache: bool = True) -> GGUFInfo:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     info = _parse(path)
+    tmp = entry.with_suffix(f".{os.getpid()}.tmp")
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(_to_json(info, key)), encoding="utf-8")
-        tmp.replace(entry)
+        with removed_on_failure(tmp):
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(_to_json(info, key)), encoding="utf-8")
+            tmp.replace(entry)
     except (OSError, TypeError, ValueError):
         pass  # a cache that cannot be written costs only time
     return info

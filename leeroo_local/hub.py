@@ -14,6 +14,7 @@ This is the only module that downloads; locate.py only looks the cache up.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -24,10 +25,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .catalog import Expert, HubSource, Quant
-from .errors import DownloadError, NotAvailableOffline
+from .diskerrors import DiskError, disk_error, disk_errors
+from .errors import DownloadError, LeerooError, NotAvailableOffline
 from .units import format_size
 
 Progress = bool | None | Callable[[int, int | None], None]
+
+# What moves the Hugging Face cache to another disk (named in a full or read-only disk's error).
+CACHE_SETTING = "HF_HUB_CACHE (or HF_HOME)"
 
 # Hub listings round to 2-3 significant digits ("1.1 GB" is anything from 1.05 to 1.15 GB).
 LISTED_TOLERANCE = 0.05
@@ -50,7 +55,8 @@ def pull(expert: Expert, quant: Quant, progress: Progress = True) -> Path:
     progress: True shows huggingface_hub's tqdm bar (stderr), False or None nothing, a callable
     is called as progress(bytes_done, bytes_total) across all shards (total None if unknown).
     Raises DownloadError (missing file, size mismatch, unreachable hub; a partial download is
-    kept for the next pull to resume) or NotAvailableOffline.
+    kept for the next pull to resume), NotAvailableOffline, or DiskError (a full or read-only
+    cache; the partial download is deleted, since it is what fills the disk).
     """
     source = expert.source
     if not isinstance(source, HubSource):
@@ -66,7 +72,8 @@ def pull(expert: Expert, quant: Quant, progress: Progress = True) -> Path:
             f"HF_HUB_OFFLINE is set; unset HF_HUB_OFFLINE and run `leeroo-local pull {expert.id} "
             f"--quant {quant.type}` while online, or copy the cache folder from a machine that has it")
 
-    _download(source, quant, what, progress)
+    with disk_errors(setting=CACHE_SETTING):
+        _download(source, quant, what, progress)
     found = cached_path(source, quant)
     if found is None:
         raise DownloadError(f"{source.repo} changed while {what} was downloading (its shards "
@@ -223,7 +230,9 @@ def _link(source: HubSource, name: str, endpoint: str) -> None:
 @contextmanager
 def _translated(source: HubSource, name: str, endpoint: str,
                 partial: Path | None = None) -> Iterator[None]:
-    """huggingface_hub's and httpx's exceptions as DownloadError messages a user can act on."""
+    """huggingface_hub's and httpx's exceptions as DownloadError messages a user can act on; a
+    full or read-only disk as DiskError, with the partial download deleted (a network error
+    keeps it, for the next pull to resume)."""
     import httpx2
     from huggingface_hub.errors import (
         GatedRepoError, HfHubHTTPError, RemoteEntryNotFoundError, RepositoryNotFoundError,
@@ -232,9 +241,14 @@ def _translated(source: HubSource, name: str, endpoint: str,
     repo, rev = source.repo, source.revision
     try:
         yield
-    except DownloadError:
+    except LeerooError:
         raise
     except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
+        disk = disk_error(exc, partial, CACHE_SETTING) if isinstance(exc, OSError) else None
+        if disk is not None:
+            if partial is not None:  # what fills the disk: resuming it would fill it again
+                partial.unlink(missing_ok=True)
+            raise disk from exc
         kept = ""
         if partial is not None and partial.exists() and partial.stat().st_size:
             kept = (f"; the {format_size(partial.stat().st_size)} received are kept and the next "
@@ -287,8 +301,9 @@ def _check_disk(storage: Path, remote: list[_Remote]) -> None:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     if need > free:
-        raise DownloadError(f"the download needs {format_size(need)} but {probe} has only "
-                            f"{format_size(free)} free")
+        raise DiskError(f"the download needs {format_size(need)} but {probe} has only "
+                        f"{format_size(free)} free: free space there or set {CACHE_SETTING} to "
+                        "a folder on another disk", probe, errno.ENOSPC)
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import paths
 from .catalog import Catalog, DerivedSource, Expert, HubSource, LocalSource, PypiSource, Quant
+from .diskerrors import disk_errors, removed_on_failure
 from .errors import CorruptModel, DownloadError
 from .hub import LISTED_TOLERANCE, cached_path, pull, shard_names  # noqa: F401 (re-exported)
 from .units import format_size
@@ -54,7 +55,9 @@ def damage(expert: Expert, quant: Quant, path: Path, *, checksum: bool = False) 
     """Why the file at `path` is not the one the catalog describes, or None.
 
     A file quantized here from another expert (`derived`) has no exact size to compare with
-    (llama.cpp versions differ by a few KB): its header is checked instead, with `checksum`.
+    (llama.cpp versions differ by a few KB): its header is checked instead, always (a truncated
+    file fails it; the header is read once per version of the file, see gguf_info), so `run`
+    makes a cut-off quantization again as `pull` does.
     """
     files = [path.with_name(n) for n in shard_names(path.name)]
     if not all(f.exists() for f in files):
@@ -69,19 +72,25 @@ def damage(expert: Expert, quant: Quant, path: Path, *, checksum: bool = False) 
                 f"{format_size(expected, binary=False)}")
     if checksum and ((quant.sha256 and len(files) == 1) or derived):
         return _remembered(path, quant.sha256, lambda: _deep_damage(path, quant.sha256, derived))
+    if derived:
+        return _header_damage(path)
     return None
 
 
 def _deep_damage(path: Path, sha256: str | None, derived: bool) -> str | None:
     if sha256 and paths.sha256_file(path) != sha256:
         return "its SHA-256 is not the catalog's"
-    if derived:
-        from .gguf_info import read_gguf
+    return _header_damage(path) if derived else None
 
-        try:
-            read_gguf(path)
-        except CorruptModel as exc:
-            return str(exc).replace(f"{path}: ", "")
+
+def _header_damage(path: Path) -> str | None:
+    """What is wrong with the GGUF header (a truncated file's tensors end past its end), or None."""
+    from .gguf_info import read_gguf
+
+    try:
+        read_gguf(path)
+    except CorruptModel as exc:
+        return str(exc).replace(f"{path}: ", "")
     return None
 
 
@@ -102,10 +111,14 @@ def _remembered(path: Path, sha256: str | None, check: Callable[[], str | None])
     verdict = check()
     seen = {k: v for k, v in seen.items() if not k.startswith(f"{real}|")}
     seen[key] = verdict
-    store.parent.mkdir(parents=True, exist_ok=True)
     partial = store.with_name(f"verified.{os.getpid()}.partial")
-    partial.write_text(json.dumps(seen, indent=1), encoding="utf-8")
-    os.replace(partial, store)
+    try:
+        with removed_on_failure(partial):
+            store.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(seen, indent=1), encoding="utf-8")
+            os.replace(partial, store)
+    except OSError:
+        pass  # a memory that cannot be written (full or read-only home) costs only time
     return verdict
 
 
@@ -128,6 +141,15 @@ def ensure_local(
     found, problem = local_state(expert, quant, checksum=verify)
     if found is not None and problem is None:
         return found
+    with disk_errors():  # a full or read-only disk: one line naming the folder, not a traceback
+        return _make(catalog, expert, quant, found, problem, allow_download=allow_download,
+                     progress=progress, verify=verify, on_damage=on_damage)
+
+
+def _make(catalog: Catalog, expert: Expert, quant: Quant, found: Path | None,
+          problem: str | None, *, allow_download: bool, progress, verify: bool,
+          on_damage: Callable[[Path, str], None] | None) -> Path:
+    """ensure_local once the file is known to be missing (`found` None) or damaged (`problem`)."""
     source = expert.source
     if found is not None:
         if quant.path or isinstance(source, LocalSource):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from . import paths
 from .catalog import Catalog
+from .diskerrors import disk_errors, removed_on_failure
 from .errors import ConfigError
 
 STARTER = (("gemma-3-270m", "Q4_K_M"), ("gemma-3-270m-q4_0", "Q4_0"))
@@ -71,8 +72,9 @@ def save_universe(universe: Universe, path: Path | None = None) -> Path:
     """Write atomically, so a crash never leaves a half-written universe."""
     path = path or paths.universe_path()
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(universe.model_dump(), indent=2), encoding="utf-8")
-    tmp.replace(path)
+    with disk_errors(tmp), removed_on_failure(tmp):
+        tmp.write_text(json.dumps(universe.model_dump(), indent=2), encoding="utf-8")
+        tmp.replace(path)
     return path
 
 

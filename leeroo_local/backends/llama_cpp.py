@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 # (bench/gpu_check.sh). The CPU build does not care.
 import llama_cpp  # noqa: E402,F401  isort: skip
 
+from ..diskerrors import DISK_ERRNOS, disk_errors, removed_on_failure, unwritable
 from ..errors import ContextOverflow, CorruptModel, LeerooError, SchemaError, UnknownQuant
 from ..gguf_info import read_gguf, tensor_type_for
 from ..limits import seed32
@@ -475,17 +476,28 @@ def quantize_file(src: Path, dst: Path, qtype: str, *, allow_requantize: bool = 
     if key not in types:
         raise UnknownQuant(f"unknown quantization {qtype!r}; llama.cpp offers {', '.join(sorted(types))}")
     read_gguf(src)
-    dst.parent.mkdir(parents=True, exist_ok=True)
     partial = dst.with_suffix(dst.suffix + ".partial")
+    with disk_errors(partial), removed_on_failure(partial):  # Ctrl-C or a full disk included
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        _run_quantizer(src, partial, key, types[key], allow_requantize,
+                       embeddings or (key if same_embeddings else None), progress)
+        partial.replace(dst)
+    return dst
+
+
+def _run_quantizer(src: Path, partial: Path, key: str, ftype: int, allow_requantize: bool,
+                   embeddings: str | None, progress: Callable[[int, int], None] | None) -> None:
+    """The quantizer's child process, writing `partial`; its failure as one clear error (a full
+    or read-only disk, told by the error text llama.cpp prints, as a DiskError)."""
     import gguf
 
-    embed_name = tensor_type_for(embeddings or key) if (embeddings or same_embeddings) else None
+    embed_name = tensor_type_for(embeddings) if embeddings else None
     embed = int(gguf.GGMLQuantizationType[embed_name].value) if embed_name else -1
     code = (
         "import sys; from leeroo_local.backends.llama_cpp import _quantize_child; "
         "_quantize_child(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == '1', int(sys.argv[5]))"
     )
-    args = [sys.executable, "-c", code, str(src), str(partial), str(types[key]),
+    args = [sys.executable, "-c", code, str(src), str(partial), str(ftype),
             "1" if allow_requantize else "0", str(embed)]
     said: collections.deque[str] = collections.deque(maxlen=200)
     with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -495,14 +507,18 @@ def quantize_file(src: Path, dst: Path, qtype: str, *, allow_requantize: bool = 
             hit = _TENSOR_LINE.match(line)
             if hit and progress is not None:
                 progress(int(hit.group(1)), int(hit.group(2)))
-    if proc.returncode != 0 or not partial.exists():
-        partial.unlink(missing_ok=True)
-        lines = "".join(said).replace(", llama_model_quantize:", "\nllama_model_quantize:").splitlines()
-        errors = [ln for ln in lines if "error" in ln.lower() or "requantiz" in ln.lower()
-                  or "failed" in ln.lower()]
-        detail = (errors or [ln for ln in lines if ln.strip()] or ["no output"])[-1].strip()
-        raise LeerooError(
-            f"llama.cpp could not quantize {src.name} to {key} (exit {proc.returncode}): {detail}"
-        )
-    partial.replace(dst)
-    return dst
+    if proc.returncode == 0 and partial.exists():
+        return
+    text = "".join(said)
+    # llama.cpp's writer says only "iostream error" when the disk refuses: ask the disk why
+    if "iostream error" in text or any(os.strerror(c) in text for c in DISK_ERRNOS):
+        cause = unwritable(partial.parent, need=src.stat().st_size)
+        if cause is not None:
+            raise OSError(cause, os.strerror(cause), str(partial))
+    lines = text.replace(", llama_model_quantize:", "\nllama_model_quantize:").splitlines()
+    errors = [ln for ln in lines if "error" in ln.lower() or "requantiz" in ln.lower()
+              or "failed" in ln.lower()]
+    detail = (errors or [ln for ln in lines if ln.strip()] or ["no output"])[-1].strip()
+    raise LeerooError(
+        f"llama.cpp could not quantize {src.name} to {key} (exit {proc.returncode}): {detail}"
+    )

@@ -13,6 +13,7 @@ import sys
 
 import typer
 
+from ..diskerrors import database_disk_error, disk_error
 from ..errors import LeerooError
 
 app = typer.Typer(
@@ -34,8 +35,8 @@ _CLICK = sys.modules[typer.BadParameter.__module__]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: library errors and usage errors become one clear line on stderr and
-    their exit code (2 for usage, as click says), never a traceback."""
+    """Console entry point: library errors, usage errors and a full or read-only disk become one
+    clear line on stderr and their exit code (2 for usage, as click says), never a traceback."""
     try:
         app(args=argv, standalone_mode=False)
     except LeerooError as exc:
@@ -48,6 +49,20 @@ def main(argv: list[str] | None = None) -> None:
         if line := _one_line(exc):  # none after the help a bare `leeroo-local` prints
             typer.echo(f"error: {line}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a write no library code expected to fail: the disk said no
+        if (disk := _disk_error(exc)) is None:
+            raise
+        typer.echo(f"error: {disk}", err=True)
+        sys.exit(disk.exit_code)
+
+
+def _disk_error(exc: Exception):
+    """The DiskError behind a stray OSError, or an SQLite error of a full or read-only home."""
+    if isinstance(exc, OSError):
+        return disk_error(exc)
+    from .. import paths
+
+    return database_disk_error(exc, paths.home() / "leeroo.db")
 
 
 def _one_line(exc) -> str:

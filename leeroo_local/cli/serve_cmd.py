@@ -14,7 +14,10 @@ def serve(
     port: int = typer.Option(8642, "--port", "-p", min=0, max=65535,
                              help="Port; 0 picks a free one."),
     api_key: str = typer.Option(None, "--api-key", envvar="LEEROO_API_KEY",
-                                help="Require `Authorization: Bearer KEY` on /v1 (8+ characters)."),
+                                help="Require `Authorization: Bearer KEY` on /v1 (8+ characters). A "
+                                     "command-line argument is visible to every local user in "
+                                     "`ps`; the LEEROO_API_KEY environment variable is not, so "
+                                     "prefer it."),
     insecure_no_api_key: bool = typer.Option(
         False, "--insecure-no-api-key",
         help="Allow a non-loopback --host without an API key: anyone on the network may use it."),
