@@ -8,7 +8,6 @@ aside under a new name (printed; nothing is deleted) and a fresh one is made.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sqlite3
@@ -18,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import paths
+from .diskerrors import database_disk_error, disk_error
 from .errors import HomeError
 from .service import Service
 from .settings import load_settings
@@ -36,22 +36,11 @@ def check_home(home: Path | None = None) -> None:
             pass
         free = shutil.disk_usage(home).free
     except OSError as exc:
-        raise HomeError(home_problem(home, exc)) from None
+        raise disk_error(exc, home, paths.ENV_HOME) or HomeError(f"{home}: {exc}") from None
     if free < MIN_FREE_BYTES:
         raise HomeError(f"{home} has {format_size(free)} free: free at least "
                         f"{format_size(MIN_FREE_BYTES)} there, or set {paths.ENV_HOME} to a folder "
                         f"on another disk")
-
-
-def home_problem(path: Path, exc: OSError) -> str:
-    """One line for an OSError met writing under `path`: what happened and what to do."""
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        why = "is read-only" if exc.errno == errno.EROFS else "cannot be written by this user"
-        return f"{path} {why}: set {paths.ENV_HOME} to a writable folder"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (f"no space left for {path}: free space on its disk, or set {paths.ENV_HOME} to a "
-                f"folder on another disk")
-    return f"{path}: {exc.strerror or exc}"
 
 
 def check_database(path: Path | None = None) -> str | None:
@@ -71,8 +60,8 @@ def check_database(path: Path | None = None) -> str | None:
             if part.exists():
                 os.replace(part, Path(f"{aside}{suffix}"))
     except OSError as exc:
-        raise HomeError(f"{path} is damaged ({problem}) and cannot be moved aside: "
-                        f"{home_problem(path.parent, exc)}") from None
+        why = disk_error(exc, path.parent, paths.ENV_HOME) or exc
+        raise HomeError(f"{path} is damaged ({problem}) and cannot be moved aside: {why}") from None
     return f"{path} was damaged ({problem}): moved to {aside}; a new database is made"
 
 
@@ -114,6 +103,7 @@ def start_service(client: str, notify: Callable[[str], None], **overrides) -> Se
     except (sqlite3.Error, OSError) as exc:
         service.close()
         db = paths.db_path()
-        why = home_problem(db, exc) if isinstance(exc, OSError) else f"{db}: sqlite: {exc}"
+        why = ((disk_error(exc, db) if isinstance(exc, OSError) else database_disk_error(exc, db))
+               or f"{db}: {exc}")
         raise HomeError(f"cannot open the request log: {why}") from None
     return service

@@ -271,11 +271,15 @@ def test_a_key_is_required_when_one_is_set(serve, client_for):
     assert httpx.get(srv.url + "/health").status_code == 200
 
 
-def test_a_body_over_the_limit_is_413(serve, client_for, contract):
+def test_a_body_over_the_limit_is_413(serve, client_for, contract, service):
     srv = serve(max_body_bytes=4096)
     with pytest.raises(openai.APIStatusError) as info:
-        client_for(srv).chat.completions.create(model="tiny-1", messages=[{"role": "user", "content": "x" * 5000}])
+        client_for(srv).chat.completions.create(
+            model="tiny-1", messages=[{"role": "user", "content": "x" * 5000}],
+            extra_headers={"x-leeroo-conversation": "too-large"})
     assert info.value.status_code == 413 and info.value.body["code"] == "request_too_large"
+    row = wait_for_row(service, "too-large")  # refused unread, still logged
+    assert row["error"].startswith("refused (413)") and row["prompt"] == ""
 
     def chunked():  # no Content-Length: the limit is found while reading
         for _ in range(8):

@@ -20,17 +20,23 @@ def logs(
 ) -> None:
     """Show the latest requests: expert, timings, tokens, energy, errors."""
     from .. import paths
+    from ..diskerrors import database_disk_error, disk_error
     from ..errors import HomeError
     from ..preflight import database_problem
     from ..store.requests import RequestLog
 
-    if problem := database_problem():
-        raise HomeError(f"the request log cannot be read ({problem}); `leeroo-local serve`, "
-                        f"`run` or `chat` moves the damaged file aside and starts a new one")
     try:
         log = RequestLog()
     except (sqlite3.Error, OSError) as exc:
-        raise HomeError(f"cannot open the request log {paths.db_path()}: {exc}") from None
+        db = paths.db_path()
+        disk = disk_error(exc, db) if isinstance(exc, OSError) else database_disk_error(exc, db)
+        if disk is not None:  # the disk refuses, the file may be fine
+            raise disk from None
+        if problem := database_problem():
+            raise HomeError(f"the request log cannot be read ({problem}); `leeroo-local "
+                            f"serve`, `run` or `chat` moves the damaged file aside and starts a "
+                            f"new one") from None
+        raise HomeError(f"cannot open the request log {db}: {exc}") from None
     try:
         rows = log.recent(n)
     finally:

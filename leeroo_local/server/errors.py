@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as core
+from ..diskerrors import DiskError
 from ..textcheck import find_unencodable, printable, unencodable_message
 from .refusals import log_refusal
 from .schemas import ErrorBody, ErrorInfo
@@ -56,6 +57,7 @@ ERRORS: dict[type[BaseException], HttpError] = {
     core.CorruptModel: HttpError(503, "server_error", "expert_unavailable"),
     core.NotAvailableOffline: HttpError(503, "server_error", "expert_unavailable"),
     core.DownloadError: HttpError(503, "server_error", "expert_unavailable", retry=True),
+    DiskError: HttpError(503, "server_error", "expert_unavailable"),
     core.ExpertCrashed: HttpError(500, "server_error", "expert_crashed", retry=True),
     core.RemoteError: HttpError(502, "server_error", "expert_unavailable", retry=True),
     core.Cancelled: HttpError(499, "invalid_request_error", "cancelled"),

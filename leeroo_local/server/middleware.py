@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
 from ..units import format_size
 from .errors import ApiError, error_response
+from .refusals import log_refusal
 
 
 class ApiKeyMiddleware:
@@ -60,6 +61,7 @@ class BodyLimitMiddleware:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await error_response(self._too_large(), path=scope["path"])(scope, receive, send)
+            await log_refusal(Request(scope), 413, str(self._too_large()))  # its row, unread
             return
         received = 0
 
