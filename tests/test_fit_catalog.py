@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from leeroo_local.catalog import load_catalog
 from leeroo_local.degradation import default_model
 from leeroo_local.errors import BudgetTooSmall, DataError
-from leeroo_local import fit_predictions
-from leeroo_local.fit import coverage
-from leeroo_local.fit_catalog import (FitBudget, build_candidates, plan, prediction_columns,
+from leeroo_local.fit import predictions as fit_predictions
+from leeroo_local.fit.greedy import coverage
+from leeroo_local.fit.plan import (FitBudget, build_candidates, plan, prediction_columns,
                                       routed_predictions)
-from leeroo_local.fit_routed import routed_score
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.fit.routed import routed_score
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.universe import load_universe, save_universe
 
 GB = 10**9

@@ -7,7 +7,7 @@ import pytest
 from helpers import install_tiny_universe
 from leeroo_local.backends.base import Sampling
 from leeroo_local.hardware import Nvml
-from leeroo_local.service import Result, Service
+from leeroo_local.runtime.service import Result, Service
 from leeroo_local.settings import load_settings
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from leeroo_local.backends.base import Sampling
 from leeroo_local.errors import BudgetTooSmall, Cancelled, CorruptModel, ExpertCrashed
-from leeroo_local.pool import Pool
+from leeroo_local.runtime.pool import Pool
 
 NEED = 10 * 2**20  # what the tests say each tiny expert needs
 SAMPLING = Sampling(max_tokens=8, seed=1).model_dump()

@@ -15,11 +15,11 @@ from leeroo_local import paths
 from leeroo_local.backends.base import Sampling
 from leeroo_local.catalog import load_catalog
 from leeroo_local.cli import app
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.policy import load_policy
 from leeroo_local.policy.shipped import resolve_policy, shipped_policies, shipped_policy
 from leeroo_local.policy.train import train_policy
-from leeroo_local.service import Result, Service
+from leeroo_local.runtime.service import Result, Service
 from leeroo_local.settings import load_settings
 from leeroo_local.universe import Member, Universe, starter_universe
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.app import App
 
 from ..backends.base import Sampling
-from ..service import Service
+from ..runtime.service import Service
 from .screens.chat import ChatScreen
 from .state import AUTO, ChatState
 

@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from ..service import Energy, Result, Route, Timings
+from ..runtime.service import Energy, Result, Route, Timings
 
 AUTO = "auto"
 

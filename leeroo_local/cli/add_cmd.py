@@ -28,7 +28,7 @@ def add(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Add an expert from the hub, a local file or Ollama (weights pulled with --onboard)."""
-    from ..add_expert import add as add_expert
+    from ..provision.add_expert import add as add_expert
     from ..universe import current_universe
     from .common import user_catalog
 

@@ -24,7 +24,7 @@ def chat(
     ctx: int = typer.Option(None, "--ctx", min=16, help="Context per expert (default: universe's)."),
 ) -> None:
     """Chat with the universe in the terminal (offline on the starter experts)."""
-    from ..service import Service
+    from ..runtime.service import Service
     from ..settings import load_settings
     from ..tui.app import create_app
 

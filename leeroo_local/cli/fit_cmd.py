@@ -37,8 +37,8 @@ def fit(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Pick the most complementary experts (and their quantizations) that fit the budget."""
-    from ..fit_catalog import FitBudget, plan
-    from ..outcome_sources import fit_degradation, fit_outcomes
+    from ..fit.plan import FitBudget, plan
+    from ..fit.outcome_sources import fit_degradation, fit_outcomes
     from ..store import open_db
     from ..units import parse_size
 

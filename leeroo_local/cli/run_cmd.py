@@ -27,7 +27,7 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
 ) -> None:
     """Route PROMPT to an expert and stream its answer (offline on the starter experts)."""
-    from ..service import Progress, Result, Service, TextEvent
+    from ..runtime.service import Progress, Result, Service, TextEvent
     from ..settings import load_settings
 
     service = Service(load_settings(n_ctx=ctx))

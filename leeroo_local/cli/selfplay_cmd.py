@@ -45,7 +45,7 @@ def selfplay(
 
     from ..selfplay.loop import SelfPlay
     from ..selfplay.retrain import PolicyStep
-    from ..service import Service
+    from ..runtime.service import Service
     from ..settings import load_settings
     from ..store import open_db
 

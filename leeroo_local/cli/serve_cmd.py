@@ -32,7 +32,7 @@ def serve(
     from ..errors import ConfigError
     from ..server import ServerSettings, create_app, run_server
     from ..server.runner import bind
-    from ..service import Service
+    from ..runtime.service import Service
     from ..settings import load_settings
     from ..units import parse_size
 

@@ -38,7 +38,7 @@ def adopt(expert: str, questions: int = 30, seed: int = 0, min_gain: float = 0.0
           on_event: Callable | None = None) -> AdoptReport:
     """Judge `expert` for the current universe; when it joins, save the universe with it and
     retrain the routing policy. Interrupted, it resumes from the stored outcomes."""
-    from ..service import Service
+    from ..runtime.service import Service
     from .loop import SelfPlay
     from .retrain import PolicyStep
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from .. import __version__
 from ..errors import UnknownExpert
-from ..service import Service
+from ..runtime.service import Service
 from .bridge import Threads
 from .completions import router as completions_router
 from .config import ServerSettings

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..service import Energy, Route, Timings
+from ..runtime.service import Energy, Route, Timings
 
 
 def _omit_none(value) -> bool:

@@ -17,7 +17,7 @@ from textual.widgets import Footer, Input, Markdown
 from textual.widgets.markdown import MarkdownStream
 
 from ...errors import LeerooError
-from ...service import Progress, Result, TextEvent
+from ...runtime.service import Progress, Result, TextEvent
 from .. import format as fmt
 from ..state import AUTO, turn_result
 from ..widgets.chat_message import ChatMessage

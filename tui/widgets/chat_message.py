@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Markdown
 
-from ...service import Result
+from ...runtime.service import Result
 from .. import format as fmt
 
 

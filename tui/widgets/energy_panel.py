@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from ...service import Result
+from ...runtime.service import Result
 from .. import format as fmt
 
 

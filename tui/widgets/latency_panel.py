@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from textual.widgets import Static
 
-from ...service import Result, Route
+from ...runtime.service import Result, Route
 from .. import format as fmt
 
 FIELDS = ("route", "load", "first token", "decode", "total", "tokens")

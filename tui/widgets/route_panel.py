@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from ...service import Route
+from ...runtime.service import Route
 from .. import format as fmt
 
 BAR_WIDTH = 10

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from .degradation import DegradationModel
-from .errors import DataError
-from .outcomes import OutcomeMatrix, load_matrix
+from ..degradation import DegradationModel
+from ..errors import DataError
+from ..store.outcomes import OutcomeMatrix, load_matrix
 
 SHIPPED_LABEL = "shipped MMLU-Pro development outcomes"
 
@@ -25,7 +25,7 @@ def fit_outcomes(data: Path | None = None, db: Database | None = None) -> tuple[
     if data is not None and db is not None:
         raise DataError("use an outcome folder or the evaluation store, not both")
     if db is not None:
-        from .store.evaluations import read_matrix
+        from ..store.evaluations import read_matrix
 
         return read_matrix(db, with_questions=True), "evaluation store"
     return load_matrix(data, with_questions=True), str(data) if data else SHIPPED_LABEL
@@ -35,9 +35,9 @@ def fit_degradation(db: Database | None = None) -> DegradationModel | None:
     """The degradation model calibrated by the store's `quant eval` measurements; without `db`,
     the user's store when it exists (None, the default table, when there is none: a fit never
     creates the store)."""
-    from . import paths
-    from .store import open_db
-    from .store.quant_measurements import degradation_model
+    from .. import paths
+    from ..store import open_db
+    from ..store.quant_measurements import degradation_model
 
     if db is None:
         if not paths.db_path().exists():
@@ -55,8 +55,8 @@ def training_matrix(data: Path | None = None, store: str | None = None,
         raise DataError("give exactly one of --data DIR or --store SOURCE")
     if data is not None:
         return load_matrix(data)
-    from .store import open_db
-    from .store.evaluations import ensure_source, read_matrix
+    from ..store import open_db
+    from ..store.evaluations import ensure_source, read_matrix
 
     db = db if db is not None else open_db()
     sources = None if store == "all" else [s.strip() for s in store.split(",") if s.strip()]

@@ -13,12 +13,12 @@ import logging
 import threading
 from typing import Callable, Iterator
 
-from .backends.base import Backend
-from .catalog import Catalog, Expert
-from .locate import ensure_local
+from ..backends.base import Backend
+from ..catalog import Catalog, Expert
+from ..locate import ensure_local
 from .memory_plan import MemoryPlanner, ram_budget, vram_budget
-from .settings import Settings
-from .universe import Member, Universe
+from ..settings import Settings
+from ..universe import Member, Universe
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class LocalRunner:
 
                 backend = None
                 if self.settings.local_backend == "llama-server":
-                    from .backends.llama_server import LlamaServer
+                    from ..backends.llama_server import LlamaServer
 
                     LlamaServer(self.settings.llama_server)  # a missing binary fails now, clearly
                     backend = lambda: LlamaServer(  # noqa: E731
@@ -101,7 +101,7 @@ class RemoteRunner:
 
     @contextlib.contextmanager
     def open(self, expert: Expert, quant: str, cancel=None) -> Iterator[tuple[Backend, float, bool]]:
-        from .backends.openai_remote import RemoteExpert
+        from ..backends.openai_remote import RemoteExpert
 
         with self._lock:
             backend = self._experts.setdefault(expert.id, RemoteExpert(expert.id, expert.source))

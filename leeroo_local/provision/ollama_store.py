@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MODEL_LAYER = "application/vnd.ollama.image.model"
 DEFAULT_REGISTRY = "registry.ollama.ai"

@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DownloadError, NotAvailableOffline
-from .gguf_info import GGUFInfo, parse_stream
+from ..errors import DownloadError, NotAvailableOffline
+from ..gguf_info import GGUFInfo, parse_stream
 
 FIRST_RANGE = 256 * 1024
 MAX_RANGE = 16 * 1024 * 1024

@@ -27,15 +27,16 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from . import fit as fitlib
-from . import fit_predictions, fit_routed
-from .catalog import Catalog
-from .degradation import DegradationModel, default_model
-from .errors import BudgetTooSmall, DataError
-from .memory import estimate, gpu_compute_bytes, shape_from_catalog
-from .outcomes import OutcomeMatrix, column_name, split_column
-from .fit_report import BestSingle, FitMember, FitReport
-from .units import format_size
+from . import greedy as fitlib
+from . import predictions as fit_predictions
+from . import routed as fit_routed
+from ..catalog import Catalog
+from ..degradation import DegradationModel, default_model
+from ..errors import BudgetTooSmall, DataError
+from ..memory import estimate, gpu_compute_bytes, shape_from_catalog
+from ..store.outcomes import OutcomeMatrix, column_name, split_column
+from .report import BestSingle, FitMember, FitReport
+from ..units import format_size
 
 SWAP_MAX_EXPERTS = 4
 

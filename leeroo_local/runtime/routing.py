@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalog import Catalog
-from .degradation import default_model
-from .policy.base import Budget, Router, decide
-from .universe import Member, Universe
+from ..catalog import Catalog
+from ..degradation import default_model
+from ..policy.base import Budget, Router, decide
+from ..universe import Member, Universe
 
 log = logging.getLogger(__name__)
 

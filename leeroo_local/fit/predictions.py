@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths
-from .errors import DataError
-from .outcomes import OutcomeMatrix, default_data_dir
+from .. import paths
+from ..errors import DataError
+from ..store.outcomes import OutcomeMatrix, default_data_dir
 
 RECIPE = 1      # raise when the trainer changes what it predicts
 FOLDS = 5
@@ -60,7 +60,7 @@ class Predictions:
 
 
 def _config():
-    from .policy.features import FeatureConfig
+    from ..policy.features import FeatureConfig
 
     return FeatureConfig()
 
@@ -93,7 +93,7 @@ class FoldTask:
 
 def run_fold(task: FoldTask) -> np.ndarray:
     """Train the policy on the fold's training questions; predict its held-out ones."""
-    from .policy.train import design, fit_model, transform
+    from ..policy.train import design, fit_model, transform
 
     d = design(task.train_texts, _config())
     model, _, _ = fit_model(d.X, task.train_y, task.seed)
@@ -104,8 +104,8 @@ def fold_tasks(matrix: OutcomeMatrix, columns: Sequence[str], folds: int = FOLDS
                seed: int = SEED) -> tuple[list[FoldTask], np.ndarray, np.ndarray]:
     """The folds' tasks, each question's fold (-1: no text) and the base-rate predictions
     that questions without text keep."""
-    from .policy.model import base_rates
-    from .policy.train import texts_of
+    from ..policy.model import base_rates
+    from ..policy.train import texts_of
 
     sub = matrix.select(list(columns))
     Y = sub.scores.astype(np.float64)

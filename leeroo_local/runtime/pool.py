@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import BudgetTooSmall, Cancelled, ExpertCrashed
-from .units import format_size
-from .worker import Worker
+from ..errors import BudgetTooSmall, Cancelled, ExpertCrashed
+from ..units import format_size
+from ..backends.worker import Worker
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .universe import Member, Universe
+from ..universe import Member, Universe
 
 
 class FitMember(BaseModel):

@@ -1,7 +1,7 @@
 """One expert in its own process, so unloading really returns its memory to the system.
 
 llama.cpp does not always give memory back on close(); a process that exits does. A worker is
-`python -m leeroo_local.worker FD`, a fresh interpreter (not multiprocessing's spawn, which
+`python -m leeroo_local.backends.worker FD`, a fresh interpreter (not multiprocessing's spawn, which
 re-runs the parent's main script in the child and breaks under embedders: stdin scripts, TUIs
 that replace stderr). Its stdout and stderr, where llama.cpp prints, go to
 $LEEROO_HOME/logs/workers.log, never over a terminal UI. The parent talks to it over a socket
@@ -33,8 +33,8 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from . import errors, paths
-from .errors import ExpertCrashed, LeerooError
+from .. import errors, paths
+from ..errors import ExpertCrashed, LeerooError
 
 # The folder holding the leeroo_local package: the child imports this very copy of it.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
@@ -42,8 +42,8 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 def _serve(conn: Connection) -> None:
     """The worker's main loop (runs in the child process)."""
-    from .backends.base import Sampling
-    from .backends.llama_cpp import LlamaCppModel, supports_gpu_offload, warm_up
+    from .base import Sampling
+    from .llama_cpp import LlamaCppModel, supports_gpu_offload, warm_up
 
     warm_up()  # import llama.cpp and load its backends now, not during the first request
     conn.send(("ready", os.getpid(), {"gpu_offload": supports_gpu_offload()}))
@@ -126,7 +126,7 @@ class Worker:
         log_dir.mkdir(parents=True, exist_ok=True)
         with (log_dir / "workers.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "leeroo_local.worker", str(theirs.fileno())],
+                [sys.executable, "-m", "leeroo_local.backends.worker", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 env=env)
         theirs.close()
@@ -235,5 +235,5 @@ class Worker:
         self._conn.close()
 
 
-if __name__ == "__main__":  # the worker process: python -m leeroo_local.worker FD
+if __name__ == "__main__":  # the worker process: python -m leeroo_local.backends.worker FD
     _serve(Connection(int(sys.argv[1])))

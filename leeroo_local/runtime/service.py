@@ -17,14 +17,14 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel, Field
 
-from .backends.base import Sampling
-from .catalog import Catalog, load_user_catalog
-from .errors import Cancelled, LeerooError
-from .hardware import EnergyMeter, EnergyReading
+from ..backends.base import Sampling
+from ..catalog import Catalog, load_user_catalog
+from ..errors import Cancelled, LeerooError
+from ..hardware import EnergyMeter, EnergyReading
 from .runners import Runners, prepare
-from .settings import Settings
-from .store.requests import RequestLog
-from .universe import Universe, current_universe
+from ..settings import Settings
+from ..store.requests import RequestLog
+from ..universe import Universe, current_universe
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,8 @@ class Service:
             return self._router or None
 
     def _load_router(self):
-        from .policy import load_policy
-        from .policy.shipped import resolve_policy
+        from ..policy import load_policy
+        from ..policy.shipped import resolve_policy
         from .routing import UniverseRouter
 
         folder = resolve_policy(self.settings.policy, self.universe.ids())
@@ -190,7 +190,7 @@ class Service:
         defaults (`[sampling]` in config.toml)."""
         from pydantic import ValidationError
 
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         chosen = {k: v for k, v in given.items() if v is not None}
         try:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .catalog import Expert, HubSource, Quant
-from .errors import DownloadError, NotAvailableOffline
-from .units import format_size
+from ..catalog import Expert, HubSource, Quant
+from ..errors import DownloadError, NotAvailableOffline
+from ..units import format_size
 
 Progress = bool | None | Callable[[int, int | None], None]
 
@@ -153,7 +153,7 @@ def _endpoint() -> str:
 
 def _agent() -> dict[str, str]:
     """How we introduce ourselves to the hub (in the user agent) through huggingface_hub."""
-    from . import __version__
+    from .. import __version__
 
     return {"library_name": "leeroo-local", "library_version": __version__}
 

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .fit import Choice, drop_crowded, take_best_move
+from .greedy import Choice, drop_crowded, take_best_move
 
 _EPS = 1e-12
 

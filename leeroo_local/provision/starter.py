@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from . import paths
-from .catalog import PypiSource, Quant
-from .errors import CorruptModel, DownloadError
+from .. import paths
+from ..catalog import PypiSource, Quant
+from ..errors import CorruptModel, DownloadError
 
 
 

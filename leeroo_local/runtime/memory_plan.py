@@ -9,16 +9,16 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .catalog import Catalog
-from .memory import MemoryEstimate, estimate, shape_from_catalog, shape_from_gguf
-from .settings import Settings
-from .universe import Member, Universe
+from ..catalog import Catalog
+from ..memory import MemoryEstimate, estimate, shape_from_catalog, shape_from_gguf
+from ..settings import Settings
+from ..universe import Member, Universe
 
 
 def ram_budget(settings: Settings) -> int:
     """RAM bytes for experts: the setting, else 80% of what is available now."""
-    from .hardware import available_ram
-    from .units import parse_size
+    from ..hardware import available_ram
+    from ..units import parse_size
 
     return parse_size(settings.ram_budget) if settings.ram_budget else int(available_ram() * 0.8)
 
@@ -26,8 +26,8 @@ def ram_budget(settings: Settings) -> int:
 def vram_budget(settings: Settings) -> int:
     """GPU bytes for experts: the setting, else 90% of the free memory NVML reports (0 without
     an NVIDIA GPU: other GPUs need the setting)."""
-    from .hardware import Nvml
-    from .units import parse_size
+    from ..hardware import Nvml
+    from ..units import parse_size
 
     if settings.vram_budget:
         return parse_size(settings.vram_budget)
@@ -49,7 +49,7 @@ class MemoryPlanner:
         with self._lock:
             found = self._cache.get(key)
         if found is None:
-            from .gguf_info import read_gguf
+            from ..gguf_info import read_gguf
 
             found = estimate(shape_from_gguf(read_gguf(path)), self.universe.n_ctx, vram_bytes=vram)
             with self._lock:
@@ -63,7 +63,7 @@ class MemoryPlanner:
     def member_total(self, member: Member) -> int:
         """Predicted bytes of a universe member: from its file's header when present, else from
         catalog facts (0 for a remote expert)."""
-        from .locate import local_path
+        from ..locate import local_path
 
         expert = self.catalog.get(member.expert)
         if expert.remote:

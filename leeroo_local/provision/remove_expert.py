@@ -8,11 +8,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from . import catalog_edit
-from .catalog import HubSource, LocalSource, load_user_catalog
-from .errors import ConfigError
-from .locate import local_path
-from .universe import load_universe, save_universe
+from .. import catalog_edit
+from ..catalog import HubSource, LocalSource, load_user_catalog
+from ..errors import ConfigError
+from ..locate import local_path
+from ..universe import load_universe, save_universe
 
 
 class RemoveResult(BaseModel):
