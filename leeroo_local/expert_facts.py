@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from .catalog import Arch
 from .errors import CorruptModel, UnsupportedModel
 from .gguf_info import GGUFInfo
-from .provision.hub import shard_names
+from .locate import shard_names
 from .memory import shape_from_gguf
 
 _QUANT = re.compile(r"(?<![A-Za-z0-9])(I?Q\d_[A-Z0-9]+(?:_[A-Z0-9]+)*|BF16|F16|F32|MXFP4(?:_MOE)?"

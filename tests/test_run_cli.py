@@ -9,7 +9,8 @@ from helpers import install_tiny_universe
 from leeroo_local import paths
 from leeroo_local.catalog import load_catalog
 from leeroo_local.cli import app, main
-from leeroo_local.locate import ensure_local, local_path
+from leeroo_local.locate import local_path
+from leeroo_local.provision.ensure import ensure_local
 from leeroo_local.universe import load_universe, starter_universe
 
 

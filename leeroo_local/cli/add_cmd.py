@@ -47,7 +47,7 @@ def add(
 
 
 def _onboard(expert_id: str, questions: int, min_gain: float, seed: int, quiet: bool):
-    from ..locate import ensure_local
+    from ..provision.ensure import ensure_local
     from ..selfplay.adopt import adopt
     from .common import user_catalog
     from .selfplay_cmd import _Bars

@@ -21,7 +21,7 @@ from ..catalog import Arch, Expert, load_user_catalog
 from ..errors import ConfigError, DownloadError, NotAvailableOffline
 from ..expert_facts import arch_facts, group_quants, header_facts, make_id, pick_default
 from ..gguf_info import GGUFInfo, read_gguf
-from .hub import shard_names
+from ..locate import shard_names
 from ..memory import estimate, shape_from_catalog
 
 

@@ -15,7 +15,6 @@ This is the only module that downloads; locate.py only looks the cache up.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,13 +24,10 @@ from urllib.parse import urlsplit
 
 from ..catalog import Expert, HubSource, Quant
 from ..errors import DownloadError, NotAvailableOffline
+from ..locate import LISTED_TOLERANCE, cached_path, shard_names
 from ..units import format_size
 
 Progress = bool | None | Callable[[int, int | None], None]
-
-# Hub listings round to 2-3 significant digits ("1.1 GB" is anything from 1.05 to 1.15 GB).
-LISTED_TOLERANCE = 0.05
-
 
 @dataclass(frozen=True)
 class _Remote:
@@ -55,7 +51,7 @@ def pull(expert: Expert, quant: Quant, progress: Progress = True) -> Path:
     source = expert.source
     if not isinstance(source, HubSource):
         raise DownloadError(f"{expert.id} comes from {source.kind}, not the hub; "
-                            "use leeroo_local.locate.ensure_local to prepare it")
+                            "use leeroo_local.provision.ensure.ensure_local to prepare it")
     found = cached_path(source, quant)
     if found is not None:
         return found
@@ -72,32 +68,6 @@ def pull(expert: Expert, quant: Quant, progress: Progress = True) -> Path:
         raise DownloadError(f"{source.repo} changed while {what} was downloading (its shards "
                             "now belong to different commits); run the pull again")
     return found
-
-
-_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
-
-
-def shard_names(file: str) -> list[str]:
-    """All shard file names of a split GGUF, given the first; [file] when not split."""
-    m = _SHARD.search(file)
-    if not m:
-        return [file]
-    total = int(m.group(2))
-    stem = file[: m.start()]
-    return [f"{stem}-{i:05d}-of-{total:05d}.gguf" for i in range(1, total + 1)]
-
-
-def cached_path(source: HubSource, quant: Quant) -> Path | None:
-    """The first shard in the Hugging Face cache if every shard is there (no network), else None."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = []
-    for name in shard_names(quant.file):
-        hit = try_to_load_from_cache(source.repo, name, revision=source.revision)
-        if not isinstance(hit, str):
-            return None
-        found.append(Path(hit))
-    return found[0]
 
 
 def _download(source: HubSource, quant: Quant, what: str, progress: Progress) -> None:

@@ -60,6 +60,6 @@ def remove(expert_id: str, delete_files: bool = False) -> RemoveResult:
 
 
 def _shards(name: str) -> list[str]:
-    from .hub import shard_names
+    from ..locate import shard_names
 
     return shard_names(name)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..catalog import Catalog, Expert
 from ..errors import LeerooError, UnknownExpert
-from ..locate import ensure_local, local_path
+from ..locate import local_path
+from ..provision.ensure import ensure_local
 from .types import NOMINAL_BPW, normalize
 
 

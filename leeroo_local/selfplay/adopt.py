@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from ..locate import ensure_local
+from ..provision.ensure import ensure_local
 from ..settings import load_settings
 from ..store import open_db
 from ..store import rounds as store
