@@ -51,6 +51,13 @@ class DownloadError(LeerooError):
     exit_code = 4
 
 
+class NotPresent(LeerooError):
+    """An expert's file is not on this machine, or not the catalog's: a request never fetches it
+    (run/chat/serve provision at start; `leeroo-local pull` does it by hand)."""
+
+    exit_code = 4
+
+
 class NotAvailableOffline(DownloadError):
     """The file is not in the local cache and the network is off (HF_HUB_OFFLINE)."""
 

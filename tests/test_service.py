@@ -135,7 +135,7 @@ def test_a_vram_budget_without_gpu_offload_keeps_everything_in_ram(tiny_dir):
     svc = Service(load_settings(n_threads=1, ram_budget="64MB", vram_budget="1GB", keep_alive_s=0))
     try:
         result = ask(svc, "tiny-1")
-        plan = svc.load_plan(svc.prepare("tiny-1", "F32"))
+        plan = svc.load_plan(svc.local_file("tiny-1", "F32"))
         if not svc.pool().gpu_offload():  # this machine's CPU build
             assert plan.n_gpu_layers == 0 and plan.cpu_bytes == plan.total_bytes
             assert "nvml" not in result.energy.source

@@ -9,25 +9,29 @@ it got.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
+from pathlib import Path
 from typing import Callable, Iterator
 
 from ..backends.base import Backend
 from ..catalog import Catalog, Expert
-from ..locate import ensure_local
+from ..errors import NotPresent
+from ..locate import local_state
 from .memory_plan import MemoryPlanner, ram_budget, vram_budget
 from ..settings import Settings
 from ..universe import Member, Universe
 
-log = logging.getLogger(__name__)
-
-
-def prepare(catalog: Catalog, expert_id: str, quant: str):
-    """Make the expert's file present (assemble, quantize or download); return its path."""
+def present(catalog: Catalog, expert_id: str, quant: str) -> Path:
+    """The expert's file if it is on this machine and its size is the catalog's (stats only);
+    else NotPresent naming the `pull` command. A request never downloads, assembles or
+    quantizes: run, chat and serve provision at start (provision/ensure.py)."""
     e = catalog.get(expert_id)
-    return ensure_local(catalog, e, e.quant(quant), on_damage=lambda path, why: log.warning(
-        "%s is damaged (%s): making it again", path, why))
+    q = e.quant(quant)
+    path, problem = local_state(e, q)
+    if path is not None and problem is None:
+        return path
+    state = "is not on this machine" if path is None else f"is damaged ({problem})"
+    raise NotPresent(f"{e.id} {q.type} {state}; run `leeroo-local pull {e.id} --quant {q.type}`")
 
 
 class LocalRunner:
@@ -66,7 +70,7 @@ class LocalRunner:
 
     @contextlib.contextmanager
     def open(self, expert: Expert, quant: str, cancel=None) -> Iterator[tuple[Backend, float, bool]]:
-        path = prepare(self.catalog, expert.id, quant)
+        path = present(self.catalog, expert.id, quant)
         key = f"{expert.id}:{quant}"
         plan = self.load_plan(path)
         with self.pool().acquire(key, path, plan.cpu_bytes, plan.gpu_bytes, plan.n_gpu_layers,

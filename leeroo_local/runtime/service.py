@@ -21,7 +21,7 @@ from ..backends.base import Sampling
 from ..catalog import Catalog, load_user_catalog
 from ..errors import Cancelled, LeerooError
 from ..hardware import EnergyMeter, EnergyReading
-from .runners import Runners, prepare
+from .runners import Runners, present
 from ..settings import Settings
 from ..store.requests import RequestLog
 from ..universe import Universe, current_universe
@@ -173,9 +173,9 @@ class Service:
             return None
         return bound
 
-    def prepare(self, expert: str, quant: str):
-        """Make the expert's file present (assemble, quantize or download); return its path."""
-        return prepare(self.catalog, expert, quant)
+    def local_file(self, expert: str, quant: str):
+        """The expert's file on this machine (NotPresent when it is not; see runners.present)."""
+        return present(self.catalog, expert, quant)
 
     def pool(self):
         """The pool of local experts, started on first use (so `--help` and routing start nothing)."""
