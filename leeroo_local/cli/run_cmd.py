@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .common import (MinP, RepeatLastN, RepeatPenalty, Temperature, TopK, TopP,
-                     echo_json)
+                     echo_json, provision_at_start)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +35,7 @@ def run(
                                 top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
                                 repeat_last_n=repeat_last_n, seed=seed)
     try:
+        provision_at_start(service, expert)
         for event in service.chat([{"role": "user", "content": prompt}], expert, sampling):
             if isinstance(event, Result):
                 result = event

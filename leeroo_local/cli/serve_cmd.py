@@ -25,6 +25,10 @@ def serve(
     shutdown_grace: float = typer.Option(
         10.0, "--shutdown-grace", min=0,
         help="On SIGTERM or Ctrl-C, seconds requests in flight may take to finish."),
+    pull: bool = typer.Option(
+        True, "--pull/--no-pull",
+        help="Make every member's file present before listening (download, assemble, quantize); "
+             "--no-pull: a request for a missing one gets a 503 naming `leeroo-local pull`."),
 ) -> None:
     """Serve the universe at http://HOST:PORT/v1 (models: auto and each expert)."""
     from pydantic import ValidationError
@@ -49,6 +53,10 @@ def serve(
         raise ConfigError(f"serve: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     service = Service(load_settings(n_ctx=ctx), client="serve")
     service.warm_router()  # while uvicorn starts, not on the first request
+    if pull:
+        from .common import provision_at_start
+
+        provision_at_start(service)
     sock = bind(settings.host, settings.port)
     url = f"http://{settings.host}:{sock.getsockname()[1]}/v1"
     # On stdout, so a script that starts `serve --port 0` reads the address from it.
