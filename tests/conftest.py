@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from pathlib import Path
@@ -10,6 +11,21 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_gguf import write_tiny_llama  # noqa: E402
+
+_PREFIXES = ("HF_", "HUGGINGFACE_", "LEEROO_", "TRANSFORMERS_", "OLLAMA_")
+_PROXIES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+def _callers_environment() -> list[str]:
+    """Variables of the caller's shell that would change what the code under test does (hub
+    offline mode and endpoint, leeroo-local settings, proxies for loopback)."""
+    return [k for k in os.environ if k.startswith(_PREFIXES) or k.lower() in _PROXIES]
+
+
+# Cleared before anything imports huggingface_hub (it reads HF_HUB_OFFLINE once, at import), and
+# so for the worker processes the tests start too.
+for _name in _callers_environment():
+    del os.environ[_name]
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _real_connect = socket.socket.connect
@@ -25,7 +41,10 @@ def _guarded_connect(self, address):
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory, monkeypatch):
-    """Every test gets its own LEEROO_HOME and HF cache; no traffic leaves the machine."""
+    """Every test gets its own LEEROO_HOME and HF cache, none of the caller's HF_*, LEEROO_* or
+    proxy variables (nor one a previous test left); no traffic leaves the machine."""
+    for name in _callers_environment():
+        monkeypatch.delenv(name)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("LEEROO_HOME", str(home / "leeroo"))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
