@@ -59,6 +59,9 @@ def test_an_out_of_range_flag_is_a_usage_error(tiny_dir, capsys):
     ("\n\n", False, None),
     ("\n\n", True, 0),
     ("one line\nanother", False, None),
+    (" red, blue and yellow. \n \n red, blue", False, 23),  # a line of spaces is blank too
+    ("Paris.\n\t \nMore", False, 6),
+    (" \n \nParis.", False, None),
 ])
 def test_a_blank_line_after_text_ends_a_base_models_answer(text, answered, cut):
     assert _blank_line_after_text(text, answered) == cut

@@ -97,15 +97,24 @@ def _find_stop(text: str, stops: list[str]) -> int | None:
     return min(hits) if hits else None
 
 
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")  # a line that is empty or holds only spaces
+_OPEN_BLANK_LINE = re.compile(r"\n[^\S\n]*$")
+
+
 def _blank_line_after_text(text: str, answered: bool) -> int | None:
     """Where a blank line ends a base model's answer: the first one after visible text (a blank
-    line before any text is the model clearing its throat, not an answer)."""
-    start = 0
-    while (i := text.find("\n\n", start)) >= 0:
-        if answered or text[:i].strip():
-            return i
-        start = i + 1
+    line before any text is the model clearing its throat, not an answer). A line of spaces is
+    blank too: small models often write " \n \n" between paragraphs."""
+    for m in _BLANK_LINE.finditer(text):
+        if answered or text[:m.start()].strip():
+            return m.start()
     return None
+
+
+def _open_blank_line(text: str) -> int:
+    """Where a blank line may be starting at the end of `text` (held back until it is known)."""
+    m = _OPEN_BLANK_LINE.search(text)
+    return m.start() if m else len(text)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -215,7 +224,7 @@ class LlamaCppModel:
         llm.last_n_tokens_size = s.repeat_last_n  # the penalties' window, read per generate()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         held = ""  # text that might be the start of a stop string
-        longest_stop = max([len(x) for x in s.stop] + [2 if blank else 0])
+        longest_stop = max([len(x) for x in s.stop] + [0])
         produced, finish, answered = 0, "length", False
         is_eog = self._lib.llama_vocab_is_eog
         gen = llm.generate(tokens, temp=s.temperature, top_p=s.top_p,
@@ -236,6 +245,8 @@ class LlamaCppModel:
                     held, finish = held[:min(cuts)], "stop"
                     break
                 safe = len(held) - (longest_stop - 1) if longest_stop else len(held)
+                if blank:
+                    safe = min(safe, _open_blank_line(held))
                 if safe > 0:
                     answered = answered or bool(held[:safe].strip())
                     yield Chunk(text=held[:safe])
