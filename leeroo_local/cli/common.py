@@ -62,13 +62,14 @@ def user_catalog() -> Catalog:
     return load_user_catalog()
 
 
-def provision_at_start(service, expert: str = "auto") -> None:
+def provision_at_start(service, expert: str = "auto", quiet: bool = False) -> None:
     """Make the files `service` will answer from present before the first prompt (the expert
-    named, or every universe member for auto), saying so on stderr: requests never fetch."""
+    named, or every universe member for auto), saying so on stderr unless `quiet`: requests
+    never fetch."""
     from ..provision.ensure import ensure_all
 
     if expert == "auto":
         wanted = [(m.expert, m.quant) for m in service.universe.members]
     else:
         wanted = [(expert, service.route("", expert).quant)]
-    ensure_all(service.catalog, wanted, say=lambda line: typer.echo(line, err=True))
+    ensure_all(service.catalog, wanted, say=None if quiet else lambda line: typer.echo(line, err=True))

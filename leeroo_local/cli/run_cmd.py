@@ -35,7 +35,7 @@ def run(
                                 top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
                                 repeat_last_n=repeat_last_n, seed=seed)
     try:
-        provision_at_start(service, expert)
+        provision_at_start(service, expert, quiet=as_json)
         for event in service.chat([{"role": "user", "content": prompt}], expert, sampling):
             if isinstance(event, Result):
                 result = event

