@@ -106,3 +106,16 @@ class RemoteError(LeerooError):
     reached or refused the request."""
 
     exit_code = 5
+
+
+def first_error(exc) -> tuple[tuple, str]:
+    """(location, message) of a pydantic ValidationError's first problem, pydantic's "Value error, "
+    prefix dropped: the one problem a user is told about at a time."""
+    err = exc.errors()[0]
+    return tuple(err["loc"]), err["msg"].removeprefix("Value error, ")
+
+
+def one_line(exc, what: str) -> str:
+    """A ValidationError as one line for a user: "WHAT: field.path: message"."""
+    loc, msg = first_error(exc)
+    return f"{what}: {'.'.join(map(str, loc))}: {msg}"

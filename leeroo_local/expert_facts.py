@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from .catalog import Arch
-from .errors import CorruptModel, UnsupportedModel
+from .errors import CorruptModel, UnsupportedModel, first_error
 from .gguf_info import GGUFInfo
 from .locate import shard_names
 from .memory import shape_from_gguf
@@ -65,9 +65,8 @@ def arch_facts(info: GGUFInfo) -> Arch:
             swa_layers=shape.swa_layers, params_b=round(params / 1e9, 6) or 1e-6,
             active_params_b=round(active / 1e9, 6) or 1e-6)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise CorruptModel(f"{info.path}: the header gives no usable {err['loc'][0]} "
-                           f"({err['msg']})") from None
+        loc, msg = first_error(exc)
+        raise CorruptModel(f"{info.path}: the header gives no usable {loc[0]} ({msg})") from None
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -71,8 +71,9 @@ def fit(
 
 
 def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    return errors()[0]["msg"].removeprefix("Value error, ") if callable(errors) else str(exc)
+    from ..errors import first_error
+
+    return first_error(exc)[1] if callable(getattr(exc, "errors", None)) else str(exc)
 
 
 def _quality(m) -> str:

@@ -190,14 +190,13 @@ class Service:
         defaults (`[sampling]` in config.toml)."""
         from pydantic import ValidationError
 
-        from ..errors import ConfigError
+        from ..errors import ConfigError, one_line
 
         chosen = {k: v for k, v in given.items() if v is not None}
         try:
             return Sampling(**{**self.settings.sampling.model_dump(), **chosen})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ConfigError(f"sampling: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+            raise ConfigError(one_line(exc, "sampling")) from None
 
     def chat(self, messages: list[dict], expert: str = "auto", sampling: Sampling | None = None,
              cancel: threading.Event | None = None,
