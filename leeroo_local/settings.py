@@ -18,7 +18,7 @@ from pydantic_settings import (
 )
 
 from . import paths
-from .errors import ConfigError
+from .errors import ConfigError, one_line
 
 
 class SamplingDefaults(BaseModel):
@@ -109,9 +109,7 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"settings: {where}: {err['msg']}") from None
+        raise ConfigError(one_line(exc, "settings")) from None
 
 
 def config_file() -> Path:
