@@ -33,7 +33,7 @@ def serve(
     """Serve the universe at http://HOST:PORT/v1 (models: auto and each expert)."""
     from pydantic import ValidationError
 
-    from ..errors import ConfigError
+    from ..errors import ConfigError, one_line
     from ..server import ServerSettings, create_app, run_server
     from ..server.runner import bind
     from ..runtime.service import Service
@@ -49,8 +49,7 @@ def serve(
                                   allow_open=insecure_no_api_key, max_body_bytes=body_limit,
                                   shutdown_grace_s=shutdown_grace)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"serve: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise ConfigError(one_line(exc, "serve")) from None
     service = Service(load_settings(n_ctx=ctx), client="serve")
     service.warm_router()  # while uvicorn starts, not on the first request
     if pull:
