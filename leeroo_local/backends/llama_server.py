@@ -15,12 +15,15 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from .. import paths
 from ..catalog import OpenAISource
 from ..errors import ConfigError, CorruptModel, ExpertCrashed
+from .base import Final, Request
 from .openai_remote import RemoteExpert
 
 DEFAULT_PARALLEL = 8
@@ -118,11 +121,15 @@ class LlamaServer:
     def health(self) -> bool:
         return self.alive() and self._client is not None and self._client.health()
 
-    def stream(self, op: str, payload, sampling: dict, cancel=None):
-        if not self.alive():
+    def stream(self, request: Request, cancel: threading.Event | None = None
+               ) -> Iterator[str | Final]:
+        if not self.alive() or self._client is None:
             raise ExpertCrashed(f"llama-server (pid {self.pid}) died")
         try:
-            yield from self._client.stream(op, payload, sampling, cancel)
+            for event in self._client.stream(request, cancel):
+                if isinstance(event, Final):
+                    event.energy = None  # it runs here: its process is measured, by its pid
+                yield event
         except ExpertCrashed:
             raise
         except Exception:

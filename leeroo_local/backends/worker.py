@@ -8,13 +8,13 @@ $LEEROO_HOME/logs/workers.log, never over a terminal UI. The parent talks to it 
 pair wrapped in a multiprocessing Connection, with small tuples:
 
     parent -> worker   ("load", path, n_ctx, n_threads, n_gpu_layers)
-                       ("chat" | "complete", messages_or_prompt, sampling_dict)
+                       ("generate", Request)
                        ("loglik", context, [continuations])
                        ("more",)  (after the first chunk of a stream: go on)
                        ("cancel",)  (between tokens of a stream)
                        ("exit",)
     worker -> parent   ("ready", pid, {"gpu_offload": bool}) once imported, ("loaded", load_info_dict),
-                       ("chunk", text), ("done", final_chunk_dict), ("result", value),
+                       ("chunk", text), ("done", Final), ("result", value),
                        ("error", error_class_name, message, extra_dict)
 
 A worker is started (and llama_cpp imported) before it is needed, so a cold load costs the model
@@ -32,9 +32,11 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Iterator
 
 from .. import errors, paths
 from ..errors import ExpertCrashed, LeerooError
+from .base import Final, Request
 
 # The folder holding the leeroo_local package: the child imports this very copy of it.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
@@ -42,7 +44,6 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 def _serve(conn: Connection) -> None:
     """The worker's main loop (runs in the child process)."""
-    from .base import Sampling
     from .llama_cpp import LlamaCppModel, supports_gpu_offload, warm_up
 
     warm_up()  # import llama.cpp and load its backends now, not during the first request
@@ -62,16 +63,18 @@ def _serve(conn: Connection) -> None:
                 model = LlamaCppModel(path, n_ctx=n_ctx, n_threads=n_threads or None,
                                       n_gpu_layers=n_gpu_layers)
                 conn.send(("loaded", dataclasses.asdict(model.info)))
-            elif op in ("chat", "complete"):
-                sampling = Sampling(**msg[2])
-                stream = model.chat(msg[1], sampling) if op == "chat" else model.complete(msg[1], sampling)
+            elif op == "generate":
+                request: Request = msg[1]
+                stream = (model.chat(request.messages, request.sampling) if request.messages is not None
+                          else model.complete(request.prompt or "", request.sampling))
                 sent = 0
                 for chunk in stream:
                     if conn.poll() and conn.recv()[0] == "cancel":
                         _cancelled(conn, stream, sent)
                         break
                     if chunk.finish_reason:
-                        conn.send(("done", dataclasses.asdict(chunk)))
+                        conn.send(("done", Final(chunk.finish_reason, chunk.prompt_tokens,
+                                                 chunk.completion_tokens)))
                         continue
                     conn.send(("chunk", chunk.text))
                     sent += 1
@@ -100,8 +103,7 @@ def _serve(conn: Connection) -> None:
 
 def _cancelled(conn: Connection, stream, sent: int) -> None:
     stream.close()  # stops sampling; llama.cpp's state stays reusable
-    conn.send(("done", {"text": "", "finish_reason": "cancelled", "prompt_tokens": 0,
-                        "completion_tokens": sent}))
+    conn.send(("done", Final("cancelled", completion_tokens=sent)))
 
 
 def _raise(name: str, message: str, extra: dict) -> None:
@@ -181,8 +183,9 @@ class Worker:
         self.loaded = msg[1]
         return msg[1]
 
-    def stream(self, op: str, payload, sampling: dict, cancel: threading.Event | None = None):
-        """Yield ("chunk", text) ... then ("done", final) from the worker; cancel on request.
+    def stream(self, request: Request, cancel: threading.Event | None = None
+               ) -> Iterator[str | Final]:
+        """Yield the text pieces, then the Final, from the worker; cancel on request.
 
         The worker computes nothing past its first chunk until the caller asks for the next
         message (this sends "more"): the time to first token is the time until the first token
@@ -190,7 +193,7 @@ class Worker:
         delivering the first needs (the server's threads, the client) where there are no spare
         ones. Every later token streams without waiting.
         """
-        self._send((op, payload, sampling))
+        self._send(("generate", request))
         cancel_sent = False
         chunks = 0
         while True:
@@ -202,7 +205,7 @@ class Worker:
             msg = self._recv()
             if msg[0] == "error":
                 _raise(*msg[1:])
-            yield msg
+            yield msg[1]
             if msg[0] == "done":
                 return
             chunks += 1
