@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..backends.base import ManagedBackend
+from ..backends.worker import Worker
 from ..errors import BudgetTooSmall, Cancelled, ExpertCrashed
 from ..units import format_size
-from ..backends.worker import Worker
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Slot:
     need: int
     vram: int = 0
     n_gpu_layers: int = 0
-    worker: Worker | None = None  # the loaded backend: a Worker, or what the pool's factory makes
+    worker: ManagedBackend | None = None  # the loaded backend: a Worker, or the factory's
     loading: bool = False
     active: int = 0  # requests being served now
     last_used: float = 0.0
@@ -49,7 +50,7 @@ class Slot:
             return False
         if self.worker is None or not self.worker.alive():
             return self.active == 0
-        return self.active < max(1, getattr(self.worker, "parallel", 1))
+        return self.active < max(1, self.worker.parallel)
 
 
 class Pool:
@@ -57,9 +58,9 @@ class Pool:
 
     def __init__(self, budget_bytes: int, n_ctx: int, n_threads: int = 0,
                  keep_alive_s: float = 300.0, spare: bool = True, vram_budget_bytes: int = 0,
-                 backend: Callable[[], Worker] | None = None):
-        """`backend` makes an unloaded backend with the worker's load/alive/stop (a llama-server,
-        say); None: worker processes, with a spare started ahead of need when `spare`."""
+                 backend: Callable[[], ManagedBackend] | None = None):
+        """`backend` makes an unloaded ManagedBackend (a llama-server, say); None: worker
+        processes, with a spare started ahead of need when `spare`."""
         self.budget = budget_bytes
         self.vram_budget = vram_budget_bytes
         self._gpu_offload: bool | None = None
@@ -70,7 +71,7 @@ class Pool:
         self._cv = threading.Condition()
         self._next_ticket = 0
         self._spare: Worker | None = None
-        self._make = backend or Worker
+        self._make: Callable[[], ManagedBackend] = backend or Worker
         self._want_spare = spare and backend is None
         self._closed = False
         self._reaper: threading.Thread | None = None
@@ -130,7 +131,7 @@ class Pool:
     # -- use ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def acquire(self, key: str, path: Path, need: int, vram: int = 0, n_gpu_layers: int = 0,
-                cancel: threading.Event | None = None) -> Iterator[tuple[Worker, float]]:
+                cancel: threading.Event | None = None) -> Iterator[tuple[ManagedBackend, float]]:
         """The worker serving `key`, loaded if needed; yields (worker, load seconds or 0).
 
         `need` is the RAM the expert takes, `vram` what its `n_gpu_layers` offloaded layers
@@ -197,9 +198,10 @@ class Pool:
             raise Cancelled(f"cancelled while waiting for {key}")
         self._cv.wait(None if cancel is None else 0.05)
 
-    def _make_room(self, slot: Slot, cancel: threading.Event | None = None) -> list[Worker]:
+    def _make_room(self, slot: Slot, cancel: threading.Event | None = None
+                   ) -> list[ManagedBackend]:
         """Under the lock: evict idle experts (LRU first) until `slot` fits, or wait for one."""
-        victims: list[tuple[Slot, Worker]] = []
+        victims: list[tuple[Slot, ManagedBackend]] = []
         try:
             while (self.used() + slot.need > self.budget
                    or self.used_vram() + slot.vram > self.vram_budget):
@@ -234,9 +236,10 @@ class Pool:
             self._cv.notify_all()
         return slot.load_s
 
-    def _take_worker(self) -> Worker:
+    def _take_worker(self) -> ManagedBackend:
         with self._cv:
-            worker, self._spare = self._spare, None
+            worker: ManagedBackend | None = self._spare
+            self._spare = None
         if worker is None or not worker.alive():
             worker = self._make()
         worker.wait_ready()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, ContextManager, Iterator, Protocol
 
 from ..backends.base import Backend
 from ..catalog import Catalog, Expert
@@ -20,6 +20,7 @@ from ..locate import local_state
 from .memory_plan import MemoryPlanner, ram_budget, vram_budget
 from ..settings import Settings
 from ..universe import Member, Universe
+
 
 def present(catalog: Catalog, expert_id: str, quant: str) -> Path:
     """The expert's file if it is on this machine and its size is the catalog's (stats only);
@@ -32,6 +33,26 @@ def present(catalog: Catalog, expert_id: str, quant: str) -> Path:
         return path
     state = "is not on this machine" if path is None else f"is damaged ({problem})"
     raise NotPresent(f"{e.id} {q.type} {state}; run `leeroo-local pull {e.id} --quant {q.type}`")
+
+
+class Runner(Protocol):
+    """What the service asks of a runner, whatever runs its experts."""
+
+    def open(self, expert: Expert, quant: str, cancel: threading.Event | None = None
+             ) -> ContextManager[tuple[Backend, float, bool]]:
+        """(backend, load seconds, on a GPU) for the expert, held for one request."""
+        ...
+
+    def is_warm(self, expert: Expert, quant: str) -> bool:
+        """True when a request would not wait for a load."""
+        ...
+
+    def status(self, expert: Expert, member: Member) -> dict:
+        """The expert's row for the adapters (service.Service.status)."""
+        ...
+
+    def close(self) -> None:
+        ...
 
 
 class LocalRunner:
@@ -80,15 +101,17 @@ class LocalRunner:
     def is_warm(self, expert: Expert, quant: str) -> bool:
         return self._pool is not None and self._pool.is_loaded(f"{expert.id}:{quant}")
 
-    def memory_bytes(self, member: Member) -> int | None:
-        return self.memory.member_total(member)
-
-    def slot(self, expert: Expert, quant: str) -> dict | None:
-        """The pool's status row of this expert, when it has one."""
-        if self._pool is None:
-            return None
-        key = f"{expert.id}:{quant}"
-        return next((s for s in self._pool.status() if s["expert"] == key), None)
+    def status(self, expert: Expert, member: Member) -> dict:
+        """Memory (predicted from the file's header when present, else catalog facts), and the
+        pool's state of this expert when it has one."""
+        row = {"remote": False, "loaded": False, "loading": False, "busy": False, "queued": 0,
+               "keep_alive_s": None, "memory_bytes": self.memory.member_total(member)}
+        key = f"{expert.id}:{member.quant}"
+        slot = None if self._pool is None else next(
+            (s for s in self._pool.status() if s["expert"] == key), None)
+        if slot:
+            row.update({k: slot[k] for k in ("loaded", "loading", "busy", "queued", "keep_alive_s")})
+        return row
 
     def close(self) -> None:
         if self._pool is not None:
@@ -114,11 +137,10 @@ class RemoteRunner:
     def is_warm(self, expert: Expert, quant: str) -> bool:
         return True
 
-    def memory_bytes(self, member: Member) -> int | None:
-        return None
-
-    def slot(self, expert: Expert, quant: str) -> dict | None:
-        return None
+    def status(self, expert: Expert, member: Member) -> dict:
+        """Always ready from here: no memory, no queue (the far side keeps those)."""
+        return {"remote": True, "loaded": False, "loading": False, "busy": False, "queued": 0,
+                "keep_alive_s": None, "memory_bytes": None}
 
     def close(self) -> None:
         with self._lock:
@@ -127,7 +149,7 @@ class RemoteRunner:
             backend.close()
 
 
-RUNNERS: dict[str, Callable[[Settings, Catalog, Universe], LocalRunner | RemoteRunner]] = {
+RUNNERS: dict[str, Callable[[Settings, Catalog, Universe], Runner]] = {
     "hf": LocalRunner, "pypi": LocalRunner, "derived": LocalRunner, "local": LocalRunner,
     "openai": RemoteRunner,
 }
@@ -139,23 +161,25 @@ class Runners:
 
     def __init__(self, settings: Settings, catalog: Catalog, universe: Universe):
         self.settings, self.catalog, self.universe = settings, catalog, universe
-        self._made: dict[type, LocalRunner | RemoteRunner] = {}
+        self._made: dict[Callable, Runner] = {}
         self._lock = threading.Lock()
 
-    def for_kind(self, kind: str):
+    def for_kind(self, kind: str) -> Runner:
         cls = RUNNERS[kind]
         with self._lock:
             if cls not in self._made:
                 self._made[cls] = cls(self.settings, self.catalog, self.universe)
             return self._made[cls]
 
-    def of(self, expert_id: str):
+    def of(self, expert_id: str) -> Runner:
         """The runner of an expert, by its catalog source kind."""
         return self.for_kind(self.catalog.get(expert_id).source.kind)
 
     @property
     def local(self) -> LocalRunner:
-        return self.for_kind("local")
+        runner = self.for_kind("local")
+        assert isinstance(runner, LocalRunner)
+        return runner
 
     def close(self) -> None:
         with self._lock:
