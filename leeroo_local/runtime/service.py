@@ -2,7 +2,8 @@
 
 Experts run on backends (backends/base.py) that runners.py picks by the catalog's source kind:
 local files in the pool (loaded on demand, unloaded when memory is needed or their keep-alive
-ends), remote servers over HTTP; the adapters see only routes, text events and results.
+ends), servers elsewhere over HTTP. Nothing here asks which: the adapters see only routes, text
+events and results, and this module only backends, runners and Final results.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel, Field
 
-from ..backends.base import Sampling
+from ..backends.base import Final, Request, Sampling
 from ..catalog import Catalog, load_user_catalog
 from ..errors import Cancelled, LeerooError
-from ..hardware import EnergyMeter, EnergyReading
+from ..hardware import EnergyMeter
 from .runners import Runners, present
 from ..settings import Settings
 from ..store.requests import RequestLog
@@ -257,7 +258,7 @@ class Service:
             yield backend, load_s, on_gpu
 
     def _is_warm(self, route: Route) -> bool:
-        """True when the routed expert needs no load (remote, or loaded now)."""
+        """True when the routed expert needs no load (its runner says: loaded now, or elsewhere)."""
         return self._runners.of(route.expert).is_warm(self.catalog.get(route.expert), route.quant)
 
     def _run(self, op, payload, prompt, expert, sampling, cancel, route_box):
@@ -276,30 +277,28 @@ class Service:
             gen_start = time.perf_counter()
             parts: list[str] = []
             first_at = None
-            final: dict = {}
-            stream = backend.stream(op, payload, sampling.model_dump(), cancel)
+            final = Final(finish_reason="stop")
+            request = (Request(sampling, messages=payload) if op == "chat"
+                       else Request(sampling, prompt=payload))
+            stream = backend.stream(request, cancel)
             try:
-                for kind, value in stream:
-                    if kind == "chunk":
-                        if first_at is None:
-                            first_at = time.perf_counter()
-                        parts.append(value)
-                        yield TextEvent(value)
-                    else:
-                        final = value
+                for event in stream:
+                    if isinstance(event, Final):
+                        final = event
+                        continue
+                    if first_at is None:
+                        first_at = time.perf_counter()
+                    parts.append(event)
+                    yield TextEvent(event)
             except GeneratorExit:
                 cancel.set()
-                for _ in stream:  # drain up to the worker's "done", so the backend stays in sync
+                for _ in stream:  # drain up to the worker's Final, so the backend stays in sync
                     pass
                 raise
             ended = time.perf_counter()
-            energy = meter.stop()
-        if "remote" in final and (final["remote"].get("energy") or {}).get("joules") is not None:
-            energy = EnergyReading(**{**final["remote"]["energy"], "source":
-                                      f"reported by the remote server ({final['remote']['energy'].get('source', '')})"})
-        elif backend.pid is None:  # nothing computed here to measure
-            energy = EnergyReading(0.0, "estimated", "remote expert: energy not reported")
-        produced = final.get("completion_tokens", 0)
+            measured = meter.stop()
+        energy = final.energy or measured  # a backend that knows its energy says so
+        produced = final.completion_tokens
         decode_s = ended - (first_at or ended)
         yield Result(
             answer="".join(parts), expert=route.expert, quant=route.quant, route=route,
@@ -309,27 +308,20 @@ class Service:
                 total_s=ended - started + route.route_s,
                 tokens_per_s=(produced - 1) / decode_s if decode_s > 0 and produced > 1 else 0.0,
             ),
-            tokens={"prompt": final.get("prompt_tokens", 0), "completion": produced},
+            tokens={"prompt": final.prompt_tokens, "completion": produced},
             energy=Energy(joules=energy.joules, method=energy.method, source=energy.source),
-            finish_reason=final.get("finish_reason") or "stop",
+            finish_reason=final.finish_reason or "stop",
         )
 
     def status(self) -> list[dict]:
-        """Each universe member for the adapters: quantization, memory (predicted from the file's
-        header when it is present, else from catalog facts), remote or not, loaded, busy, queued,
-        and keep-alive seconds left. Starts no worker and touches no network."""
+        """Each universe member for the adapters: quantization, name, and its runner's row (memory,
+        where it runs, loaded, busy, queued, keep-alive seconds left; runners.Runner.status).
+        Starts no worker and touches no network."""
         out = []
         for m in self.universe.members:
             expert = self.catalog.get(m.expert)
-            runner = self._runners.of(m.expert)
-            row = {"expert": m.expert, "quant": m.quant, "name": expert.name,
-                   "remote": expert.remote, "loaded": False, "loading": False, "busy": False,
-                   "queued": 0, "keep_alive_s": None, "memory_bytes": runner.memory_bytes(m)}
-            slot = runner.slot(expert, m.quant)
-            if slot:
-                row.update({k: slot[k] for k in ("loaded", "loading", "busy", "queued",
-                                                 "keep_alive_s")})
-            out.append(row)
+            row = {"expert": m.expert, "quant": m.quant, "name": expert.name}
+            out.append({**row, **self._runners.of(m.expert).status(expert, m)})
         return out
 
     def loglikelihoods(self, expert: str, context: str, continuations: list[str]) -> list[float]:
@@ -338,7 +330,7 @@ class Service:
         return self.loglikelihoods_measured(expert, context, continuations).values
 
     def close(self) -> None:
-        """Stop the experts (the pool's workers, remote clients) and close the log."""
+        """Stop the experts (the pool's workers, HTTP clients) and close the log."""
         self._runners.close()
         if self._log is not None:
             self._log.close()
