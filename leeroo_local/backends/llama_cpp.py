@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 # llama.cpp's libraries load before numpy (gguf_info imports it): with numpy loaded first, a CUDA
 # build of llama-cpp-python crashed (SIGSEGV) in every model load on an H200 machine
@@ -160,7 +160,7 @@ class LlamaCppModel:
             raise CorruptModel(f"{path}: llama.cpp could not load it: {exc}. {last_log()}") from None
         self.path = path
         self._lib = llama_cpp
-        self._batch = None  # llama_batch for _decode, made on first use
+        self._batch: Any = None  # llama_batch for _decode, made on first use
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._formatter = _formatter(self._llm, header.metadata.get("tokenizer.chat_template"))
         self.info = LoadInfo(
@@ -351,7 +351,7 @@ class LlamaCppModel:
         return out
 
     def close(self) -> None:
-        llm, self._llm = getattr(self, "_llm", None), None
+        llm = self.__dict__.pop("_llm", None)
         batch, self._batch = getattr(self, "_batch", None), None
         if batch is not None:
             self._lib.llama_batch_free(batch)
@@ -415,6 +415,7 @@ def quantize_file(src: Path, dst: Path, qtype: str, *, allow_requantize: bool = 
     said: collections.deque[str] = collections.deque(maxlen=200)
     with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           errors="replace") as proc:
+        assert proc.stderr is not None  # stderr=PIPE
         for line in proc.stderr:
             said.append(line)
             hit = _TENSOR_LINE.match(line)

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
 from .. import paths
 from ..catalog import OpenAISource
@@ -46,7 +46,7 @@ def _free_port() -> int:
 class LlamaServer:
     """One llama-server process serving one expert file; a `Backend` once loaded."""
 
-    where = "server"
+    where: Literal["server"] = "server"
     gpu_offload = False  # not asked of the binary: give it a VRAM budget only if it was built so
 
     def __init__(self, binary: str = "", parallel: int = DEFAULT_PARALLEL,
@@ -94,6 +94,7 @@ class LlamaServer:
     def _wait_healthy(self, base: str, path) -> None:
         import httpx
 
+        assert self.process is not None  # started by load()
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -134,8 +135,9 @@ class LlamaServer:
             raise
         except Exception:
             if not self.alive():
+                code = self.process.returncode if self.process else None
                 raise ExpertCrashed(f"llama-server (pid {self.pid}) died "
-                                    f"(exit code {self.process.returncode})") from None
+                                    f"(exit code {code})") from None
             raise
 
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:

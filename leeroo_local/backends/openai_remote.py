@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Literal
 
 from ..catalog import OpenAISource
 from ..errors import ContextOverflow, LeerooError, RemoteError
 from ..hardware import EnergyReading
 from .base import Final, Request
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["RemoteExpert", "RemoteError"]
 
@@ -24,7 +27,7 @@ __all__ = ["RemoteExpert", "RemoteError"]
 class RemoteExpert:
     """One expert on an OpenAI-compatible server: a base URL and the model name it knows."""
 
-    where = "remote"
+    where: Literal["remote"] = "remote"
     parallel = 64  # the far side queues or batches; the pool need not serialise for it
 
     def __init__(self, expert_id: str, source: OpenAISource, extra_sampling: bool = False):
@@ -32,7 +35,7 @@ class RemoteExpert:
         self.source = source
         self.pid: int | None = None  # no local process: energy is not measured here
         self._extra_sampling = extra_sampling  # llama-server knows top_k, min_p, repeat_penalty
-        self._client = None
+        self._client: httpx.Client | None = None
         self._closed = False
         self._lock = threading.Lock()
 

@@ -32,11 +32,14 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Literal
 
 from .. import errors, paths
 from ..errors import ExpertCrashed, LeerooError
 from .base import Final, Request
+
+if TYPE_CHECKING:
+    from .llama_cpp import LlamaCppModel  # the child imports it; the parent never does
 
 # The folder holding the leeroo_local package: the child imports this very copy of it.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
@@ -65,8 +68,10 @@ def _serve(conn: Connection) -> None:
                 conn.send(("loaded", dataclasses.asdict(model.info)))
             elif op == "generate":
                 request: Request = msg[1]
-                stream = (model.chat(request.messages, request.sampling) if request.messages is not None
-                          else model.complete(request.prompt or "", request.sampling))
+                loaded = _loaded(model)
+                stream = (loaded.chat(request.messages, request.sampling)
+                          if request.messages is not None
+                          else loaded.complete(request.prompt or "", request.sampling))
                 sent = 0
                 for chunk in stream:
                     if conn.poll() and conn.recv()[0] == "cancel":
@@ -89,7 +94,7 @@ def _serve(conn: Connection) -> None:
                             _cancelled(conn, stream, sent)
                             break
             elif op == "loglik":
-                conn.send(("result", model.loglikelihoods(msg[1], msg[2])))
+                conn.send(("result", _loaded(model).loglikelihoods(msg[1], msg[2])))
             elif op in ("cancel", "more"):
                 continue  # arrived after the stream ended
             else:
@@ -99,6 +104,12 @@ def _serve(conn: Connection) -> None:
             conn.send(("error", type(exc).__name__, str(exc), extra))
         except Exception as exc:  # report, keep serving: the parent decides what to do
             conn.send(("error", "LeerooError", f"{type(exc).__name__}: {exc}", {}))
+
+
+def _loaded(model: LlamaCppModel | None) -> LlamaCppModel:
+    if model is None:
+        raise LeerooError("no expert is loaded in this worker")
+    return model
 
 
 def _cancelled(conn: Connection, stream, sent: int) -> None:
@@ -117,7 +128,7 @@ class Worker:
     """The parent's handle on one worker process, a `Backend` (backends/base.py). Not
     thread-safe: the pool serialises use (one request at a time)."""
 
-    where = "process"
+    where: Literal["process"] = "process"
     parallel = 1
 
     def __init__(self) -> None:
