@@ -90,7 +90,7 @@ class Pool:
         """Whether the workers' llama.cpp build can offload to a GPU (asked once, of a worker)."""
         if self._gpu_offload is None:
             with self._cv:
-                probe = self._spare
+                probe: ManagedBackend | None = self._spare
             own = probe is None
             probe = probe or self._make()
             probe.wait_ready()
@@ -177,6 +177,7 @@ class Pool:
                 for victim in victims:
                     victim.stop()
                 load_s = self._load(slot)
+            assert slot.worker is not None  # loaded, and held by this request
             yield slot.worker, load_s
         except ExpertCrashed:
             self._drop(slot)
@@ -209,6 +210,7 @@ class Pool:
                         if s.worker is not None and not s.busy and not s.loading and s is not slot]
                 if idle:
                     lru = min(idle, key=lambda s: s.last_used)
+                    assert lru.worker is not None
                     victims.append((lru, lru.worker))
                     lru.worker = None
                     continue
@@ -262,7 +264,7 @@ class Pool:
         return spare.pid
 
     def _refill_spare(self) -> None:
-        fresh = Worker()
+        fresh: Worker | None = Worker()
         with self._cv:
             if self._spare is None and not self._closed:
                 self._spare, fresh = fresh, None

@@ -88,7 +88,8 @@ class UniverseRouter:
             return _Binding(exact[0], 1.0)
         full = [j for j in outputs if quants[j] is None]
         j = full[0] if full else outputs[0]
-        base = degrade.factor(quants[j]) if quants[j] else 1.0
+        quant = quants[j]
+        base = degrade.factor(quant) if quant else 1.0
         return _Binding(j, degrade.factor(member.quant) / base)
 
     def _cost(self, member: Member) -> float:

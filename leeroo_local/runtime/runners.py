@@ -11,15 +11,18 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Protocol
 
 from ..backends.base import Backend
-from ..catalog import Catalog, Expert
+from ..catalog import Catalog, Expert, OpenAISource
 from ..errors import NotPresent
 from ..locate import local_state
 from .memory_plan import MemoryPlanner, ram_budget, vram_budget
 from ..settings import Settings
 from ..universe import Member, Universe
+
+if TYPE_CHECKING:
+    from .pool import Pool  # imported on first use: `--help` and routing start nothing
 
 
 def present(catalog: Catalog, expert_id: str, quant: str) -> Path:
@@ -61,10 +64,10 @@ class LocalRunner:
     def __init__(self, settings: Settings, catalog: Catalog, universe: Universe):
         self.settings, self.catalog, self.universe = settings, catalog, universe
         self.memory = MemoryPlanner(catalog, universe)
-        self._pool = None
+        self._pool: Pool | None = None
         self._lock = threading.Lock()
 
-    def pool(self):
+    def pool(self) -> Pool:
         """The expert pool, started on first use (so `--help` and routing start nothing)."""
         with self._lock:
             if self._pool is None:
@@ -130,6 +133,7 @@ class RemoteRunner:
     def open(self, expert: Expert, quant: str, cancel=None) -> Iterator[tuple[Backend, float, bool]]:
         from ..backends.openai_remote import RemoteExpert
 
+        assert isinstance(expert.source, OpenAISource)  # RUNNERS maps only openai here
         with self._lock:
             backend = self._experts.setdefault(expert.id, RemoteExpert(expert.id, expert.source))
         yield backend, 0.0, False
