@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import TYPE_CHECKING, Iterator, Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +26,9 @@ from .runners import Runners, present
 from ..settings import Settings
 from ..store.requests import RequestLog
 from ..universe import Universe, current_universe
+
+if TYPE_CHECKING:
+    from .routing import UniverseRouter  # imported on first route (onnxruntime)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ class Service:
         self._log = log
         self._lazy_lock = threading.Lock()
         self._route_lock = threading.Lock()
-        self._router = None  # UniverseRouter, False when no policy knows the universe
+        self._router: UniverseRouter | Literal[False] | None = None  # False: no policy knows it
         self._load_s: dict[str, float] = {}
         self.client = client
 
