@@ -103,8 +103,8 @@ def _render(report, saved) -> None:
     console.print(f"Budget: {report.rule}")
     console.print(f"Data: {report.data} ({report.n_questions} questions, "
                   f"{report.n_candidates} candidate expert/quantization pairs); router: the "
-                  f"shipped trainer's policy, {pred['folds']}-fold cross-validated "
-                  f"({_SOURCE[pred['source']].format(s=pred['seconds'])})")
+                  f"shipped trainer's policy, {pred.folds}-fold cross-validated "
+                  f"({_SOURCE[pred.source].format(s=pred.seconds)})")
     measure = "routed" if routed else "S(U)"
     table = Table("#", "expert", "quant", "memory", "gain", measure, "share", "oracle share",
                   "quality")
@@ -113,7 +113,7 @@ def _render(report, saved) -> None:
                       pct(m.score), f"{100 * m.share:.1f}%", f"{100 * m.oracle_share:.0f}%",
                       _quality(m))
     console.print(table)
-    capacity = report.budget["capacity_bytes"]
+    capacity = report.budget.capacity_bytes
     if report.mode == "resident":
         console.print(f"Total memory {size(report.total_memory_bytes)} of {size(capacity)}")
     else:
@@ -152,8 +152,8 @@ def _render(report, saved) -> None:
         console.print(f"Note: {note}")
     by_reason: dict[str, list[str]] = {}
     for s in report.skipped:
-        name = s["id"] + (f" {s['quant']}" if s.get("quant") else "")
-        by_reason.setdefault(s["reason"], []).append(name)
+        name = s.id + (f" {s.quant}" if s.quant else "")
+        by_reason.setdefault(s.reason, []).append(name)
     for reason, names in by_reason.items():
         console.print(f"Skipped ({reason}): {', '.join(names)}")
     if saved:

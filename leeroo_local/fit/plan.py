@@ -35,7 +35,7 @@ from ..degradation import DegradationModel, default_model
 from ..errors import BudgetTooSmall, DataError
 from ..memory import estimate, gpu_compute_bytes, shape_from_catalog
 from ..store.outcomes import OutcomeMatrix, column_name, split_column
-from .report import BestSingle, FitMember, FitReport
+from .report import BestSingle, FitMember, FitReport, PlanBudget, PredictionsUsed, Skipped
 from ..units import format_size
 
 SWAP_MAX_EXPERTS = 4
@@ -139,7 +139,7 @@ class CandidateSet:
     candidates: list[Candidate]
     quality: np.ndarray
     question_ids: list[str]
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
     def groups(self) -> np.ndarray:
         ids = {c.expert: i for i, c in reversed(list(enumerate(self.candidates)))}
@@ -160,18 +160,18 @@ def build_candidates(
     degradation = degradation or default_model()
     present = set(matrix.experts)
     cands: list[Candidate] = []
-    skipped: list[dict] = []
+    skipped: list[Skipped] = []
     for e in catalog.experts:
         if e.remote:
-            skipped.append({"id": e.id, "reason": "remote expert (served by another machine)"})
+            skipped.append(Skipped(id=e.id, reason="remote expert (served by another machine)"))
             continue
         name = outcome_name(e)
         if not e.data_column and not any(split_column(c)[0] == name for c in present):
-            skipped.append({"id": e.id, "reason": "no outcome data column in the catalog"})
+            skipped.append(Skipped(id=e.id, reason="no outcome data column in the catalog"))
             continue
         if e.arch.n_ctx_train < budget.n_ctx:
-            skipped.append({"id": e.id, "reason": f"trained for {e.arch.n_ctx_train} tokens of "
-                                                  f"context, less than --ctx {budget.n_ctx}"})
+            skipped.append(Skipped(id=e.id, reason=f"trained for {e.arch.n_ctx_train} tokens of "
+                                                  f"context, less than --ctx {budget.n_ctx}"))
             continue
         base = name if name in present else None
         reference = None if base else _measured_reference(e, name, present, degradation)
@@ -189,8 +189,8 @@ def build_candidates(
                 column, kind = column_name(name, ref_quant), d.kind
                 basis = f"x{factor:.3f} of {ref_quant} measured ({d.basis})"
             else:
-                skipped.append({"id": e.id, "quant": q.type,
-                                "reason": f"column {name!r} is not in the data"})
+                skipped.append(Skipped(id=e.id, quant=q.type,
+                                       reason=f"column {name!r} is not in the data"))
                 continue
             shape = shape_from_catalog(e, q)
             est = estimate(shape, budget.n_ctx, vram_bytes=budget.vram_bytes)
@@ -200,7 +200,7 @@ def build_candidates(
     if not cands:
         raise DataError("no catalog expert has outcomes in the data (their data_column must "
                         "match a column of outcomes.csv) and holds the context: "
-                        + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped))
+                        + "; ".join(f"{s.id}: {s.reason}" for s in skipped))
     return CandidateSet(cands, *_quality(matrix, cands), skipped)
 
 
@@ -309,12 +309,13 @@ def plan(
             score=float(cs.quality[:, single].mean(dtype=np.float64)),
             data_column=cs.candidates[single].data_column),
         dropped=dropped, min_share=budget.min_share if budget.objective == "routed" else 0.0,
-        predictions={"source": predictions.source, "folds": int(predictions.fold.max()) + 1,
-                     "seconds": round(predictions.seconds, 1), "key": predictions.key},
+        predictions=PredictionsUsed(source=predictions.source,
+                                    folds=int(predictions.fold.max()) + 1,
+                                    seconds=round(predictions.seconds, 1), key=predictions.key),
         mode=budget.mode, n_ctx=budget.n_ctx,
-        budget={"vram_bytes": budget.vram_bytes, "ram_bytes": budget.ram_bytes,
-                "disk_bytes": budget.disk_bytes, "capacity_bytes": budget.capacity,
-                "max_experts": budget.size_limit},
+        budget=PlanBudget(vram_bytes=budget.vram_bytes, ram_bytes=budget.ram_bytes,
+                          disk_bytes=budget.disk_bytes, capacity_bytes=budget.capacity,
+                          max_experts=budget.size_limit),
         rule=budget.rule(), strategy=choice.strategy, alternatives=choice.alternatives,
         swap_share=swap if budget.mode == "swap" else None,
         n_questions=cs.quality.shape[0], n_candidates=int(usable.size), data=data_label,

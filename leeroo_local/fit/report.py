@@ -14,6 +14,34 @@ from pydantic import BaseModel, Field
 from ..universe import Member, Universe
 
 
+class Skipped(BaseModel):
+    """A candidate left out before the search, and why."""
+
+    id: str
+    quant: str | None = Field(default=None, description="None: every quantization of it.")
+    reason: str
+
+
+class PlanBudget(BaseModel):
+    """The budget the plan was made for, in bytes."""
+
+    vram_bytes: int | None
+    ram_bytes: int | None
+    disk_bytes: int | None
+    capacity_bytes: int = Field(description="VRAM + RAM: what all members (resident) or each "
+                                            "member (swap) must fit in.")
+    max_experts: int | None
+
+
+class PredictionsUsed(BaseModel):
+    """Where the cross-validated predictions of the routed objective came from."""
+
+    source: str = Field(description="shipped, cache or computed.")
+    folds: int
+    seconds: float
+    key: str
+
+
 class FitMember(BaseModel):
     """One expert of the chosen universe, in greedy order."""
 
@@ -66,11 +94,10 @@ class FitReport(BaseModel):
     dropped: list[str] = Field(default_factory=list,
                                description="expert@quant dropped for earning under --min-share.")
     min_share: float = Field(default=0.0, description="Least share of questions a member earns.")
-    predictions: dict = Field(default_factory=dict, description="Where the cross-validated "
-                              "predictions came from (shipped, cache, computed), folds, seconds.")
+    predictions: PredictionsUsed
     mode: Literal["resident", "swap"]
     n_ctx: int
-    budget: dict
+    budget: PlanBudget
     rule: str
     strategy: str
     alternatives: dict[str, float]
@@ -78,7 +105,7 @@ class FitReport(BaseModel):
     n_questions: int
     n_candidates: int
     data: str
-    skipped: list[dict]
+    skipped: list[Skipped]
     notes: list[str]
 
     def universe(self) -> Universe:
@@ -87,5 +114,6 @@ class FitReport(BaseModel):
             members=[Member(expert=m.id, quant=m.quant, memory_bytes=m.memory_bytes)
                      for m in self.experts],
             n_ctx=self.n_ctx, mode=self.mode, origin="fit",
-            budget={k: v for k, v in self.budget.items() if isinstance(v, int) and k.endswith("_bytes")},
+            budget={k: v for k, v in self.budget.model_dump().items()
+                    if isinstance(v, int) and k.endswith("_bytes")},
         )
