@@ -43,6 +43,25 @@ def _guarded_connect(self, address):
     return _real_connect(self, address)
 
 
+# Modules whose every test starts processes (workers, servers, the CLI, pip, mypy): `slow`, out
+# of the inner loop (`pytest -m "not slow"`). Tests elsewhere that do are marked where they stand;
+# tests of the real Gemma model (`gemma`) or a GPU (`gpu`) are slow wherever they are.
+SLOW_MODULES = {
+    "test_backends", "test_cli_chat", "test_cli_quant", "test_cli_selfplay", "test_cli_usage",
+    "test_packaging", "test_pool", "test_pull_repair", "test_quant", "test_quant_gemma",
+    "test_remote", "test_request_path", "test_run_cli", "test_selfplay_loop", "test_serve_cli",
+    "test_server", "test_server_faults", "test_service", "test_tui", "test_tui_snapshots",
+    "test_types",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__ if item.module else ""
+        if module in SLOW_MODULES or item.get_closest_marker("gemma") or item.get_closest_marker("gpu"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory, monkeypatch):
     """Every test gets its own LEEROO_HOME and HF cache, none of the caller's HF_*, LEEROO_* or

@@ -225,6 +225,7 @@ def test_an_ollama_model_is_registered_in_place(tiny_dir, tmp_path, monkeypatch,
     assert blob.exists()  # the Ollama store's file is Ollama's
 
 
+@pytest.mark.slow
 def test_onboard_stores_outcomes_joins_and_the_policy_routes_to_it(tiny_dir, tmp_path, monkeypatch):
     """The universe (tiny-1, tiny-2) is wrong on every stored question: the added tiny-3 gains
     whatever it gets right, joins, and the retrained policy sends prompts to it."""

@@ -12,8 +12,6 @@ import pytest
 
 from helpers import tiny_expert_toml
 
-pytestmark = pytest.mark.slow
-
 SERVE_ONE = """
 import json, sys
 import leeroo_local.server.app

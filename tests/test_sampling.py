@@ -32,6 +32,7 @@ def test_a_bad_sampling_setting_names_the_field():
         load_settings()
 
 
+@pytest.mark.slow
 def test_run_takes_the_sampling_flags(tiny_dir):
     install_tiny_universe(tiny_dir)
 

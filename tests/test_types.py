@@ -10,7 +10,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
 def test_mypy_passes_on_runtime_and_backends():
     pytest.importorskip("mypy", reason="mypy is not installed (pip install -e '.[dev]')")
     out = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental",
