@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 
-
 from helpers import tiny_expert_toml
 
 SERVE_ONE = """
