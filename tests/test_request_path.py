@@ -59,3 +59,15 @@ def test_a_missing_file_is_a_503_naming_the_pull_command(tmp_path, tiny_dir):
     assert seen["status"] == 503, seen
     assert "leeroo-local pull tiny-1 --quant F32" in seen["body"]["error"]["message"]
     assert seen["loaded"] == []
+
+
+def test_quantizing_at_start_leaves_llama_cpp_out_of_the_caller(tmp_path, tiny_dir):
+    """serve makes a derived expert's file before it listens: the quantizer runs in children."""
+    code = ("import sys; from pathlib import Path; "
+            "from leeroo_local.backends.quantize import quantize_file; "
+            "quantize_file(Path(sys.argv[1]), Path(sys.argv[2]), 'Q8_0'); "
+            "print('llama_cpp' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tiny_dir / "tiny-1.gguf"),
+                          str(tmp_path / "q8.gguf")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "False" and (tmp_path / "q8.gguf").stat().st_size > 0

@@ -12,19 +12,17 @@ import ctypes
 import os
 import random
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 # llama.cpp's libraries load before numpy (gguf_info imports it): with numpy loaded first, a CUDA
 # build of llama-cpp-python crashed (SIGSEGV) in every model load on an H200 machine
 # (bench/gpu_check.sh). The CPU build does not care.
 import llama_cpp  # noqa: E402,F401  isort: skip
 
-from ..errors import ContextOverflow, CorruptModel, LeerooError, UnknownQuant
-from ..gguf_info import read_gguf, tensor_type_for
+from ..errors import ContextOverflow, CorruptModel, LeerooError
+from ..gguf_info import read_gguf
 from .base import Chunk, LoadInfo, Sampling
 
 if TYPE_CHECKING:
@@ -360,7 +358,7 @@ class LlamaCppModel:
 
 
 def _quantize_child(src: str, dst: str, ftype: int, allow_requantize: bool, embed_type: int) -> None:
-    """Runs in a child process (see quantize_file); exit code 0 on success."""
+    """Runs in a child process (see quantize.quantize_file); exit code 0 on success."""
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
@@ -374,61 +372,9 @@ def _quantize_child(src: str, dst: str, ftype: int, allow_requantize: bool, embe
 
 
 def quant_types() -> dict[str, int]:
-    """Quantization names llama.cpp's quantizer accepts, with their ftype codes."""
+    """Quantization names llama.cpp's quantizer accepts, with their ftype codes (in a process
+    that has llama.cpp; quantize.quant_types asks one)."""
     import llama_cpp
 
     return {n.removeprefix("LLAMA_FTYPE_MOSTLY_"): getattr(llama_cpp, n)
             for n in dir(llama_cpp) if n.startswith("LLAMA_FTYPE_MOSTLY_")}
-
-
-_TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")
-
-
-def quantize_file(src: Path, dst: Path, qtype: str, *, allow_requantize: bool = False,
-                  same_embeddings: bool = True, embeddings: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> Path:
-    """Quantize `src` to `qtype` with llama.cpp's quantizer, in a child process.
-
-    llama.cpp aborts the whole process on some impossible conversions, so the work runs in a
-    spawned child; the output appears at `dst` only when complete. `progress(done, total)` is
-    called for each tensor line the quantizer prints. `same_embeddings`: the token embeddings
-    get `qtype` too (else llama.cpp's own choice, usually Q6_K or better); `embeddings`, a ggml
-    tensor type (Q4_0, Q8_0, ...), overrides both.
-    """
-    types = quant_types()
-    key = qtype.upper()
-    if key not in types:
-        raise UnknownQuant(f"unknown quantization {qtype!r}; llama.cpp offers {', '.join(sorted(types))}")
-    read_gguf(src)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    partial = dst.with_suffix(dst.suffix + ".partial")
-    import gguf
-
-    embed_name = tensor_type_for(embeddings or key) if (embeddings or same_embeddings) else None
-    embed = int(gguf.GGMLQuantizationType[embed_name].value) if embed_name else -1
-    code = (
-        "import sys; from leeroo_local.backends.llama_cpp import _quantize_child; "
-        "_quantize_child(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == '1', int(sys.argv[5]))"
-    )
-    args = [sys.executable, "-c", code, str(src), str(partial), str(types[key]),
-            "1" if allow_requantize else "0", str(embed)]
-    said: collections.deque[str] = collections.deque(maxlen=200)
-    with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          errors="replace") as proc:
-        assert proc.stderr is not None  # stderr=PIPE
-        for line in proc.stderr:
-            said.append(line)
-            hit = _TENSOR_LINE.match(line)
-            if hit and progress is not None:
-                progress(int(hit.group(1)), int(hit.group(2)))
-    if proc.returncode != 0 or not partial.exists():
-        partial.unlink(missing_ok=True)
-        lines = "".join(said).replace(", llama_model_quantize:", "\nllama_model_quantize:").splitlines()
-        errors = [ln for ln in lines if "error" in ln.lower() or "requantiz" in ln.lower()
-                  or "failed" in ln.lower()]
-        detail = (errors or [ln for ln in lines if ln.strip()] or ["no output"])[-1].strip()
-        raise LeerooError(
-            f"llama.cpp could not quantize {src.name} to {key} (exit {proc.returncode}): {detail}"
-        )
-    partial.replace(dst)
-    return dst

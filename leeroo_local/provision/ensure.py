@@ -55,7 +55,7 @@ def ensure_local(
         parent_path = ensure_local(catalog, parent, parent.quant(source.quant),
                                    allow_download=allow_download, progress=progress,
                                    verify=verify, on_damage=on_damage)
-        from ..backends.llama_cpp import quantize_file
+        from ..backends.quantize import quantize_file
 
         return quantize_file(parent_path, paths.models_dir() / quant.file, quant.type,
                              allow_requantize=True)

@@ -56,7 +56,7 @@ def make_quant(
     None keeps llama.cpp's choice (6 bits or more), which in a model whose parameters are
     mostly embeddings, like Gemma 3 270M (168 M of 268 M), keeps most of the file's size.
     """
-    from ..backends.llama_cpp import quant_types, quantize_file
+    from ..backends.quantize import quant_types, quantize_file
 
     src = locate(catalog, source)
     if expert:
