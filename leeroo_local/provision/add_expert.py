@@ -15,11 +15,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from .. import catalog_edit
-from . import hub_probe, ollama_store
+from . import catalog_edit, hub_probe, ollama_store
 from ..catalog import Arch, Expert, load_user_catalog
 from ..errors import ConfigError, DownloadError, NotAvailableOffline
-from ..expert_facts import arch_facts, group_quants, header_facts, make_id, pick_default
+from .expert_facts import arch_facts, group_quants, header_facts, make_id, pick_default
 from ..gguf_info import GGUFInfo, read_gguf
 from ..locate import shard_names
 from ..memory import estimate, shape_from_catalog
@@ -162,7 +161,7 @@ def _scale_split_params(entry: dict, info: GGUFInfo, total: int) -> None:
 
 
 def _local_type(info: GGUFInfo, name: str, quant: str | None) -> str:
-    from ..expert_facts import quant_from_name
+    from .expert_facts import quant_from_name
 
     header = info.file_type.removeprefix("ALL_")
     found = header if header != "?" and not header.startswith("type") else quant_from_name(name)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from .. import catalog_edit
+from . import catalog_edit
 from ..catalog import HubSource, LocalSource, load_user_catalog
 from ..errors import ConfigError
 from ..locate import local_path

@@ -15,8 +15,8 @@ import os
 import tomllib
 from pathlib import Path
 
-from .catalog import load_catalog, render_user_quants, user_catalog_files
-from .errors import ConfigError, UnknownExpert
+from ..catalog import load_catalog, render_user_quants, user_catalog_files
+from ..errors import ConfigError, UnknownExpert
 
 MARK = "# added by `leeroo-local add`"
 

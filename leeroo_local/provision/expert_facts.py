@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from .catalog import Arch
-from .errors import CorruptModel, UnsupportedModel, first_error
-from .gguf_info import GGUFInfo
-from .locate import shard_names
-from .memory import shape_from_gguf
+from ..catalog import Arch
+from ..errors import CorruptModel, UnsupportedModel, first_error
+from ..gguf_info import GGUFInfo
+from ..locate import shard_names
+from ..memory import shape_from_gguf
 
 _QUANT = re.compile(r"(?<![A-Za-z0-9])(I?Q\d_[A-Z0-9]+(?:_[A-Z0-9]+)*|BF16|F16|F32|MXFP4(?:_MOE)?"
                     r"|TQ\d_\d)(?![A-Za-z0-9])", re.IGNORECASE)
@@ -151,7 +151,7 @@ def pick_default(types: list[str], wanted: str | None = None) -> str:
     upper = [t.upper() for t in types]
     if wanted:
         if wanted.upper() not in upper:
-            from .errors import UnknownQuant
+            from ..errors import UnknownQuant
 
             raise UnknownQuant(f"no {wanted} quantization here (offered: {', '.join(types)})")
         return types[upper.index(wanted.upper())]
