@@ -86,8 +86,8 @@ class TextEvent:
 @dataclass
 class Progress:
     """Where a request stands before its first token, so adapters are never silent during a
-    cold load: "routed" (the route is known), "loading" (the expert's file is being made
-    present or loaded; only for a cold expert), "generating" (loaded; load_s is what it cost)."""
+    cold load: "routed" (the route is known), "loading" (the expert is being loaded; only for
+    a cold expert), "generating" (loaded; load_s is what it cost)."""
 
     stage: Literal["routed", "loading", "generating"]
     route: Route
