@@ -150,7 +150,7 @@ def test_the_pool_serves_concurrent_requests_for_one_llama_server_together(tiny_
     finally:
         pool.close()
     assert not errors and len(results) == 4
-    assert all(r["completion_tokens"] >= 1 for r in results)
+    assert all(r.completion_tokens >= 1 for r in results)
 
 
 def _service(tiny_dir, tmp_path, **settings) -> Service:
