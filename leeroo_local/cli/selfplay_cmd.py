@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..selfplay.config import SelfPlayConfig
-from .common import check_choice, echo_json, model_option
+from .common import check_choice, echo_json, model_option, provision_at_start
 from .selfplay_views import Bars, pct, render_verdict
 
 
@@ -65,6 +65,10 @@ def selfplay(
     service = Service(load_settings(), client="selfplay")
     progress = Bars(enabled=not as_json)
     try:
+        # Its requests never fetch: the universe's files, and those of the experts it names.
+        provision_at_start(service, quiet=as_json)
+        for named in dict.fromkeys(x for x in (onboard, generator, judge) if x):
+            provision_at_start(service, named, quiet=as_json)
         policy = PolicyStep(service.settings, service.universe, service.catalog, seed=seed)
         loop = SelfPlay(service, open_db(), config, policy, on_event=progress.update)
         with progress:
