@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fake_hub import FakeHub  # noqa: E402
 from tiny_gguf import write_tiny_llama  # noqa: E402
 
-from leeroo_local import hub_probe  # noqa: E402
-from leeroo_local.expert_facts import arch_facts  # noqa: E402
+from leeroo_local.provision import hub_probe  # noqa: E402
+from leeroo_local.provision.expert_facts import arch_facts  # noqa: E402
 from leeroo_local.gguf_info import read_gguf  # noqa: E402
 
 

@@ -49,7 +49,7 @@ import httpx  # noqa: E402
 
 from leeroo_local import paths  # noqa: E402
 from leeroo_local.catalog import load_user_catalog  # noqa: E402
-from leeroo_local.locate import ensure_local  # noqa: E402
+from leeroo_local.provision.ensure import ensure_local  # noqa: E402
 from leeroo_local.universe import STARTER  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -30,11 +30,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from leeroo_local import fit_predictions, fit_routed  # noqa: E402
+from leeroo_local.fit import predictions as fit_predictions  # noqa: E402
+from leeroo_local.fit import routed as fit_routed  # noqa: E402
 from leeroo_local.catalog import load_catalog  # noqa: E402
-from leeroo_local.fit_catalog import (FitBudget, build_candidates, plan,  # noqa: E402
+from leeroo_local.fit.plan import (FitBudget, build_candidates, plan,  # noqa: E402
                                       prediction_columns, routed_predictions)
-from leeroo_local.outcomes import default_data_dir, load_matrix  # noqa: E402
+from leeroo_local.store.outcomes import default_data_dir, load_matrix  # noqa: E402
 from leeroo_local.units import parse_size  # noqa: E402
 
 BUDGETS = ("8GB", "16GB", "24GB", "48GB")

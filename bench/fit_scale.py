@@ -2,7 +2,7 @@
 
 Synthetic but shaped like real outcome data: 200 experts of varying ability with topic strengths
 (a logistic item-response model gives 0/1 outcomes), 5 quantizations each (the lower ones scaled
-down by the degradation table), memory from 1 to 40 GB. Times `leeroo_local.fit.fit` (both
+down by the degradation table), memory from 1 to 40 GB. Times `leeroo_local.fit.greedy.fit` (both
 greedy variants, group resolution and the improving moves) at several budgets.
 
     PYTHONPATH=. python bench/fit_scale.py [--json] [--out FILE] [--repeat 3]
@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from leeroo_local.degradation import default_model  # noqa: E402
-from leeroo_local.fit import fit  # noqa: E402
+from leeroo_local.fit.greedy import fit  # noqa: E402
 
 QUANTS = ("Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")
 BITS = np.array([3.9, 4.9, 5.7, 6.6, 8.5])

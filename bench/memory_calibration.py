@@ -14,7 +14,7 @@ from pathlib import Path
 
 from leeroo_local.catalog import load_catalog
 from leeroo_local.gguf_info import read_gguf
-from leeroo_local.locate import ensure_local
+from leeroo_local.provision.ensure import ensure_local
 from leeroo_local.memory import estimate, shape_from_catalog, shape_from_gguf
 
 MEASURE = """

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from leeroo_local.outcomes import load_matrix  # noqa: E402
+from leeroo_local.store.outcomes import load_matrix  # noqa: E402
 from leeroo_local.policy.baselines import char_ngram_counts, cluster_router  # noqa: E402
 from leeroo_local.policy.evaluate import evaluate  # noqa: E402
 from leeroo_local.policy.recipe import fit_policy_variants  # noqa: E402

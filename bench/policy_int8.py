@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from leeroo_local.outcomes import load_matrix  # noqa: E402
+from leeroo_local.store.outcomes import load_matrix  # noqa: E402
 from leeroo_local.policy import load_policy  # noqa: E402
 from leeroo_local.policy.base import decide  # noqa: E402
 from leeroo_local.policy.evaluate import sweep_weights  # noqa: E402

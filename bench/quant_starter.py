@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's leeroo_local
 from leeroo_local.catalog import load_catalog  # noqa: E402
 from leeroo_local.degradation import Agreement, from_agreements, table_lookup  # noqa: E402
-from leeroo_local.locate import ensure_local  # noqa: E402
+from leeroo_local.provision.ensure import ensure_local  # noqa: E402
 from leeroo_local.quant.evaluate import evaluate  # noqa: E402
 from leeroo_local.quant.make import make_quant  # noqa: E402
 

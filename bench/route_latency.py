@@ -24,11 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from leeroo_local.catalog import load_catalog  # noqa: E402
-from leeroo_local.outcomes import load_matrix  # noqa: E402
+from leeroo_local.store.outcomes import load_matrix  # noqa: E402
 from leeroo_local.policy import load_policy  # noqa: E402
 from leeroo_local.policy.features import prompt_text  # noqa: E402
 from leeroo_local.policy.shipped import shipped_policies  # noqa: E402
-from leeroo_local.service import Service  # noqa: E402
+from leeroo_local.runtime.service import Service  # noqa: E402
 from leeroo_local.settings import load_settings  # noqa: E402
 from leeroo_local.universe import Member, Universe  # noqa: E402
 
@@ -37,7 +37,7 @@ FIRST_ROUTE = """
 import json, sys, time
 started = time.perf_counter()
 from leeroo_local.catalog import load_catalog
-from leeroo_local.service import Service
+from leeroo_local.runtime.service import Service
 from leeroo_local.settings import load_settings
 from leeroo_local.universe import Member, Universe
 catalog = load_catalog()

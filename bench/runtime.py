@@ -23,8 +23,8 @@ import psutil
 
 from leeroo_local.backends.base import Sampling
 from leeroo_local.catalog import load_catalog
-from leeroo_local.locate import ensure_local
-from leeroo_local.service import Result, Service
+from leeroo_local.provision.ensure import ensure_local
+from leeroo_local.runtime.service import Result, Service
 from leeroo_local.settings import load_settings
 from leeroo_local.universe import Member, Universe
 

@@ -55,10 +55,11 @@ def main() -> None:
         (home / "models").symlink_to(models, target_is_directory=True)
 
     from leeroo_local.catalog import load_catalog
+    from leeroo_local.provision.ensure import ensure_all
     from leeroo_local.selfplay.config import SelfPlayConfig
     from leeroo_local.selfplay.loop import SelfPlay
     from leeroo_local.selfplay.retrain import PolicyStep
-    from leeroo_local.service import Service
+    from leeroo_local.runtime.service import Service
     from leeroo_local.settings import load_settings
     from leeroo_local.store import open_db
     from leeroo_local.universe import starter_universe
@@ -68,8 +69,8 @@ def main() -> None:
     service = Service(load_settings(keep_alive_s=600, n_threads=args.threads), catalog, universe,
                       client="bench")
     started = time.perf_counter()
-    for m in universe.members:  # assemble / quantize before timing anything
-        service.prepare(m.expert, m.quant)
+    # assemble / quantize before timing anything
+    ensure_all(catalog, [(m.expert, m.quant) for m in universe.members])
     prepare_s = time.perf_counter() - started
     config = SelfPlayConfig(questions=args.questions, validation=args.validation, seed=args.seed,
                             keep=args.keep, max_chars=args.max_chars, evaluator="loglik")

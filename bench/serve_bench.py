@@ -46,8 +46,9 @@ import sse_floor  # noqa: E402
 
 from leeroo_local.backends.base import Sampling  # noqa: E402
 from leeroo_local.catalog import load_catalog, load_user_catalog  # noqa: E402
+from leeroo_local.provision.ensure import ensure_all  # noqa: E402
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app  # noqa: E402
-from leeroo_local.service import Result, Service, TextEvent  # noqa: E402
+from leeroo_local.runtime.service import Result, Service, TextEvent  # noqa: E402
 from leeroo_local.settings import load_settings  # noqa: E402
 from leeroo_local.store.requests import RequestLog  # noqa: E402
 from leeroo_local.universe import Member, Universe, starter_universe  # noqa: E402
@@ -60,8 +61,10 @@ def build_service(args, tmp: Path, **given) -> Service:
     settings = load_settings(n_threads=args.threads or None, keep_alive_s=3600, **given)
     log = RequestLog(tmp / "bench.db")  # keep the user's request log clean
     if not args.tiny:
-        return Service(settings, catalog=load_user_catalog(), universe=starter_universe(args.ctx),
-                       log=log, client="bench")
+        universe = starter_universe(args.ctx)
+        catalog = load_user_catalog()
+        ensure_all(catalog, [(m.expert, m.quant) for m in universe.members])  # assemble, quantize
+        return Service(settings, catalog=catalog, universe=universe, log=log, client="bench")
     sys.path.insert(0, str(ROOT / "tests"))
     from helpers import tiny_expert_toml
     from tiny_gguf import write_tiny_llama
@@ -380,7 +383,7 @@ def backend_rows(args, tmp: Path) -> dict:
                 server_ttft(client, target, 2, 0)  # load it
                 settle(args.settle)
                 if backend == "worker":
-                    path = str(service.prepare(target, service.universe.members[0].quant))
+                    path = str(service.local_file(target, service.universe.members[0].quant))
                     rows["ttft"] = ttft_beside(args, path, client, target)
                 ttft = [completion_ttft(client, target) for _ in range(args.runs)]
                 levels = {}
@@ -484,7 +487,7 @@ def main() -> None:
             with BackgroundServer(create_app(service, settings), settings) as srv:
                 client = openai.OpenAI(base_url=srv.url + "/v1", api_key="bench", max_retries=0,
                                        timeout=600)
-                for expert in experts:  # prepare files (first use) and load every expert
+                for expert in experts:  # load every expert
                     direct_ttft(service, expert, 2, 0)
                 settled = settle(args.settle)
                 target = experts[0]

@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 from leeroo_local.catalog import load_catalog
-from leeroo_local.outcomes import column_name, default_data_dir
+from leeroo_local.provision.ensure import ensure_all
+from leeroo_local.store.outcomes import column_name, default_data_dir
 from leeroo_local.selfplay.runner import evaluate
 from leeroo_local.selfplay.sources import DatasetSource
-from leeroo_local.service import Service
+from leeroo_local.runtime.service import Service
 from leeroo_local.settings import load_settings
 from leeroo_local.universe import starter_universe
 
@@ -42,6 +43,7 @@ def main() -> None:
     questions = rng.sample(pool, args.questions)
     universe = starter_universe(n_ctx=2048)
     catalog = load_catalog()
+    ensure_all(catalog, [(m.expert, m.quant) for m in universe.members])  # assemble, quantize
     service = Service(load_settings(keep_alive_s=0), catalog, universe, client="bench")
     experts = universe.ids()
     scores: dict[str, dict[str, float]] = {q.id: {} for q in questions}

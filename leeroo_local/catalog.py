@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .diskerrors import disk_errors, removed_on_failure
-from .errors import ConfigError, UnknownExpert, UnknownQuant
+from .errors import ConfigError, UnknownExpert, UnknownQuant, first_error
 
 
 class _Strict(BaseModel):
@@ -273,13 +273,13 @@ def load_catalog(path: str | Path | None = None, extra: list[str | Path] | None 
         try:
             Catalog.model_validate({"experts": raw.get("experts", [])})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ConfigError(f"{file}: {_where(raw, err['loc'])}: {err['msg']}") from None
+            loc, msg = first_error(exc)
+            raise ConfigError(f"{file}: {_where(raw, loc)}: {msg}") from None
         try:
             tables = _QuantTables.model_validate({"quants": raw.get("quants", [])})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ConfigError(f"{file}: {_where(raw, err['loc'], 'quants')}: {err['msg']}") from None
+            loc, msg = first_error(exc)
+            raise ConfigError(f"{file}: {_where(raw, loc, 'quants')}: {msg}") from None
         unknown = set(raw) - {"experts", "quants", "schema"}
         if unknown:
             raise ConfigError(f"{file}: unknown top-level key(s) {sorted(unknown)}")
@@ -289,8 +289,7 @@ def load_catalog(path: str | Path | None = None, extra: list[str | Path] | None 
     try:
         return Catalog.model_validate({"experts": experts})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"{', '.join(map(str, files))}: {err['msg']}") from None
+        raise ConfigError(f"{', '.join(map(str, files))}: {first_error(exc)[1]}") from None
 
 
 def _merge_quants(experts: list[dict], added: list[tuple[Path, int, QuantEntry]]) -> None:

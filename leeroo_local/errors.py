@@ -51,6 +51,13 @@ class DownloadError(LeerooError):
     exit_code = 4
 
 
+class NotPresent(LeerooError):
+    """An expert's file is not on this machine, or not the catalog's: a request never fetches it
+    (run/chat/serve provision at start; `leeroo-local pull` does it by hand)."""
+
+    exit_code = 4
+
+
 class NotAvailableOffline(DownloadError):
     """The file is not in the local cache and the network is off (HF_HUB_OFFLINE)."""
 
@@ -121,3 +128,16 @@ class RemoteError(LeerooError):
     reached or refused the request."""
 
     exit_code = 5
+
+
+def first_error(exc) -> tuple[tuple, str]:
+    """(location, message) of a pydantic ValidationError's first problem, pydantic's "Value error, "
+    prefix dropped: the one problem a user is told about at a time."""
+    err = exc.errors()[0]
+    return tuple(err["loc"]), err["msg"].removeprefix("Value error, ")
+
+
+def one_line(exc, what: str) -> str:
+    """A ValidationError as one line for a user: "WHAT: field.path: message"."""
+    loc, msg = first_error(exc)
+    return f"{what}: {'.'.join(map(str, loc))}: {msg}"

@@ -22,10 +22,6 @@ def available_ram() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def total_ram() -> int:
-    return int(psutil.virtual_memory().total)
-
-
 def rapl_domains(sysfs_root: str | Path = "/sys") -> list[Path]:
     """Top-level RAPL package domains (intel-rapl:N) whose energy counter is readable."""
     base = Path(sysfs_root) / "class" / "powercap"

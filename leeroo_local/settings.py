@@ -18,7 +18,7 @@ from pydantic_settings import (
 )
 
 from . import paths
-from .errors import ConfigError
+from .errors import ConfigError, one_line
 from .limits import MAX_CONTEXT, MAX_PARALLEL, MAX_THREADS, MAX_VOCAB
 from .units import parse_size
 
@@ -124,11 +124,8 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"settings ({config_file()} or LEEROO_* "
-                          f"variables): {where}: {message}") from None
+        raise ConfigError(one_line(exc, f"settings ({config_file()} or LEEROO_* variables)")) \
+            from None
 
 
 def config_file() -> Path:

@@ -225,10 +225,11 @@ def test_an_ollama_model_is_registered_in_place(tiny_dir, tmp_path, monkeypatch,
     assert blob.exists()  # the Ollama store's file is Ollama's
 
 
+@pytest.mark.slow
 def test_onboard_stores_outcomes_joins_and_the_policy_routes_to_it(tiny_dir, tmp_path, monkeypatch):
     """The universe (tiny-1, tiny-2) is wrong on every stored question: the added tiny-3 gains
     whatever it gets right, joins, and the retrained policy sends prompts to it."""
-    from leeroo_local.service import Service
+    from leeroo_local.runtime.service import Service
     from leeroo_local.settings import load_settings
     from leeroo_local.store import open_db
     from leeroo_local.store.evaluations import Outcome, record_outcomes
@@ -289,7 +290,7 @@ def test_onboard_stores_outcomes_joins_and_the_policy_routes_to_it(tiny_dir, tmp
 
 
 def test_ollama_names_map_to_their_manifests(tmp_path):
-    from leeroo_local.ollama_store import list_models, manifest_path
+    from leeroo_local.provision.ollama_store import list_models, manifest_path
 
     root = tmp_path / "models"
     m = root / "manifests"

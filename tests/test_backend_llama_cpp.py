@@ -3,7 +3,8 @@
 import pytest
 
 from leeroo_local.backends.base import Sampling
-from leeroo_local.backends.llama_cpp import LlamaCppModel, quantize_file, transcript
+from leeroo_local.backends.llama_cpp import LlamaCppModel, transcript
+from leeroo_local.backends.quantize import quantize_file
 from leeroo_local.errors import ContextOverflow, CorruptModel, LeerooError
 from leeroo_local.gguf_info import read_gguf
 from tiny_gguf import write_tiny_llama

@@ -10,23 +10,24 @@ import threading
 
 import pytest
 
+from conftest import LLAMA_SERVER
 from helpers import tiny_expert_toml
-from leeroo_local.backends.base import Sampling
+from leeroo_local.backends.base import Final, Request, Sampling
 from leeroo_local.backends.llama_server import LlamaServer, find_llama_server
 from leeroo_local.backends.openai_remote import RemoteExpert
 from leeroo_local.catalog import OpenAISource, load_catalog
 from leeroo_local.errors import ConfigError, ContextOverflow, LeerooError
-from leeroo_local.pool import Pool
+from leeroo_local.runtime.pool import Pool
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app
-from leeroo_local.service import Service
+from leeroo_local.runtime.service import Service
 from leeroo_local.settings import Settings
 from leeroo_local.store.requests import RequestLog
 from leeroo_local.universe import Member, Universe
-from leeroo_local.worker import Worker
+from leeroo_local.backends.worker import Worker
 
 N_CTX = 256
-GREEDY = Sampling(max_tokens=8, temperature=0.0, seed=1).model_dump()
-SERVER_BINARY = find_llama_server(__import__("os").environ.get("LEEROO_LLAMA_SERVER", ""))
+GREEDY = Sampling(max_tokens=8, temperature=0.0, seed=1)
+SERVER_BINARY = find_llama_server(LLAMA_SERVER)  # $LEEROO_LLAMA_SERVER, read by conftest
 needs_server = pytest.mark.skipif(
     SERVER_BINARY is None, reason="llama-server binary absent: put llama.cpp's llama-server on "
     "PATH or set LEEROO_LLAMA_SERVER to it (README: llama-server backend)")
@@ -66,9 +67,11 @@ def backend(request, tiny_dir, tmp_path_factory):
 
 
 def run(backend, op="complete", payload="hello", sampling=GREEDY, cancel=None):
-    events = list(backend.stream(op, payload, sampling, cancel))
-    assert [k for k, _ in events[:-1]] == ["chunk"] * (len(events) - 1) and events[-1][0] == "done"
-    return "".join(v for _, v in events[:-1]), events[-1][1]
+    request = (Request(sampling, messages=payload) if op == "chat"
+               else Request(sampling, prompt=payload))
+    events = list(backend.stream(request, cancel))
+    assert all(isinstance(e, str) for e in events[:-1]) and isinstance(events[-1], Final)
+    return "".join(events[:-1]), events[-1]
 
 
 def test_it_says_where_it_runs(backend):
@@ -81,8 +84,8 @@ def test_it_says_where_it_runs(backend):
                                         ("chat", [{"role": "user", "content": "Hi there"}])])
 def test_a_stream_is_chunks_then_one_done_with_counts(backend, op, payload):
     text, final = run(backend, op, payload)
-    assert text and final["finish_reason"] in ("length", "stop")
-    assert 1 <= final["completion_tokens"] <= GREEDY["max_tokens"] and final["prompt_tokens"] > 0
+    assert text and final.finish_reason in ("length", "stop")
+    assert 1 <= final.completion_tokens <= GREEDY.max_tokens and final.prompt_tokens > 0
 
 
 def test_greedy_output_is_reproducible(backend):
@@ -92,17 +95,17 @@ def test_greedy_output_is_reproducible(backend):
 def test_a_set_cancel_ends_the_stream_early_and_the_backend_still_serves(backend):
     cancel = threading.Event()
     cancel.set()
-    long = {**GREEDY, "max_tokens": 200}
+    long = GREEDY.model_copy(update={"max_tokens": 200})
     _, final = run(backend, sampling=long, cancel=cancel)
-    assert final["finish_reason"] == "cancelled" and final["completion_tokens"] < 200
-    assert run(backend)[1]["finish_reason"] in ("length", "stop")
+    assert final.finish_reason == "cancelled" and final.completion_tokens < 200
+    assert run(backend)[1].finish_reason in ("length", "stop")
 
 
 def test_a_prompt_past_the_context_is_a_context_overflow_with_counts(backend):
     with pytest.raises(ContextOverflow) as err:
         run(backend, payload="x " * 600)
     assert err.value.prompt_tokens > N_CTX
-    assert run(backend)[1]["completion_tokens"] >= 1  # and it keeps serving
+    assert run(backend)[1].completion_tokens >= 1  # and it keeps serving
 
 
 def test_log_likelihoods_are_values_or_a_clear_error(backend):
@@ -122,10 +125,10 @@ SCHEMA = {"type": "object", "additionalProperties": False, "required": ["answer"
 def test_a_json_schema_makes_the_answer_valid_json_of_that_schema(backend):
     import jsonschema
 
-    sampling = {**GREEDY, "max_tokens": 120, "json_schema": SCHEMA}
+    sampling = GREEDY.model_copy(update={"max_tokens": 120, "json_schema": SCHEMA})
     text, done = run(backend, op="chat", payload=[{"role": "user", "content": "hello"}],
                      sampling=sampling)
-    assert done["finish_reason"] == "stop", text
+    assert done.finish_reason == "stop", text
     jsonschema.validate(json.loads(text), SCHEMA)
 
 
@@ -137,13 +140,15 @@ def test_count_tokens_is_the_prompt_the_expert_reads_or_a_clear_error(backend):
         return
     counted = backend.count_tokens(messages)
     assert counted > 0
-    assert counted == run(backend, op="chat", payload=messages)[1]["prompt_tokens"]
+    assert counted == run(backend, op="chat", payload=messages)[1].prompt_tokens
 
 
 def test_close_stops_it(backend):
     backend.close()
-    if backend.where != "remote":
-        assert not backend.health()
+    assert not backend.health()  # a process ended; a remote's client closed
+    if backend.where == "remote":
+        with pytest.raises(LeerooError):
+            run(backend)
 
 
 @needs_server
@@ -172,7 +177,7 @@ def test_the_pool_serves_concurrent_requests_for_one_llama_server_together(tiny_
     finally:
         pool.close()
     assert not errors and len(results) == 4
-    assert all(r["completion_tokens"] >= 1 for r in results)
+    assert all(r.completion_tokens >= 1 for r in results)
 
 
 def _service(tiny_dir, tmp_path, **settings) -> Service:
@@ -211,11 +216,11 @@ def test_the_worker_computes_nothing_past_its_first_chunk_until_asked(tiny_dir):
     worker = Worker()
     try:
         worker.load(str(tiny_dir / "tiny-1.gguf"), N_CTX, 1)
-        stream = worker.stream("complete", "hello", GREEDY)
-        assert next(stream)[0] == "chunk"
+        stream = worker.stream(Request(GREEDY, prompt="hello"))
+        assert isinstance(next(stream), str)
         assert not worker._conn.poll(0.5)  # the worker waits
         rest = list(stream)
-        assert rest[-1][0] == "done" and rest[-1][1]["completion_tokens"] >= 1
-        assert run(worker)[1]["finish_reason"] in ("length", "stop")  # and it keeps serving
+        assert isinstance(rest[-1], Final) and rest[-1].completion_tokens >= 1
+        assert run(worker)[1].finish_reason in ("length", "stop")  # and it keeps serving
     finally:
         worker.close()

@@ -9,7 +9,7 @@ from leeroo_local import paths
 from leeroo_local.catalog import HubSource, load_catalog
 from leeroo_local.cli import app
 from leeroo_local.errors import ConfigError, UnknownExpert, UnknownQuant
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.store.outcomes import load_matrix
 
 
 def test_shipped_catalog_covers_every_open_model_of_the_data():

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from leeroo_local.catalog import load_user_catalog
 from leeroo_local.cli import app, main
 from leeroo_local.degradation import FACTORS, PRIOR_QUESTIONS
-from leeroo_local.fit_catalog import FitBudget, build_candidates
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.fit.plan import FitBudget, build_candidates
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.store import open_db
 from leeroo_local.store.quant_measurements import degradation_model, list_measurements
 from outcome_folder import random_scores, write_folder

@@ -25,8 +25,9 @@ from leeroo_local.catalog import load_user_catalog
 from leeroo_local.cli import main
 from leeroo_local.diskerrors import DiskError, disk_error, removed_on_failure
 from leeroo_local.gguf_info import read_gguf
-from leeroo_local.hub import pull
-from leeroo_local.locate import ensure_local, local_path, local_state
+from leeroo_local.provision.hub import pull
+from leeroo_local.locate import local_path, local_state
+from leeroo_local.provision.ensure import ensure_local
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,7 @@ def cli(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedPro
 
 
 def one_line(done: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in done.stderr.splitlines() if ln.strip() and not ln.startswith("[loading")]
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip() and not ln.startswith("[")]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert len(lines) == 1, done.stderr[-3000:]
     return lines[0]

@@ -1,4 +1,4 @@
-"""The greedy universe constructor (leeroo_local.fit): objective, guarantees, budget, groups."""
+"""The greedy universe constructor (leeroo_local.fit.greedy): objective, guarantees, budget, groups."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leeroo_local import fit
+from leeroo_local.fit import greedy as fit
 
 BOUND = (1 - 1 / math.e) / 2
 

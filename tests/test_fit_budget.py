@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leeroo_local.fit_catalog import FitBudget
+from leeroo_local.fit.plan import FitBudget
 
 GB = 10**9
 

@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from leeroo_local.catalog import load_catalog
 from leeroo_local.degradation import default_model
 from leeroo_local.errors import BudgetTooSmall, DataError
-from leeroo_local import fit_predictions
-from leeroo_local.fit import coverage
-from leeroo_local.fit_catalog import (FitBudget, build_candidates, plan, prediction_columns,
+from leeroo_local.fit import predictions as fit_predictions
+from leeroo_local.fit.greedy import coverage
+from leeroo_local.fit.plan import (FitBudget, build_candidates, plan, prediction_columns,
                                       routed_predictions)
-from leeroo_local.fit_routed import routed_score
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.fit.routed import routed_score
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.universe import load_universe, save_universe
 
 GB = 10**9
@@ -35,7 +35,7 @@ def test_candidates_cover_every_quant_of_experts_with_data(catalog, shipped):
     cs = build_candidates(catalog, shipped, FitBudget(ram_bytes=16 * GB))
     with_data = [e for e in catalog.experts if e.data_column]
     assert len(cs.candidates) == sum(len(e.quants) for e in with_data)
-    assert {s["id"] for s in cs.skipped} == {e.id for e in catalog.experts if not e.data_column}
+    assert {s.id for s in cs.skipped} == {e.id for e in catalog.experts if not e.data_column}
     model = default_model()
     column = shipped.experts.index("Meta-Llama-3_1-8B-Instruct")
     for j, c in enumerate(cs.candidates):
@@ -84,7 +84,7 @@ def test_missing_cells_take_the_column_mean(tmp_path, catalog):
 def test_resident_plan_fits_and_is_consistent(catalog, shipped, kw):
     budget = FitBudget(**kw)
     report = plan(catalog, shipped, budget)
-    assert report.objective == "routed" and report.predictions["source"] == "shipped"
+    assert report.objective == "routed" and report.predictions.source == "shipped"
     assert report.total_memory_bytes == sum(m.memory_bytes for m in report.experts)
     assert report.total_memory_bytes <= budget.capacity
     ids = [m.id for m in report.experts]
@@ -144,7 +144,7 @@ def test_a_budget_needs_memory_and_the_data_needs_catalog_columns(tmp_path, cata
 def test_experts_trained_for_less_context_are_skipped(catalog, shipped):
     cs = build_candidates(catalog, shipped, FitBudget(ram_bytes=64 * GB, n_ctx=8192))
     short = {e.id for e in catalog.experts if e.data_column and e.arch.n_ctx_train < 8192}
-    assert short and short <= {s["id"] for s in cs.skipped}
+    assert short and short <= {s.id for s in cs.skipped}
     assert not short & {c.expert for c in cs.candidates}
 
 
@@ -175,9 +175,9 @@ def test_the_router_is_cross_validated_once_then_cached(tmp_path, catalog):
     matrix = load_matrix(folder)
     budget = FitBudget(ram_bytes=64 * GB)
     first = plan(catalog, matrix, budget)
-    assert first.predictions["source"] == "computed" and first.predictions["folds"] == 5
+    assert first.predictions.source == "computed" and first.predictions.folds == 5
     again = plan(catalog, matrix, budget)
-    assert again.predictions["source"] == "cache"
+    assert again.predictions.source == "cache"
     assert again.model_dump(exclude={"predictions"}) == first.model_dump(exclude={"predictions"})
     # the topic experts complement each other and the router can tell the topics apart
     assert {m.data_column for m in first.experts} >= {"mathstral-7B", "Meta-Llama-3_1-8B-Instruct"}

@@ -1,4 +1,4 @@
-"""The routed fit objective (leeroo_local.fit_routed): what the router gets, greedy vs exhaustive."""
+"""The routed fit objective (leeroo_local.fit.routed): what the router gets, greedy vs exhaustive."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from leeroo_local import fit, fit_routed
+from leeroo_local.fit import greedy as fit
+from leeroo_local.fit import routed as fit_routed
 
 
 def pool(seed: int, n: int = 60, m: int = 6, noise: float = 0.3):
@@ -117,8 +118,8 @@ def test_the_shipped_predictions_match_the_current_recipe():
     """A change to the trainer's recipe or features changes the key, and `fit` on the shipped
     data would then spend an hour recomputing: rebuild the file with the change
     (`python bench/fit_holdout.py --write-shipped`, or raise RECIPE)."""
-    from leeroo_local import fit_predictions as fp
-    from leeroo_local.outcomes import default_data_dir, load_matrix
+    from leeroo_local.fit import predictions as fp
+    from leeroo_local.store.outcomes import default_data_dir, load_matrix
 
     shipped = fp.load(default_data_dir() / fp.SHIPPED_FILE)
     assert shipped is not None

@@ -7,7 +7,7 @@ import pytest
 from helpers import install_tiny_universe
 from leeroo_local.backends.base import Sampling
 from leeroo_local.hardware import Nvml
-from leeroo_local.service import Result, Service
+from leeroo_local.runtime.service import Result, Service
 from leeroo_local.settings import load_settings
 
 
@@ -36,7 +36,7 @@ def test_a_vram_budget_offloads_every_layer_and_reads_nvml_energy(tiny_dir):
     try:
         result = _answer(svc)
         assert isinstance(result, Result)
-        plan = svc.load_plan(svc.prepare("tiny-1", "F32"))
+        plan = svc.load_plan(svc.local_file("tiny-1", "F32"))
         assert plan.n_gpu_layers == 3 and plan.gpu_bytes > 0  # 2 blocks + the output layer
         loaded = [s for s in svc.pool().status() if s["n_gpu_layers"]]
         assert loaded and loaded[0]["vram_bytes"] == plan.gpu_bytes
@@ -50,7 +50,7 @@ def test_without_a_vram_budget_the_gpu_is_left_alone(tiny_dir):
     svc = Service(load_settings(n_threads=1, vram_budget="0B", keep_alive_s=0))
     try:
         result = _answer(svc)
-        plan = svc.load_plan(svc.prepare("tiny-1", "F32"))
+        plan = svc.load_plan(svc.local_file("tiny-1", "F32"))
         assert plan.n_gpu_layers == 0 and plan.cpu_bytes == plan.total_bytes
         assert "nvml" not in result.energy.source
     finally:

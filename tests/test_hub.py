@@ -18,7 +18,7 @@ from leeroo_local import paths
 from leeroo_local.cli import app, main
 from leeroo_local.cli.common import user_catalog
 from leeroo_local.errors import DownloadError, NotAvailableOffline
-from leeroo_local.hub import pull
+from leeroo_local.provision.hub import pull
 from leeroo_local.locate import local_path
 
 REPO = "tiny-org/tiny-llama-GGUF"

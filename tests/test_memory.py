@@ -99,6 +99,7 @@ def test_a_budget_below_the_gpu_runtime_offloads_nothing():
     assert est.n_gpu_layers == 0 and est.gpu_bytes == 0 and est.cpu_bytes == est.total_bytes
 
 
+@pytest.mark.slow
 def test_llama_cpp_loads_before_numpy():
     """A CUDA build of llama-cpp-python crashed in every model load when numpy was loaded first
     (seen on an H200): the backend module, which workers import first, loads llama.cpp first."""

@@ -9,7 +9,7 @@ from outcome_folder import CATALOG_COLUMNS, write_folder
 
 from leeroo_local import paths
 from leeroo_local.errors import DataError
-from leeroo_local.outcome_sources import (SHIPPED_LABEL, fit_degradation, fit_outcomes,
+from leeroo_local.fit.outcome_sources import (SHIPPED_LABEL, fit_degradation, fit_outcomes,
                                           training_matrix)
 from leeroo_local.store import open_db
 from leeroo_local.store.evaluations import import_folder

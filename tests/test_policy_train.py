@@ -8,7 +8,7 @@ import pytest
 
 from outcome_folder import random_scores, topic_matrix, write_folder
 from leeroo_local.errors import DataError
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.policy import load_policy
 from leeroo_local.policy.features import prompt_text
 from leeroo_local.policy.model import fit_logistic, log_loss

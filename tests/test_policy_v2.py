@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from outcome_folder import topic_matrix, write_folder
 from leeroo_local.cli import app
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.policy import load_policy
 from leeroo_local.policy.features import tokens
 from leeroo_local.policy.neighbours import Blend, Neighbourhoods

@@ -8,17 +8,17 @@ import time
 import psutil
 import pytest
 
-from leeroo_local.backends.base import Sampling
+from leeroo_local.backends.base import Final, Request, Sampling
 from leeroo_local.errors import BudgetTooSmall, Cancelled, CorruptModel, ExpertCrashed
-from leeroo_local.pool import Pool
+from leeroo_local.runtime.pool import Pool
 
 NEED = 10 * 2**20  # what the tests say each tiny expert needs
-SAMPLING = Sampling(max_tokens=8, seed=1).model_dump()
+SAMPLING = Sampling(max_tokens=8, seed=1)
 
 
 def generate(pool, key, path, need=NEED, sampling=SAMPLING):
     with pool.acquire(key, path, need) as (worker, load_s):
-        events = list(worker.stream("complete", "hello", sampling))
+        events = list(worker.stream(Request(sampling, prompt="hello")))
     return events, load_s
 
 
@@ -31,7 +31,7 @@ def pool():
 
 def test_load_on_demand_then_warm(pool, tiny_dir):
     events, cold = generate(pool, "a", tiny_dir / "tiny-1.gguf")
-    assert events[-1][0] == "done" and events[-1][1]["completion_tokens"] >= 1
+    assert isinstance(events[-1], Final) and events[-1].completion_tokens >= 1
     _, warm = generate(pool, "a", tiny_dir / "tiny-1.gguf")
     assert cold > 0 and warm == 0
     assert [s["expert"] for s in pool.status() if s["loaded"]] == ["a"]
@@ -61,7 +61,7 @@ def test_requests_for_one_expert_are_served_in_arrival_order(tiny_dir):
     def request(i):
         with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED) as (worker, _):
             order.append(i)
-            list(worker.stream("complete", "hi", SAMPLING))
+            list(worker.stream(Request(SAMPLING, prompt="hi")))
 
     queued = lambda: next(s["queued"] for s in pool.status() if s["expert"] == "a")  # noqa: E731
     try:
@@ -90,7 +90,7 @@ def test_another_expert_waits_for_memory_instead_of_failing(tiny_dir):
             assert not done and not any(s["expert"] == "b" and s["loaded"] for s in pool.status())
             assert pool.used() == NEED  # a alone holds the budget
         t.join(30)
-        assert done and done[0][0][-1][0] == "done"
+        assert done and isinstance(done[0][0][-1], Final)
         assert {s["expert"] for s in pool.status() if s["loaded"]} == {"b"}
     finally:
         pool.close()
@@ -99,16 +99,16 @@ def test_another_expert_waits_for_memory_instead_of_failing(tiny_dir):
 def test_killed_worker_fails_its_request_and_the_expert_restarts(pool, tiny_dir):
     generate(pool, "a", tiny_dir / "tiny-1.gguf")
     generate(pool, "b", tiny_dir / "tiny-2.gguf")
-    long = Sampling(max_tokens=200, seed=1).model_dump()
+    long = Sampling(max_tokens=200, seed=1)
     with pytest.raises(ExpertCrashed, match="died"):
         with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED) as (worker, _):
             os.kill(worker.pid, signal.SIGKILL)  # the worker dies as the request arrives
             worker.process.wait(5)
-            list(worker.stream("complete", "x", long))
+            list(worker.stream(Request(long, prompt="x")))
     events, _ = generate(pool, "b", tiny_dir / "tiny-2.gguf")  # other experts keep serving
-    assert events[-1][0] == "done"
+    assert isinstance(events[-1], Final)
     events, load_s = generate(pool, "a", tiny_dir / "tiny-1.gguf")  # restarted on demand
-    assert events[-1][0] == "done" and load_s > 0
+    assert isinstance(events[-1], Final) and load_s > 0
 
 
 def test_corrupt_gguf_fails_the_load_and_leaves_the_pool_working(pool, tiny_dir, tmp_path):
@@ -118,19 +118,19 @@ def test_corrupt_gguf_fails_the_load_and_leaves_the_pool_working(pool, tiny_dir,
         generate(pool, "bad", bad)
     assert pool.used() == 0
     events, _ = generate(pool, "a", tiny_dir / "tiny-1.gguf")
-    assert events[-1][0] == "done"
+    assert isinstance(events[-1], Final)
 
 
 def test_cancel_stops_a_stream_early(pool, tiny_dir):
     cancel = threading.Event()
     cancel.set()  # e.g. the client disconnected while the request was on its way
-    long = Sampling(max_tokens=240, seed=1).model_dump()
+    long = Sampling(max_tokens=240, seed=1)
     with pool.acquire("a", tiny_dir / "tiny-1.gguf", NEED) as (worker, _):
-        events = list(worker.stream("complete", "x", long, cancel))
-    assert events[-1][1]["finish_reason"] == "cancelled"
-    assert len(events) < 20 and events[-1][1]["completion_tokens"] == len(events) - 1
+        events = list(worker.stream(Request(long, prompt="x"), cancel))
+    assert events[-1].finish_reason == "cancelled"
+    assert len(events) < 20 and events[-1].completion_tokens == len(events) - 1
     events, _ = generate(pool, "a", tiny_dir / "tiny-1.gguf")  # the worker is still usable
-    assert events[-1][1]["finish_reason"] in ("length", "stop")
+    assert events[-1].finish_reason in ("length", "stop")
 
 
 def _until(predicate, timeout=30.0):
@@ -166,7 +166,7 @@ def test_a_cancelled_request_leaves_the_queue_while_the_expert_is_still_busy(tin
             t.join(10)
             assert outcome == ["cancelled"] and queued() == 0  # gone before its turn came
         events, load_s = generate(pool, "a", tiny_dir / "tiny-1.gguf")
-        assert events[-1][0] == "done" and load_s == 0
+        assert isinstance(events[-1], Final) and load_s == 0
     finally:
         pool.close()
 
@@ -187,7 +187,7 @@ def test_a_request_cancelled_while_waiting_for_memory_gives_back_what_it_would_e
         assert status["a"]["loaded"] and status["a"]["pid"] == pid_a and not status["b"]["loaded"]
         assert psutil.pid_exists(pid_a) and pool.used() <= pool.budget
         events, load_s = generate(pool, "a", tiny_dir / "tiny-1.gguf")
-        assert events[-1][0] == "done" and load_s == 0
+        assert isinstance(events[-1], Final) and load_s == 0
     finally:
         pool.close()
 

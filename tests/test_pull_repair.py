@@ -12,7 +12,8 @@ from leeroo_local import paths
 from leeroo_local.catalog import load_user_catalog
 from leeroo_local.cli import main
 from leeroo_local.errors import CorruptModel
-from leeroo_local.locate import ensure_local, local_path, local_state
+from leeroo_local.locate import local_path, local_state
+from leeroo_local.provision.ensure import ensure_local
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:

@@ -9,7 +9,8 @@ from leeroo_local.catalog import (
     QuantEntry, load_catalog, load_user_catalog, save_user_quant, user_catalog_files,
 )
 from leeroo_local.errors import ConfigError, DownloadError
-from leeroo_local.locate import ensure_local, local_path
+from leeroo_local.locate import local_path
+from leeroo_local.provision.ensure import ensure_local
 
 
 def entry(**kw) -> dict:

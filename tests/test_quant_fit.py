@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from leeroo_local.catalog import load_catalog
 from leeroo_local.degradation import FACTORS, PRIOR_QUESTIONS, Agreement, from_agreements
-from leeroo_local.fit_catalog import FitBudget, build_candidates
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.fit.plan import FitBudget, build_candidates
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.store import open_db
 from leeroo_local.store.quant_measurements import (
     agreements, degradation_model, list_measurements, record_measurement,

@@ -11,7 +11,7 @@ from leeroo_local.backends.openai_remote import RemoteError
 from leeroo_local.catalog import load_catalog
 from leeroo_local.errors import ContextOverflow
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app
-from leeroo_local.service import Result, Service, TextEvent
+from leeroo_local.runtime.service import Result, Service, TextEvent
 from leeroo_local.settings import Settings
 from leeroo_local.store.requests import RequestLog
 from leeroo_local.universe import Member, Universe

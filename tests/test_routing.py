@@ -15,11 +15,11 @@ from leeroo_local import paths
 from leeroo_local.backends.base import Sampling
 from leeroo_local.catalog import load_catalog
 from leeroo_local.cli import app
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.policy import load_policy
 from leeroo_local.policy.shipped import resolve_policy, shipped_policies, shipped_policy
 from leeroo_local.policy.train import train_policy
-from leeroo_local.service import Result, Service
+from leeroo_local.runtime.service import Result, Service
 from leeroo_local.settings import load_settings
 from leeroo_local.universe import Member, Universe, starter_universe
 
@@ -85,6 +85,7 @@ def test_the_first_route_pays_the_policy_load_unless_it_was_warmed(tiny_dir, tin
     assert route.policy_load_s == 0 and route.expert == first.expert
 
 
+@pytest.mark.slow
 def test_swap_penalty_sends_a_close_call_to_the_loaded_expert(tiny_dir, tiny_policy):
     svc = _service(tiny_dir, tiny_policy[0], keep_alive_s=60, swap_penalty=1.0)
     try:
@@ -104,6 +105,7 @@ def test_swap_penalty_sends_a_close_call_to_the_loaded_expert(tiny_dir, tiny_pol
         svc.close()
 
 
+@pytest.mark.slow
 def test_without_a_swap_penalty_the_loaded_expert_does_not_matter(tiny_dir, tiny_policy):
     svc = _service(tiny_dir, tiny_policy[0], keep_alive_s=60, swap_penalty=0.0)
     try:
@@ -136,6 +138,7 @@ def test_no_policy_for_the_universe_routes_to_the_first_member(tiny_dir, caplog)
     assert "no routing policy knows any of tiny-1" in caplog.text
 
 
+@pytest.mark.slow
 def test_run_expert_auto_routes_with_the_onnx_policy(tiny_dir, tiny_policy):
     install_tiny_universe(tiny_dir, n_ctx=256)
     (paths.config_dir() / "config.toml").write_text(f'policy = "{tiny_policy[0]}"\n')

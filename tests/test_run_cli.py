@@ -9,7 +9,8 @@ from helpers import install_tiny_universe
 from leeroo_local import paths
 from leeroo_local.catalog import load_catalog
 from leeroo_local.cli import app, main
-from leeroo_local.locate import ensure_local, local_path
+from leeroo_local.locate import local_path
+from leeroo_local.provision.ensure import ensure_local
 from leeroo_local.universe import load_universe, starter_universe
 
 
@@ -75,3 +76,22 @@ def test_starter_universe_prepares_offline_and_answers(gemma_path):
     reference = direct("The capital of France is", max_tokens=8, temperature=0)["choices"][0]["text"]
     direct.close()
     assert data["answer"] == reference
+
+
+def test_run_makes_a_missing_file_before_the_first_prompt(tiny_dir):
+    """A derived expert's file is quantized at start, said on stderr; the request only reads it."""
+    install_tiny_universe(tiny_dir, n=1)
+    catalog_file = paths.config_dir() / "models.toml"
+    derived = catalog_file.read_text().split("[[experts]]")[1]
+    derived = (derived.replace('id = "tiny-1"', 'id = "tiny-1-q8"')
+               .replace(f'source = {{ kind = "local", folder = "{tiny_dir}" }}',
+                        'source = { kind = "derived", expert = "tiny-1", quant = "F32" }')
+               .replace('default_quant = "F32"', 'default_quant = "Q8_0"'))
+    derived = derived.replace(derived[derived.index("quants = ["):],
+                              'quants = [{ type = "Q8_0", file = "tiny-1-q8.gguf", '
+                              'size_bytes = 1000, size_basis = "computed" }]\n')
+    catalog_file.write_text(catalog_file.read_text() + "\n[[experts]]" + derived)
+    result = CliRunner().invoke(app, ["run", "hello", "-n", "3", "--expert", "tiny-1-q8"])
+    assert result.exit_code == 0, result.output
+    assert "[quantizing tiny-1-q8 Q8_0 before the first prompt...]" in result.output
+    assert (paths.models_dir() / "tiny-1-q8.gguf").is_file()

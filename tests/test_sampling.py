@@ -32,6 +32,7 @@ def test_a_bad_sampling_setting_names_the_field():
         load_settings()
 
 
+@pytest.mark.slow
 def test_run_takes_the_sampling_flags(tiny_dir):
     install_tiny_universe(tiny_dir)
 
@@ -59,6 +60,9 @@ def test_an_out_of_range_flag_is_a_usage_error(tiny_dir, capsys):
     ("\n\n", False, None),
     ("\n\n", True, 0),
     ("one line\nanother", False, None),
+    (" red, blue and yellow. \n \n red, blue", False, 23),  # a line of spaces is blank too
+    ("Paris.\n\t \nMore", False, 6),
+    (" \n \nParis.", False, None),
 ])
 def test_a_blank_line_after_text_ends_a_base_models_answer(text, answered, cut):
     assert _blank_line_after_text(text, answered) == cut

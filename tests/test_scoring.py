@@ -83,7 +83,7 @@ def test_generated_questions_are_validated():
 
 
 def test_dataset_source_draws_without_repeats():
-    from leeroo_local.outcomes import default_data_dir
+    from leeroo_local.store.outcomes import default_data_dir
 
     source = DatasetSource(default_data_dir() / "questions.jsonl.gz")
     rng = random.Random(0)

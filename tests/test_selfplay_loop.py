@@ -11,7 +11,7 @@ from leeroo_local.errors import DataError
 from leeroo_local.selfplay.config import SelfPlayConfig
 from leeroo_local.selfplay.loop import SelfPlay
 from leeroo_local.selfplay.retrain import PolicyStep, user_policy_dir
-from leeroo_local.service import Service
+from leeroo_local.runtime.service import Service
 from leeroo_local.settings import load_settings
 from leeroo_local.store import open_db
 from leeroo_local.store import rounds as store

@@ -9,7 +9,7 @@ import pytest
 from leeroo_local import paths
 from leeroo_local.catalog import load_user_catalog
 from leeroo_local.errors import DataError
-from leeroo_local.fit_catalog import FitBudget, build_candidates
+from leeroo_local.fit.plan import FitBudget, build_candidates
 from leeroo_local.selfplay.onboarding import sample_questions, verdict
 from leeroo_local.store import open_db
 from leeroo_local.store.evaluations import Outcome, read_matrix, record_outcomes

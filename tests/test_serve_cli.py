@@ -110,3 +110,24 @@ def test_sigterm_mid_stream_ends_it_with_an_error_event_and_logs_it(tiny_dir):
     finally:
         log.close()
     assert row["error"] == "cancelled: the server shut down" and row["response"]
+
+
+def test_serve_no_pull_answers_a_missing_file_with_a_503_naming_pull(tiny_dir, tmp_path):
+    install_tiny_universe(tiny_dir, n=1, n_ctx=256)
+    catalog = paths.config_dir() / "models.toml"
+    catalog.write_text(catalog.read_text().replace(f'folder = "{tiny_dir}"', f'folder = "{tmp_path}"'))
+    env = {**os.environ, "LEEROO_N_THREADS": "1", "LEEROO_RAM_BUDGET": "128MB"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from leeroo_local.cli import main; main()", "serve", "--port", "0",
+         "--no-pull", "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        text=True)
+    try:
+        url = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", proc.stdout.readline())
+        assert url
+        answer = httpx.post(url.group(1) + "/completions", timeout=60,
+                            json={"model": "tiny-1", "prompt": "hi", "max_tokens": 2})
+        assert answer.status_code == 503
+        assert "leeroo-local pull tiny-1 --quant F32" in answer.json()["error"]["message"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)

@@ -17,7 +17,7 @@ from helpers import rows, tiny_expert_toml, wait_for_row
 from openai_contract import OpenAIContract, RecordingTransport
 from leeroo_local.catalog import load_catalog
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app
-from leeroo_local.service import Service
+from leeroo_local.runtime.service import Service
 from leeroo_local.settings import Settings
 from leeroo_local.store.requests import RequestLog
 from leeroo_local.universe import Member, Universe

@@ -10,7 +10,7 @@ from helpers import install_tiny_universe
 from leeroo_local.backends.base import Sampling
 from leeroo_local.cli import app
 from leeroo_local.errors import ContextOverflow
-from leeroo_local.service import Progress, Result, Service, TextEvent
+from leeroo_local.runtime.service import Progress, Result, Service, TextEvent
 from leeroo_local.settings import load_settings
 from leeroo_local.store.requests import RequestLog
 
@@ -87,7 +87,7 @@ def test_logs_command_shows_rows(service):
 
 def test_log_reads_conversations(tmp_path):
     log = RequestLog(tmp_path / "x.db")
-    from leeroo_local.service import Route
+    from leeroo_local.runtime.service import Route
 
     for i, conv in enumerate(["a", "a", "b"]):
         log.record(kind="chat", prompt=f"p{i}", route=Route(expert="e", quant="q"), conversation=conv)
@@ -135,7 +135,7 @@ def test_a_vram_budget_without_gpu_offload_keeps_everything_in_ram(tiny_dir):
     svc = Service(load_settings(n_threads=1, ram_budget="64MB", vram_budget="1GB", keep_alive_s=0))
     try:
         result = ask(svc, "tiny-1")
-        plan = svc.load_plan(svc.prepare("tiny-1", "F32"))
+        plan = svc.load_plan(svc.local_file("tiny-1", "F32"))
         if not svc.pool().gpu_offload():  # this machine's CPU build
             assert plan.n_gpu_layers == 0 and plan.cpu_bytes == plan.total_bytes
             assert "nvml" not in result.energy.source

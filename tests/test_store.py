@@ -8,7 +8,7 @@ from outcome_folder import random_scores, write_folder
 
 from leeroo_local import paths
 from leeroo_local.errors import ConfigError, DataError
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.store import migrate, open_db
 from leeroo_local.store.evaluations import (
     Outcome, import_folder, list_sources, read_matrix, record_outcomes,

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from helpers import install_tiny_universe
 from leeroo_local.backends.base import Sampling
-from leeroo_local.service import Service
+from leeroo_local.runtime.service import Service
 from leeroo_local.settings import load_settings
 
 pytest.importorskip("textual")
@@ -258,7 +258,7 @@ def test_a_cold_load_shows_progress_and_stop_ends_the_answer(service):
         assert not load.display
         spare = service.pool().ready_spare()  # freeze the spare worker, so the load waits for us
         workers = [p for p in psutil.Process().children()
-                   if "leeroo_local.worker" in p.cmdline()]
+                   if "leeroo_local.backends.worker" in p.cmdline()]
         assert spare in [p.pid for p in workers]
         for p in workers:
             p.send_signal(signal.SIGSTOP)

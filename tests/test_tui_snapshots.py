@@ -9,7 +9,7 @@ import pytest
 
 from helpers import install_tiny_universe
 from leeroo_local.errors import ContextOverflow
-from leeroo_local.service import Energy, Result, Route, Service, Timings
+from leeroo_local.runtime.service import Energy, Result, Route, Service, Timings
 from leeroo_local.settings import load_settings
 
 pytest.importorskip("textual")

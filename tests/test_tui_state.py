@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from leeroo_local.service import Energy, Result, Route, Timings
+from leeroo_local.runtime.service import Energy, Result, Route, Timings
 from leeroo_local.store.requests import RequestLog
 from leeroo_local.tui import format as fmt
 from leeroo_local.tui.state import ChatState, turn_result

@@ -3,7 +3,7 @@ them with the encoder's tokenizer.json: a policy trained with either routes the 
 
 import pytest
 
-from leeroo_local.outcomes import load_matrix
+from leeroo_local.store.outcomes import load_matrix
 from leeroo_local.policy.embed import Pieces, WordPiece
 from leeroo_local.policy.features import raw_tokens
 from leeroo_local.policy.recipe import DEFAULT_EMBEDDER

@@ -1,1 +1,3 @@
-"""Backends run an expert: `llama_cpp` for local GGUF files (the only importer of llama_cpp)."""
+"""Backends run an expert behind one typed seam (`base`): `worker` (a process with `llama_cpp`,
+the only importer of llama_cpp), `llama_server`, `openai_remote`; `quantize` runs llama.cpp's
+quantizer in child processes."""

@@ -1,17 +1,20 @@
 """The contracts of running an expert.
 
 `Backend` is what the service talks to, whatever runs the expert: a worker process with
-llama-cpp-python, llama.cpp's own llama-server, or a remote OpenAI-compatible API. `Model` is the
-in-process contract the worker wraps.
+llama-cpp-python, llama.cpp's own llama-server, or a remote OpenAI-compatible API; a `Request`
+goes in, text pieces and one `Final` come out. `ManagedBackend` is what the pool loads and stops.
+`Model` is the in-process contract the worker wraps.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Annotated, Iterator, Literal, Protocol, Union
+from typing import Annotated, Iterator, Literal, Protocol
 
 from pydantic import Field
 
+from ..hardware import EnergyReading
 from ..limits import MAX_CONTEXT, MAX_STOP, MAX_STOP_CHARS, SEED_MAX, SEED_MIN
 from ..settings import SamplingDefaults
 
@@ -73,26 +76,55 @@ class Model(Protocol):
     def close(self) -> None: ...
 
 
-Message = tuple[str, Union[str, dict]]
-"""A streamed message: ("chunk", text) any number of times, then ("done", final) once, where
-final holds finish_reason, prompt_tokens, completion_tokens and, from a server that reports its
-own measurements, "remote" (leeroo-local's extension: route, energy)."""
+@dataclass(frozen=True)
+class Request:
+    """One generation, whatever runs it: a chat (`messages`) or a plain completion (`prompt`),
+    with its sampling (validated once, where the request is made)."""
+
+    sampling: Sampling
+    messages: list[dict] | None = None
+    prompt: str | None = None
+
+    @property
+    def op(self) -> Literal["chat", "complete"]:
+        return "chat" if self.messages is not None else "complete"
+
+
+@dataclass
+class Final:
+    """How a stream ended: why, the token counts, and the energy when the backend itself knows
+    it (a remote server reports its own); None: the caller measures the backend's processes."""
+
+    finish_reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    energy: EnergyReading | None = None
+    cached_tokens: int = 0
+    """Of the prompt tokens, those whose KV state was reused rather than computed."""
 
 
 class Backend(Protocol):
     """A running expert, as the service sees it."""
 
-    where: Literal["process", "server", "remote"]
-    """Where it runs: a worker process here, a llama-server here, or another machine."""
-    pid: int | None
-    """The local process that computes (its CPU time is the energy estimate); None: remote."""
-    parallel: int
-    """How many requests it serves at once (the pool admits that many)."""
+    @property
+    def where(self) -> Literal["process", "server", "remote"]:
+        """Where it runs: a worker process here, a llama-server here, or another machine."""
+        ...
 
-    def stream(self, op: str, payload, sampling: dict,
-               cancel=None) -> Iterator[Message]:
-        """Run "chat" (payload: messages) or "complete" (payload: prompt); a set `cancel`
-        ends the stream early with finish_reason "cancelled"."""
+    @property
+    def pid(self) -> int | None:
+        """The local process that computes (its CPU time is the energy estimate), if any."""
+        ...
+
+    @property
+    def parallel(self) -> int:
+        """How many requests it serves at once (the pool admits that many)."""
+        ...
+
+    def stream(self, request: Request, cancel: threading.Event | None = None
+               ) -> Iterator[str | Final]:
+        """The answer's text pieces, then one Final; a set `cancel` ends the stream early with
+        finish_reason "cancelled"."""
         ...
 
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
@@ -109,4 +141,29 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Stop it and give back what it holds."""
+        ...
+
+
+class ManagedBackend(Backend, Protocol):
+    """A backend the pool starts, loads, watches and stops: a worker process or a llama-server."""
+
+    @property
+    def gpu_offload(self) -> bool:
+        """Whether it can offload layers to a GPU (known once `wait_ready` returned)."""
+        ...
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until it can load (a worker: its interpreter started and llama.cpp imported)."""
+        ...
+
+    def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0) -> dict:
+        """Load the expert's file; what the load cost and offers."""
+        ...
+
+    def alive(self) -> bool:
+        """False once its process has exited."""
+        ...
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End its process; its memory goes back to the system."""
         ...

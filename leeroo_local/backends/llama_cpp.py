@@ -14,20 +14,17 @@ import json
 import os
 import random
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 # llama.cpp's libraries load before numpy (gguf_info imports it): with numpy loaded first, a CUDA
 # build of llama-cpp-python crashed (SIGSEGV) in every model load on an H200 machine
 # (bench/gpu_check.sh). The CPU build does not care.
 import llama_cpp  # noqa: E402,F401  isort: skip
 
-from ..diskerrors import DISK_ERRNOS, disk_errors, removed_on_failure, unwritable
-from ..errors import ContextOverflow, CorruptModel, LeerooError, SchemaError, UnknownQuant
-from ..gguf_info import read_gguf, tensor_type_for
+from ..errors import ContextOverflow, CorruptModel, LeerooError, SchemaError
+from ..gguf_info import read_gguf
 from ..limits import seed32
 from .base import Chunk, LoadInfo, Sampling
 
@@ -118,15 +115,24 @@ def _find_stop(text: str, stops: list[str]) -> int | None:
     return min(hits) if hits else None
 
 
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")  # a line that is empty or holds only spaces
+_OPEN_BLANK_LINE = re.compile(r"\n[^\S\n]*$")
+
+
 def _blank_line_after_text(text: str, answered: bool) -> int | None:
     """Where a blank line ends a base model's answer: the first one after visible text (a blank
-    line before any text is the model clearing its throat, not an answer)."""
-    start = 0
-    while (i := text.find("\n\n", start)) >= 0:
-        if answered or text[:i].strip():
-            return i
-        start = i + 1
+    line before any text is the model clearing its throat, not an answer). A line of spaces is
+    blank too: small models often write " \n \n" between paragraphs."""
+    for m in _BLANK_LINE.finditer(text):
+        if answered or text[:m.start()].strip():
+            return m.start()
     return None
+
+
+def _open_blank_line(text: str) -> int:
+    """Where a blank line may be starting at the end of `text` (held back until it is known)."""
+    m = _OPEN_BLANK_LINE.search(text)
+    return m.start() if m else len(text)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -211,7 +217,7 @@ class LlamaCppModel:
             raise CorruptModel(f"{path}: llama.cpp could not load it: {exc}. {last_log()}") from None
         self.path = path
         self._lib = llama_cpp
-        self._batch = None  # llama_batch for _decode, made on first use
+        self._batch: Any = None  # llama_batch for _decode, made on first use
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._formatter = _formatter(self._llm, header.metadata.get("tokenizer.chat_template"))
         self.info = LoadInfo(
@@ -282,7 +288,7 @@ class LlamaCppModel:
         cached = min(self._resume(tokens), len(tokens) - 1)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         held = ""  # text that might be the start of a stop string
-        longest_stop = max([len(x) for x in s.stop] + [2 if blank else 0])
+        longest_stop = max([len(x) for x in s.stop] + [0])
         produced, finish, answered = 0, "length", False
         is_eog = self._lib.llama_vocab_is_eog
         gen = llm.generate(tokens, temp=s.temperature, top_p=s.top_p,
@@ -304,6 +310,8 @@ class LlamaCppModel:
                     held, finish = held[:min(cuts)], "stop"
                     break
                 safe = len(held) - (longest_stop - 1) if longest_stop else len(held)
+                if blank:
+                    safe = min(safe, _open_blank_line(held))
                 if safe > 0:
                     answered = answered or bool(held[:safe].strip())
                     yield Chunk(text=held[:safe])
@@ -427,7 +435,7 @@ class LlamaCppModel:
         return out
 
     def close(self) -> None:
-        llm, self._llm = getattr(self, "_llm", None), None
+        llm = self.__dict__.pop("_llm", None)
         batch, self._batch = getattr(self, "_batch", None), None
         if batch is not None:
             self._lib.llama_batch_free(batch)
@@ -436,7 +444,7 @@ class LlamaCppModel:
 
 
 def _quantize_child(src: str, dst: str, ftype: int, allow_requantize: bool, embed_type: int) -> None:
-    """Runs in a child process (see quantize_file); exit code 0 on success."""
+    """Runs in a child process (see quantize.quantize_file); exit code 0 on success."""
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
@@ -450,75 +458,9 @@ def _quantize_child(src: str, dst: str, ftype: int, allow_requantize: bool, embe
 
 
 def quant_types() -> dict[str, int]:
-    """Quantization names llama.cpp's quantizer accepts, with their ftype codes."""
+    """Quantization names llama.cpp's quantizer accepts, with their ftype codes (in a process
+    that has llama.cpp; quantize.quant_types asks one)."""
     import llama_cpp
 
     return {n.removeprefix("LLAMA_FTYPE_MOSTLY_"): getattr(llama_cpp, n)
             for n in dir(llama_cpp) if n.startswith("LLAMA_FTYPE_MOSTLY_")}
-
-
-_TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")
-
-
-def quantize_file(src: Path, dst: Path, qtype: str, *, allow_requantize: bool = False,
-                  same_embeddings: bool = True, embeddings: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> Path:
-    """Quantize `src` to `qtype` with llama.cpp's quantizer, in a child process.
-
-    llama.cpp aborts the whole process on some impossible conversions, so the work runs in a
-    spawned child; the output appears at `dst` only when complete. `progress(done, total)` is
-    called for each tensor line the quantizer prints. `same_embeddings`: the token embeddings
-    get `qtype` too (else llama.cpp's own choice, usually Q6_K or better); `embeddings`, a ggml
-    tensor type (Q4_0, Q8_0, ...), overrides both.
-    """
-    types = quant_types()
-    key = qtype.upper()
-    if key not in types:
-        raise UnknownQuant(f"unknown quantization {qtype!r}; llama.cpp offers {', '.join(sorted(types))}")
-    read_gguf(src)
-    partial = dst.with_suffix(dst.suffix + ".partial")
-    with disk_errors(partial), removed_on_failure(partial):  # Ctrl-C or a full disk included
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        _run_quantizer(src, partial, key, types[key], allow_requantize,
-                       embeddings or (key if same_embeddings else None), progress)
-        partial.replace(dst)
-    return dst
-
-
-def _run_quantizer(src: Path, partial: Path, key: str, ftype: int, allow_requantize: bool,
-                   embeddings: str | None, progress: Callable[[int, int], None] | None) -> None:
-    """The quantizer's child process, writing `partial`; its failure as one clear error (a full
-    or read-only disk, told by the error text llama.cpp prints, as a DiskError)."""
-    import gguf
-
-    embed_name = tensor_type_for(embeddings) if embeddings else None
-    embed = int(gguf.GGMLQuantizationType[embed_name].value) if embed_name else -1
-    code = (
-        "import sys; from leeroo_local.backends.llama_cpp import _quantize_child; "
-        "_quantize_child(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == '1', int(sys.argv[5]))"
-    )
-    args = [sys.executable, "-c", code, str(src), str(partial), str(ftype),
-            "1" if allow_requantize else "0", str(embed)]
-    said: collections.deque[str] = collections.deque(maxlen=200)
-    with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          errors="replace") as proc:
-        for line in proc.stderr:
-            said.append(line)
-            hit = _TENSOR_LINE.match(line)
-            if hit and progress is not None:
-                progress(int(hit.group(1)), int(hit.group(2)))
-    if proc.returncode == 0 and partial.exists():
-        return
-    text = "".join(said)
-    # llama.cpp's writer says only "iostream error" when the disk refuses: ask the disk why
-    if "iostream error" in text or any(os.strerror(c) in text for c in DISK_ERRNOS):
-        cause = unwritable(partial.parent, need=src.stat().st_size)
-        if cause is not None:
-            raise OSError(cause, os.strerror(cause), str(partial))
-    lines = text.replace(", llama_model_quantize:", "\nllama_model_quantize:").splitlines()
-    errors = [ln for ln in lines if "error" in ln.lower() or "requantiz" in ln.lower()
-              or "failed" in ln.lower()]
-    detail = (errors or [ln for ln in lines if ln.strip()] or ["no output"])[-1].strip()
-    raise LeerooError(
-        f"llama.cpp could not quantize {src.name} to {key} (exit {proc.returncode}): {detail}"
-    )

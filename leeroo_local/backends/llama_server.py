@@ -11,17 +11,21 @@ the expert takes the memory the planner predicts for the worker; concurrent long
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import Iterator, Literal
 
 from .. import paths
 from ..catalog import OpenAISource
 from ..errors import ConfigError, CorruptModel, ExpertCrashed, RemoteError
 from ..limits import seed32
+from .base import Final, Request
 from .openai_remote import RemoteExpert
 
 DEFAULT_PARALLEL = 8
@@ -44,7 +48,7 @@ def _free_port() -> int:
 class LlamaServer:
     """One llama-server process serving one expert file; a `Backend` once loaded."""
 
-    where = "server"
+    where: Literal["server"] = "server"
     gpu_offload = False  # not asked of the binary: give it a VRAM budget only if it was built so
 
     def __init__(self, binary: str = "", parallel: int = DEFAULT_PARALLEL,
@@ -92,6 +96,7 @@ class LlamaServer:
     def _wait_healthy(self, base: str, path) -> None:
         import httpx
 
+        assert self.process is not None  # started by load()
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -119,27 +124,39 @@ class LlamaServer:
     def health(self) -> bool:
         return self.alive() and self._client is not None and self._client.health()
 
-    def stream(self, op: str, payload, sampling: dict, cancel=None):
-        if not self.alive():
+    def stream(self, request: Request, cancel: threading.Event | None = None
+               ) -> Iterator[str | Final]:
+        if not self.alive() or self._client is None:
             raise ExpertCrashed(f"llama-server (pid {self.pid}) died")
-        # As the worker does: a penalty window within the context, the seed's low 32 bits.
-        sampling = {**sampling, "repeat_last_n": min(sampling.get("repeat_last_n", 64),
-                                                     self.loaded["n_ctx"])}
-        if sampling.get("seed") is not None:
-            sampling["seed"] = seed32(sampling["seed"])
-        if op == "chat" and sampling.get("json_schema") is not None:
-            # Its chat endpoint puts the template's generation prompt inside the schema's
-            # grammar, which fails on some templates: render the prompt, then complete it.
-            op, payload = "complete", self._apply_template(payload)
+        request = self._adapted(request)
         try:
-            yield from self._client.stream(op, payload, sampling, cancel)
+            for event in self._client.stream(request, cancel):
+                if isinstance(event, Final):
+                    event.energy = None  # it runs here: its process is measured, by its pid
+                yield event
         except ExpertCrashed:
             raise
         except Exception:
             if not self.alive():
+                code = self.process.returncode if self.process else None
                 raise ExpertCrashed(f"llama-server (pid {self.pid}) died "
-                                    f"(exit code {self.process.returncode})") from None
+                                    f"(exit code {code})") from None
             raise
+
+    def _adapted(self, request: Request) -> Request:
+        """As the worker does: a penalty window within the context, the seed's low 32 bits. A
+        chat with a JSON schema is rendered here and completed: the chat endpoint puts the
+        template's generation prompt inside the schema's grammar, which fails on some
+        templates."""
+        s = request.sampling
+        n_ctx = (self.loaded or {}).get("n_ctx", s.repeat_last_n)
+        update: dict = {"repeat_last_n": min(s.repeat_last_n, n_ctx)}
+        if s.seed is not None:
+            update["seed"] = seed32(s.seed)
+        sampling = s.model_copy(update=update)
+        if request.messages is not None and s.json_schema is not None:
+            return Request(sampling=sampling, prompt=self._apply_template(request.messages))
+        return dataclasses.replace(request, sampling=sampling)
 
     def count_tokens(self, messages: list[dict]) -> int:
         """The server's own chat template, then its tokenizer (/apply-template, /tokenize)."""
@@ -152,6 +169,8 @@ class LlamaServer:
     def _post(self, path: str, body: dict) -> dict:
         import httpx
 
+        if self._client is None:
+            raise ExpertCrashed(f"llama-server (pid {self.pid}) is not running")
         base = self._client.source.base_url.removesuffix("/v1")
         try:
             return httpx.post(base + path, json=body, timeout=60).raise_for_status().json()

@@ -1,8 +1,9 @@
 """Experts behind an OpenAI-compatible API (llama-server, vLLM, Ollama, another leeroo-local):
 streamed over HTTP with server-sent events, read by httpx-sse.
 
-A `Backend` like the local worker: the same ("chunk", text) ... ("done", final) messages, so the
-service treats every expert alike.
+A `Backend` like the local worker: text pieces, then one `Final`, so the service treats every
+expert alike. The energy is the one the server reports (leeroo-local's `leeroo` extension), or
+none measured: nothing runs here.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Literal
 
 from ..catalog import OpenAISource
 from ..errors import ContextOverflow, LeerooError, RemoteError
+from ..hardware import EnergyReading
+from .base import Final, Request
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["RemoteExpert", "RemoteError"]
 
@@ -21,7 +27,7 @@ __all__ = ["RemoteExpert", "RemoteError"]
 class RemoteExpert:
     """One expert on an OpenAI-compatible server: a base URL and the model name it knows."""
 
-    where = "remote"
+    where: Literal["remote"] = "remote"
     parallel = 64  # the far side queues or batches; the pool need not serialise for it
 
     def __init__(self, expert_id: str, source: OpenAISource, extra_sampling: bool = False):
@@ -29,7 +35,8 @@ class RemoteExpert:
         self.source = source
         self.pid: int | None = None  # no local process: energy is not measured here
         self._extra_sampling = extra_sampling  # llama-server knows top_k, min_p, repeat_penalty
-        self._client = None
+        self._client: httpx.Client | None = None
+        self._closed = False
         self._lock = threading.Lock()
 
     def _http(self):
@@ -47,46 +54,50 @@ class RemoteExpert:
             headers["Authorization"] = f"Bearer {os.environ[self.source.api_key_env]}"
         return headers
 
-    def _body(self, op: str, payload, sampling: dict) -> tuple[str, dict]:
-        body = {"model": self.source.model, "stream": True,
-                "stream_options": {"include_usage": True},
-                "max_tokens": sampling.get("max_tokens"), "temperature": sampling.get("temperature"),
-                "top_p": sampling.get("top_p")}
-        if sampling.get("stop"):
-            body["stop"] = sampling["stop"]
-        if sampling.get("seed") is not None:
-            body["seed"] = sampling["seed"]
-        if sampling.get("json_schema") is not None:
+    def _body(self, request: Request) -> tuple[str, dict]:
+        s = request.sampling
+        body: dict = {"model": self.source.model, "stream": True,
+                      "stream_options": {"include_usage": True},
+                      "max_tokens": s.max_tokens, "temperature": s.temperature, "top_p": s.top_p}
+        if s.stop:
+            body["stop"] = s.stop
+        if s.seed is not None:
+            body["seed"] = s.seed
+        if s.json_schema is not None:
             if self._extra_sampling:  # llama-server's own field, honoured on both endpoints
-                body["json_schema"] = sampling["json_schema"]
+                body["json_schema"] = s.json_schema
             else:
                 body["response_format"] = {"type": "json_schema", "json_schema": {
-                    "name": "answer", "schema": sampling["json_schema"], "strict": True}}
+                    "name": "answer", "schema": s.json_schema, "strict": True}}
         if self._extra_sampling:
-            body.update({k: sampling[k] for k in (
+            body.update({k: getattr(s, k) for k in (
                 "top_k", "min_p", "repeat_penalty", "repeat_last_n", "frequency_penalty",
-                "presence_penalty") if k in sampling})
-        if op == "chat":
-            body["messages"] = payload
+                "presence_penalty")})
+        if request.messages is not None:
+            body["messages"] = request.messages
             return "/chat/completions", body
-        body["prompt"] = payload
+        body["prompt"] = request.prompt
         return "/completions", body
 
-    def stream(self, op: str, payload, sampling: dict,
-               cancel: threading.Event | None = None) -> Iterator[tuple[str, dict | str]]:
+    def stream(self, request: Request, cancel: threading.Event | None = None
+               ) -> Iterator[str | Final]:
         import httpx
         from httpx_sse import SSEError, connect_sse
 
-        path, body = self._body(op, payload, sampling)
+        if self._closed:
+            raise RemoteError(f"remote expert {self.expert_id}: its client was closed")
+        path, body = self._body(request)
+        op = request.op
         url = self.source.base_url.rstrip("/") + path
-        final = {"text": "", "finish_reason": None, "prompt_tokens": 0, "completion_tokens": 0}
+        final = Final(finish_reason="", energy=EnergyReading(
+            0.0, "estimated", "remote expert: energy not reported"))
         try:
             with connect_sse(self._http(), "POST", url, json=body, headers=self._headers()) as source:
                 if source.response.status_code >= 400:
                     self._fail(source.response)
                 for sse in source.iter_sse():
                     if cancel is not None and cancel.is_set():
-                        final["finish_reason"] = "cancelled"
+                        final.finish_reason = "cancelled"
                         break
                     if sse.data == "[DONE]":
                         break
@@ -96,19 +107,22 @@ class RemoteExpert:
                     for choice in event.get("choices") or []:
                         text = (choice.get("delta") or {}).get("content") if op == "chat" else choice.get("text")
                         if text:
-                            yield "chunk", text
+                            yield text
                         if choice.get("finish_reason"):
-                            final["finish_reason"] = choice["finish_reason"]
+                            final.finish_reason = choice["finish_reason"]
                     if event.get("usage"):
-                        final["prompt_tokens"] = event["usage"].get("prompt_tokens", 0)
-                        final["completion_tokens"] = event["usage"].get("completion_tokens", 0)
-                    if event.get("leeroo"):
-                        final["remote"] = event["leeroo"]
+                        final.prompt_tokens = event["usage"].get("prompt_tokens", 0)
+                        final.completion_tokens = event["usage"].get("completion_tokens", 0)
+                    reported = (event.get("leeroo") or {}).get("energy") or {}
+                    if reported.get("joules") is not None:
+                        final.energy = EnergyReading(
+                            reported["joules"], reported.get("method", "estimated"),
+                            f"reported by the remote server ({reported.get('source', '')})")
         except (httpx.HTTPError, SSEError) as exc:
             raise RemoteError(f"remote expert {self.expert_id} at {self.source.base_url}: "
                               f"{type(exc).__name__}: {exc}") from None
-        final["finish_reason"] = final["finish_reason"] or "stop"
-        yield "done", final
+        final.finish_reason = final.finish_reason or "stop"
+        yield final
 
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
         raise LeerooError(f"{self.expert_id} is remote: log-likelihoods need a local expert")
@@ -118,9 +132,11 @@ class RemoteExpert:
                           f"count tokens; name a local expert")
 
     def health(self) -> bool:
-        """True when the server lists its models (GET /models answers 200)."""
+        """True when the server lists its models (GET /models answers 200), until closed."""
         import httpx
 
+        if self._closed:
+            return False
         try:
             return self._http().get(self.source.base_url.rstrip("/") + "/models",
                                     headers=self._headers()).status_code == 200
@@ -129,7 +145,7 @@ class RemoteExpert:
 
     def close(self) -> None:
         with self._lock:
-            client, self._client = self._client, None
+            client, self._client, self._closed = self._client, None, True
         if client is not None:
             client.close()
 

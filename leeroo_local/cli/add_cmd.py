@@ -28,7 +28,7 @@ def add(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Add an expert from the hub, a local file or Ollama (weights pulled with --onboard)."""
-    from ..add_expert import add as add_expert
+    from ..provision.add_expert import add as add_expert
     from ..universe import current_universe
     from .common import user_catalog
 
@@ -47,14 +47,14 @@ def add(
 
 
 def _onboard(expert_id: str, questions: int, min_gain: float, seed: int, quiet: bool):
-    from ..locate import ensure_local
+    from ..provision.ensure import ensure_local
     from ..selfplay.adopt import adopt
     from .common import user_catalog
-    from .selfplay_cmd import _Bars
+    from .selfplay_views import Bars
 
     catalog = user_catalog()
     expert = catalog.get(expert_id)
-    progress = _Bars(enabled=not quiet)
+    progress = Bars(enabled=not quiet)
     try:
         ensure_local(catalog, expert, expert.quant(), progress=None if quiet else True)
         with progress:
@@ -95,7 +95,7 @@ def _render(r) -> None:
 def _render_onboard(report) -> None:
     from rich.console import Console
 
-    from .selfplay_cmd import _render_onboard as render_verdict
+    from .selfplay_views import render_verdict
 
     render_verdict(report.verdict)
     console = Console()

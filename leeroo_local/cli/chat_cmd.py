@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import MinP, RepeatLastN, RepeatPenalty, Temperature, TopK, TopP
+from .common import (MinP, RepeatLastN, RepeatPenalty, Temperature, TopK, TopP,
+                     provision_at_start)
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +33,8 @@ def chat(
         if expert != "auto":
             service.catalog.get(expert)  # an unknown id fails here, before the screen opens
         else:
-            service.warm_router()  # while the screen opens and the user types
+            service.warm_router()  # while the files are checked, the screen opens, the user types
+        provision_at_start(service, expert)
         sampling = service.sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                     top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
                                     repeat_last_n=repeat_last_n, seed=seed)

@@ -60,3 +60,16 @@ def echo_json(data: Any) -> None:
 def user_catalog() -> Catalog:
     """The shipped catalog plus the user's own models.toml, when there is one."""
     return load_user_catalog()
+
+
+def provision_at_start(service, expert: str = "auto", quiet: bool = False) -> None:
+    """Make the files `service` will answer from present before the first prompt (the expert
+    named, or every universe member for auto), saying so on stderr unless `quiet`: requests
+    never fetch."""
+    from ..provision.ensure import ensure_all
+
+    if expert == "auto":
+        wanted = [(m.expert, m.quant) for m in service.universe.members]
+    else:
+        wanted = [(expert, service.route("", expert).quant)]
+    ensure_all(service.catalog, wanted, say=None if quiet else lambda line: typer.echo(line, err=True))

@@ -37,8 +37,8 @@ def fit(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Pick the most complementary experts (and their quantizations) that fit the budget."""
-    from ..fit_catalog import FitBudget, plan
-    from ..outcome_sources import fit_degradation, fit_outcomes
+    from ..fit.plan import FitBudget, plan
+    from ..fit.outcome_sources import fit_degradation, fit_outcomes
     from ..store import open_db
     from ..units import parse_size
 
@@ -71,8 +71,9 @@ def fit(
 
 
 def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    return errors()[0]["msg"].removeprefix("Value error, ") if callable(errors) else str(exc)
+    from ..errors import first_error
+
+    return first_error(exc)[1] if callable(getattr(exc, "errors", None)) else str(exc)
 
 
 def _quality(m) -> str:
@@ -102,8 +103,8 @@ def _render(report, saved) -> None:
     console.print(f"Budget: {report.rule}")
     console.print(f"Data: {report.data} ({report.n_questions} questions, "
                   f"{report.n_candidates} candidate expert/quantization pairs); router: the "
-                  f"shipped trainer's policy, {pred['folds']}-fold cross-validated "
-                  f"({_SOURCE[pred['source']].format(s=pred['seconds'])})")
+                  f"shipped trainer's policy, {pred.folds}-fold cross-validated "
+                  f"({_SOURCE[pred.source].format(s=pred.seconds)})")
     measure = "routed" if routed else "S(U)"
     table = Table("#", "expert", "quant", "memory", "gain", measure, "share", "oracle share",
                   "quality")
@@ -112,7 +113,7 @@ def _render(report, saved) -> None:
                       pct(m.score), f"{100 * m.share:.1f}%", f"{100 * m.oracle_share:.0f}%",
                       _quality(m))
     console.print(table)
-    capacity = report.budget["capacity_bytes"]
+    capacity = report.budget.capacity_bytes
     if report.mode == "resident":
         console.print(f"Total memory {size(report.total_memory_bytes)} of {size(capacity)}")
     else:
@@ -151,8 +152,8 @@ def _render(report, saved) -> None:
         console.print(f"Note: {note}")
     by_reason: dict[str, list[str]] = {}
     for s in report.skipped:
-        name = s["id"] + (f" {s['quant']}" if s.get("quant") else "")
-        by_reason.setdefault(s["reason"], []).append(name)
+        name = s.id + (f" {s.quant}" if s.quant else "")
+        by_reason.setdefault(s.reason, []).append(name)
     for reason, names in by_reason.items():
         console.print(f"Skipped ({reason}): {', '.join(names)}")
     if saved:

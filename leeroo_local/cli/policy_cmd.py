@@ -34,7 +34,7 @@ def train(
     """Train a policy on outcomes and write its ONNX graph and labels to --out."""
     from ..policy.naming import catalog_names
     from ..policy.train import train_policy
-    from ..outcome_sources import training_matrix
+    from ..fit.outcome_sources import training_matrix
     from .common import user_catalog
 
     matrix = training_matrix(data, store)
@@ -70,7 +70,7 @@ def route(
         "fit it on this batch, and no choice that would leave the rest unaffordable."),
 ) -> None:
     """Route each question; one JSON object per line: id, expert, scores."""
-    from ..outcomes import read_questions
+    from ..store.outcomes import read_questions
     from ..policy import load_policy
     from ..policy.features import prompt_text
 

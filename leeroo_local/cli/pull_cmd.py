@@ -18,7 +18,8 @@ def pull(
 ) -> None:
     """Download EXPERT's GGUF into the Hugging Face cache (resumable), or prepare a local one.
     A file already present is verified (size, SHA-256); a damaged one is made again."""
-    from ..locate import ensure_local, shard_names
+    from ..locate import shard_names
+    from ..provision.ensure import ensure_local
     from ..units import format_size
 
     catalog = user_catalog()

@@ -19,7 +19,7 @@ def remove(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Remove an added (or hand-written) expert from your catalog, and from the universe."""
-    from ..remove_expert import remove as remove_expert
+    from ..provision.remove_expert import remove as remove_expert
 
     result = remove_expert(expert_id, delete_files=delete_files)
     if as_json:

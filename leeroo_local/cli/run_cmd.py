@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .common import (MinP, RepeatLastN, RepeatPenalty, Temperature, TopK, TopP,
-                     echo_json)
+                     echo_json, provision_at_start)
 
 
 def register(app: typer.Typer) -> None:
@@ -28,13 +28,14 @@ def run(
 ) -> None:
     """Route PROMPT to an expert and stream its answer (offline on the starter experts)."""
     from ..preflight import start_service
-    from ..service import Progress, Result, TextEvent
+    from ..runtime.service import Progress, Result, TextEvent
 
     service = start_service("cli", lambda note: typer.echo(note, err=True), n_ctx=ctx)
     sampling = service.sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                 top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
                                 repeat_last_n=repeat_last_n, seed=seed)
     try:
+        provision_at_start(service, expert, quiet=as_json)
         for event in service.chat([{"role": "user", "content": prompt}], expert, sampling):
             if isinstance(event, Result):
                 result = event

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from ..selfplay.config import SelfPlayConfig
-from .common import check_choice, echo_json, model_option
+from .common import check_choice, echo_json, model_option, provision_at_start
+from .selfplay_views import Bars, pct, render_verdict
 
 
 def register(app: typer.Typer) -> None:
@@ -43,9 +44,10 @@ def selfplay(
     """Train the routing policy by self-play, or judge a new expert (--onboard)."""
     from pydantic import ValidationError
 
+    from ..errors import first_error
     from ..selfplay.loop import SelfPlay
     from ..selfplay.retrain import PolicyStep
-    from ..service import Service
+    from ..runtime.service import Service
     from ..settings import load_settings
     from ..store import open_db
 
@@ -59,10 +61,14 @@ def selfplay(
             epsilon=epsilon, threshold=threshold, seed=seed,
             source=str(source) if source else None, validation=validation, keep=keep)
     except ValidationError as exc:
-        raise typer.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        raise typer.BadParameter(first_error(exc)[1]) from None
     service = Service(load_settings(), client="selfplay")
-    progress = _Bars(enabled=not as_json)
+    progress = Bars(enabled=not as_json)
     try:
+        # Its requests never fetch: the universe's files, and those of the experts it names.
+        provision_at_start(service, quiet=as_json)
+        for named in dict.fromkeys(x for x in (onboard, generator, judge) if x):
+            provision_at_start(service, named, quiet=as_json)
         policy = PolicyStep(service.settings, service.universe, service.catalog, seed=seed)
         loop = SelfPlay(service, open_db(), config, policy, on_event=progress.update)
         with progress:
@@ -81,44 +87,9 @@ def selfplay(
     if as_json:
         echo_json(report.model_dump() if onboard else [r.model_dump() for r in reports])
     elif onboard:
-        _render_onboard(report)
+        render_verdict(report)
     else:
         _render(reports)
-
-
-class _Bars:
-    """Rich progress bars on stderr, one per stage of a round, driven by the loop's events."""
-
-    def __init__(self, enabled: bool):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        self.enabled = enabled
-        self.bars = Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), console=Console(stderr=True),
-                             disable=not enabled)
-        self.current = None
-
-    def __enter__(self):
-        self.bars.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.bars.__exit__(*exc)
-
-    def update(self, event) -> None:
-        if not self.enabled or event.stage == "done":
-            return
-        if event.task is None:
-            label = {"validation": "validation set", "onboarding": "onboarding"}.get(
-                event.stage, f"round {event.round}: {event.stage}")
-            self.current = self.bars.add_task(label, total=event.total, completed=event.done)
-        elif self.current is not None:
-            self.bars.update(self.current, completed=event.done)
-
-
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
 
 
 def _render(reports) -> None:
@@ -134,8 +105,8 @@ def _render(reports) -> None:
             f"{r.questions}" + (f" (-{r.rejected})" if r.rejected else ""),
             f"{r.scored}" + (f" ({r.unscorable + r.failed} lost)" if r.unscorable or r.failed
                              else ""),
-            f"{_pct(r.signal_share)}", _pct(r.retrain.validation_accuracy),
-            _pct(r.retrain.candidate_accuracy), r.retrain.action, f"{r.seconds:.1f} s",
+            f"{pct(r.signal_share)}", pct(r.retrain.validation_accuracy),
+            pct(r.retrain.candidate_accuracy), r.retrain.action, f"{r.seconds:.1f} s",
             f"{r.energy_j:.0f} J")
     console.print(table)
     methods = sorted({r.energy_method for r in reports})
@@ -149,23 +120,3 @@ def _render(reports) -> None:
         console.print(f"Round {r.number}: experts chosen: {chosen}; {r.retrain.detail}")
     for r in reports:
         console.print(f"Round {r.number}: {r.retrain.detail}")
-
-
-def _render_onboard(report) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from ..units import format_size
-
-    console = Console()
-    console.print(f"{report.expert} ({report.quant_run}) on {report.questions} stored questions: "
-                  f"accuracy {_pct(report.single_score)}; universe {', '.join(report.universe)} "
-                  f"{'routed accuracy' if report.objective == 'routed' else 'S(U)'} "
-                  f"{_pct(report.universe_score)}")
-    table = Table("quant", "memory", "fits", "gain", "quality")
-    for o in report.options:
-        table.add_row(o.quant, format_size(o.memory_bytes, binary=False), "yes" if o.fits else "no",
-                      f"{100 * o.gain:+.1f}", o.quality)
-    console.print(table)
-    console.print(f"Budget: {report.budget}")
-    console.print(f"Verdict: {report.reason}")

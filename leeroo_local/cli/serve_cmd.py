@@ -14,10 +14,10 @@ def serve(
     port: int = typer.Option(8642, "--port", "-p", min=0, max=65535,
                              help="Port; 0 picks a free one."),
     api_key: str = typer.Option(None, "--api-key", envvar="LEEROO_API_KEY",
-                                help="Require `Authorization: Bearer KEY` on /v1 (8+ characters). A "
-                                     "command-line argument is visible to every local user in "
-                                     "`ps`; the LEEROO_API_KEY environment variable is not, so "
-                                     "prefer it."),
+                                help="Require `Authorization: Bearer KEY` (or `x-api-key: KEY`) on "
+                                     "/v1 and /metrics (8+ characters). A command-line argument "
+                                     "is visible to every local user in `ps`; the LEEROO_API_KEY "
+                                     "environment variable is not, so prefer it."),
     insecure_no_api_key: bool = typer.Option(
         False, "--insecure-no-api-key",
         help="Allow a non-loopback --host without an API key: anyone on the network may use it."),
@@ -28,11 +28,15 @@ def serve(
     shutdown_grace: float = typer.Option(
         10.0, "--shutdown-grace", min=0,
         help="On SIGTERM or Ctrl-C, seconds requests in flight may take to finish."),
+    pull: bool = typer.Option(
+        True, "--pull/--no-pull",
+        help="Make every member's file present before listening (download, assemble, quantize); "
+             "--no-pull: a request for a missing one gets a 503 naming `leeroo-local pull`."),
 ) -> None:
     """Serve the universe at http://HOST:PORT/v1 (models: auto and each expert)."""
     from pydantic import ValidationError
 
-    from ..errors import ConfigError
+    from ..errors import ConfigError, one_line
     from ..preflight import start_service
     from ..server import ServerSettings, create_app, run_server
     from ..server.runner import bind
@@ -47,10 +51,13 @@ def serve(
                                   allow_open=insecure_no_api_key, max_body_bytes=body_limit,
                                   shutdown_grace_s=shutdown_grace)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"serve: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise ConfigError(one_line(exc, "serve")) from None
     service = start_service("serve", lambda note: typer.echo(note, err=True), n_ctx=ctx)
     service.warm_router()  # while uvicorn starts, not on the first request
+    if pull:
+        from .common import provision_at_start
+
+        provision_at_start(service)
     sock = bind(settings.host, settings.port)
     url = f"http://{settings.host}:{sock.getsockname()[1]}/v1"
     # On stdout, so a script that starts `serve --port 0` reads the address from it.

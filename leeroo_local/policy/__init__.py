@@ -25,13 +25,17 @@ and train.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import Budget, Decision, Router, decide
+
+if TYPE_CHECKING:
+    from .onnx_runtime import OnnxRouter
 
 __all__ = ["Budget", "Decision", "Router", "decide", "load_policy"]
 
 
-def load_policy(path: str | Path, onnx_file: str | None = None) -> Router:
+def load_policy(path: str | Path, onnx_file: str | None = None) -> OnnxRouter:
     """The router of a policy folder (onnxruntime is imported here, on first use)."""
     from .onnx_runtime import OnnxRouter
 

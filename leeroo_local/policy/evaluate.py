@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..outcomes import load_matrix
+from ..store.outcomes import load_matrix
 
 SWEEP_POINTS = 40
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..catalog import Catalog
 from ..errors import DataError
-from ..outcomes import OutcomeMatrix, split_column
+from ..store.outcomes import OutcomeMatrix, split_column
 
 
 def catalog_names(matrix: OutcomeMatrix, catalog: Catalog, experts: list[str] | None = None

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..outcomes import OutcomeMatrix, split_column
+from ..store.outcomes import OutcomeMatrix, split_column
 from .embed import TOKENIZER_FILE
 from .export import write_graph
 from .features import FeatureConfig, prompt_text

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from ..locate import ensure_local
+from ..provision.ensure import ensure_local
 from ..settings import load_settings
 from ..store import open_db
 from ..store import rounds as store
@@ -38,7 +38,7 @@ def adopt(expert: str, questions: int = 30, seed: int = 0, min_gain: float = 0.0
           on_event: Callable | None = None) -> AdoptReport:
     """Judge `expert` for the current universe; when it joins, save the universe with it and
     retrain the routing policy. Interrupted, it resumes from the stored outcomes."""
-    from ..service import Service
+    from ..runtime.service import Service
     from .loop import SelfPlay
     from .retrain import PolicyStep
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from ..errors import DataError, LeerooError
-from ..fit_catalog import outcome_name
-from ..outcomes import column_name, default_data_dir, split_column
-from ..service import Service
+from ..fit.plan import outcome_name
+from ..store.outcomes import column_name, default_data_dir, split_column
+from ..runtime.service import Service
 from ..store import rounds as store
 from ..store.evaluations import SHIPPED_FOLDERS, Outcome, ensure_source
 from . import exploration, signal

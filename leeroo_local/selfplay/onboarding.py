@@ -21,14 +21,15 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
-from .. import fit_predictions, fit_routed
+from ..fit import predictions as fit_predictions
+from ..fit import routed as fit_routed
 from ..catalog import Catalog
 from ..degradation import DegradationModel
 from ..errors import BudgetTooSmall, DataError
-from ..fit_catalog import (FitBudget, build_candidates, outcome_name, plan, prediction_columns,
+from ..fit.plan import (FitBudget, build_candidates, outcome_name, plan, prediction_columns,
                            routed_predictions)
-from ..outcome_sources import fit_degradation, fit_outcomes
-from ..outcomes import split_column
+from ..fit.outcome_sources import fit_degradation, fit_outcomes
+from ..store.outcomes import split_column
 from ..settings import Settings
 from ..store import rounds as store
 from ..universe import Universe

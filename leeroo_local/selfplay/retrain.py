@@ -25,8 +25,8 @@ from .. import paths
 from ..catalog import Catalog
 from ..errors import DataError
 from ..hardware import EnergyMeter
-from ..outcome_sources import training_matrix
-from ..outcomes import column_name
+from ..fit.outcome_sources import training_matrix
+from ..store.outcomes import column_name
 from ..settings import Settings
 from ..store import rounds as store
 from ..universe import Universe
@@ -69,7 +69,7 @@ class PolicyStep:
         if self._bound is not None and self._bound[0] == folder:
             return self._bound[1]
         from ..policy import load_policy
-        from ..routing import UniverseRouter
+        from ..runtime.routing import UniverseRouter
 
         policy = load_policy(folder)
         bound = UniverseRouter(policy, policy.labels.name, self.universe, self.catalog,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..backends.base import Sampling
-from ..service import Result, Service
+from ..runtime.service import Result, Service
 from ..scoring import (
     JUDGE_RUBRIC, mc_prompt, parse_judge, score_choice, score_loglikelihood, score_short,
 )

@@ -115,7 +115,7 @@ class GeneratorSource:
              max_chars: int | None = None, multiple_choice: bool = True) -> list[Question]:
         """Up to n valid questions in at most 4n attempts (a rejected one is counted)."""
         from ..backends.base import Sampling
-        from ..service import Result
+        from ..runtime.service import Result
 
         out: list[Question] = []
         attempts = 0

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..backends.base import Sampling
 from ..limits import MAX_MESSAGES, MAX_NAME_CHARS, MAX_STOP, MAX_STOP_CHARS, MAX_VOCAB
-from ..service import Result
+from ..runtime.service import Result
 from . import requests as convert
 from .completions import Call, answer, leeroo_of
 from .errors import ApiError, anthropic_body, describe, error_response

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..errors import UnknownExpert
-from ..service import Service
+from ..runtime.service import Service
 from .bridge import Threads
 from .anthropic import router as anthropic_router
 from .completions import router as completions_router

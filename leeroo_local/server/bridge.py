@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Callable, Iterator
 
-from ..service import Result, TextEvent
+from ..runtime.service import Result, TextEvent
 
 END = object()  # the generator is exhausted
 TIMEOUT = object()  # nothing arrived in time

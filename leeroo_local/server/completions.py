@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from ..errors import LeerooError
-from ..service import Progress, Result, Route, TextEvent
+from ..runtime.service import Progress, Result, Route, TextEvent
 from . import requests as convert
 from .refusals import mark_reached
 from .bridge import END, TIMEOUT, EventPump

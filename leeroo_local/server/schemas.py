@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..limits import (MAX_CONTEXT, MAX_MESSAGES, MAX_NAME_CHARS, MAX_STOP_CHARS, MAX_VOCAB,
                       SEED_MAX, SEED_MIN)
-from ..service import Energy, Route, Timings
+from ..runtime.service import Energy, Route, Timings
 
 StopString = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
 

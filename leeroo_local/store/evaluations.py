@@ -17,7 +17,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from ..errors import DataError
-from ..outcomes import OutcomeMatrix, column_name, default_data_dir, load_matrix, split_column
+from .outcomes import OutcomeMatrix, column_name, default_data_dir, load_matrix, split_column
 
 SHIPPED_SOURCE = "mmlu-pro-dev"
 # Outcome folders shipped in leeroo_local/data, by the source name they are stored under.

@@ -1,0 +1,404 @@
+"""The facade the adapters (CLI, server, TUI) use: route a prompt, run it on an expert, measure.
+
+Experts run on backends (backends/base.py) that runners.py picks by the catalog's source kind:
+local files in the pool (loaded on demand, unloaded when memory is needed or their keep-alive
+ends), servers elsewhere over HTTP. Nothing here asks which: the adapters see only routes, text
+events and results, and this module only backends, runners and Final results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterator, Literal
+
+from pydantic import BaseModel, Field
+
+from ..backends.base import Final, Request, Sampling
+from ..catalog import Catalog, load_user_catalog
+from ..errors import Cancelled, LeerooError
+from ..hardware import EnergyMeter
+from ..settings import Settings
+from ..store.requests import RequestLog
+from ..textcheck import require_encodable
+from ..universe import Universe, current_universe
+from .runners import Runners, present
+
+if TYPE_CHECKING:
+    from .routing import UniverseRouter  # imported on first route (onnxruntime)
+
+log = logging.getLogger(__name__)
+
+NAMED = "named by the request"
+"""The route's reason when the request named its expert (no policy involved)."""
+
+
+class Route(BaseModel):
+    """Which expert answers and why."""
+
+    expert: str = Field(description="Catalog id of the expert that answers.")
+    quant: str = Field(description="Its quantization.")
+    scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="Predicted score in [0, 1] of every universe expert on this prompt (empty "
+        "when the expert was named or no policy knows the universe).")
+    reason: str = Field(default="", description="Why this expert, in a short sentence.")
+    route_s: float = Field(default=0.0, description="Seconds the routing decision took.")
+    policy_load_s: float = Field(
+        default=0.0, description="Of route_s, the seconds spent loading the routing policy: "
+        "non-zero only on a process's first routed request (the policy is loaded once, lazily).")
+
+
+class Timings(BaseModel):
+    route_s: float = 0.0
+    load_s: float = 0.0
+    ttft_s: float = 0.0
+    total_s: float = 0.0
+    tokens_per_s: float = 0.0
+
+
+class Energy(BaseModel):
+    joules: float
+    method: str = Field(description="measured (RAPL/NVML) or estimated (CPU time x W/core).")
+    source: str = ""
+
+
+class Result(BaseModel):
+    """A finished request: the answer and everything measured about it."""
+
+    answer: str
+    expert: str
+    quant: str
+    route: Route
+    timings: Timings
+    tokens: dict[str, int]
+    energy: Energy
+    finish_reason: str
+
+
+@dataclass
+class TextEvent:
+    """A piece of the answer."""
+
+    text: str
+
+
+@dataclass
+class Progress:
+    """Where a request stands before its first token, so adapters are never silent during a
+    cold load: "routed" (the route is known), "loading" (the expert is being loaded; only for
+    a cold expert), "generating" (loaded; load_s is what it cost)."""
+
+    stage: Literal["routed", "loading", "generating"]
+    route: Route
+    load_s: float = 0.0
+
+
+class Service:
+    """Everything a request needs, built once: catalog, universe, settings, loaded experts."""
+
+    def __init__(self, settings: Settings, catalog: Catalog | None = None,
+                 universe: Universe | None = None, log: RequestLog | None = None,
+                 client: str = "cli"):
+        self.settings = settings
+        self.catalog = catalog or load_user_catalog()
+        self.universe = universe or current_universe(self.catalog)
+        if settings.n_ctx:
+            self.universe = self.universe.model_copy(update={"n_ctx": settings.n_ctx})
+        self._runners = Runners(settings, self.catalog, self.universe)
+        self._log = log
+        self._lazy_lock = threading.Lock()
+        self._route_lock = threading.Lock()
+        self._router: UniverseRouter | Literal[False] | None = None  # False: no policy knows it
+        self._load_s: dict[str, float] = {}
+        self.client = client
+        self.observers: list[Callable[[dict], None]] = []
+        """Called with every request's log row (the server's /metrics counts them)."""
+
+    def route(self, prompt: str, expert: str = "auto") -> Route:
+        """The expert for `prompt`: the one named, or the routing policy's choice (routing.py)."""
+        started = time.perf_counter()
+        if expert != "auto":
+            member = next((m for m in self.universe.members if m.expert == expert), None)
+            quant = member.quant if member else self.catalog.get(expert).default_quant
+            self.catalog.get(expert).quant(quant)
+            return Route(expert=expert, quant=quant, reason=NAMED,
+                         route_s=time.perf_counter() - started)
+        cold = self._router is None
+        router = self.router()
+        load_s = time.perf_counter() - started if cold else 0.0
+        if router is None:
+            first = self.universe.members[0]
+            return Route(expert=first.expert, quant=first.quant,
+                         reason="no routing policy knows this universe's experts: its first member",
+                         route_s=time.perf_counter() - started, policy_load_s=load_s)
+        with self._route_lock:  # the session budget is charged in order
+            choice = router.choose(
+                prompt, loaded=lambda m: self._is_warm(Route(expert=m.expert, quant=m.quant)),
+                measured_load_s=lambda m: self._load_s.get(f"{m.expert}:{m.quant}"))
+        return Route(expert=choice.member.expert, quant=choice.member.quant, scores=choice.scores,
+                     reason=choice.reason, route_s=time.perf_counter() - started,
+                     policy_load_s=load_s)
+
+    def warm_router(self) -> threading.Thread:
+        """Load the routing policy in the background, so that a long-lived front end (serve,
+        chat) does not charge it to its first request; a route that comes first waits on it."""
+        thread = threading.Thread(target=self.router, name="leeroo-policy-load", daemon=True)
+        thread.start()
+        return thread
+
+    def router(self):
+        """The universe's routing policy (a UniverseRouter), loaded once on first use; None when
+        no policy knows any of the universe's experts (a warning says so)."""
+        with self._lazy_lock:
+            if self._router is None:
+                self._router = self._load_router() or False
+            return self._router or None
+
+    def _load_router(self):
+        from ..policy import load_policy
+        from ..policy.shipped import resolve_policy
+        from .routing import UniverseRouter
+
+        folder = resolve_policy(self.settings.policy, self.universe.ids())
+        if folder is None:
+            log.warning("no routing policy knows any of %s: routing to the first member",
+                        ", ".join(self.universe.ids()))
+            return None
+        policy = load_policy(folder)
+        threads = self.settings.n_threads or max(1, (os.cpu_count() or 2) // 2)
+        bound = UniverseRouter(policy, policy.labels.name, self.universe, self.catalog,
+                               cost_weight=self.settings.cost_weight,
+                               swap_penalty=self.settings.swap_penalty,
+                               watts=self.settings.watts_per_core, threads=threads,
+                               max_mean_cost=self.settings.max_mean_cost,
+                               quants=policy.labels.quants)
+        if not bound.covers_any:
+            log.warning("policy %s knows none of %s: routing to the first member",
+                        folder, ", ".join(self.universe.ids()))
+            return None
+        return bound
+
+    def local_file(self, expert: str, quant: str):
+        """The expert's file on this machine (NotPresent when it is not; see runners.present)."""
+        return present(self.catalog, expert, quant)
+
+    def pool(self):
+        """The pool of local experts, started on first use (so `--help` and routing start nothing)."""
+        return self._runners.local.pool()
+
+    def load_plan(self, path):
+        """The MemoryEstimate a load of this expert file follows (memory_plan.py)."""
+        return self._runners.local.load_plan(path)
+
+    def sampling(self, **given) -> Sampling:
+        """A request's sampling: what the caller gives (None: not given) over the settings'
+        defaults (`[sampling]` in config.toml)."""
+        from pydantic import ValidationError
+
+        from ..errors import ConfigError, one_line
+
+        chosen = {k: v for k, v in given.items() if v is not None}
+        try:
+            return Sampling(**{**self.settings.sampling.model_dump(), **chosen})
+        except ValidationError as exc:
+            raise ConfigError(one_line(exc, "sampling")) from None
+
+    def chat(self, messages: list[dict], expert: str = "auto", sampling: Sampling | None = None,
+             cancel: threading.Event | None = None,
+             conversation: str | None = None) -> Iterator[Progress | TextEvent | Result]:
+        """Stream Progress events, TextEvents, then one Result with the route, timings, tokens
+        and energy.
+
+        Closing the iterator early (a client that went away) cancels the generation.
+        """
+        prompt = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+        return self._logged("chat", messages, prompt, expert, sampling, cancel, conversation)
+
+    def complete(self, prompt: str, expert: str = "auto", sampling: Sampling | None = None,
+                 cancel: threading.Event | None = None) -> Iterator[Progress | TextEvent | Result]:
+        """Like chat, for a plain prompt (OpenAI's legacy completions)."""
+        return self._logged("complete", prompt, prompt, expert, sampling, cancel, None)
+
+    @property
+    def log(self) -> RequestLog:
+        """The request log (opened on first use)."""
+        with self._lazy_lock:
+            if self._log is None:
+                self._log = RequestLog()
+            return self._log
+
+    def log_state(self) -> dict:
+        """The request log's health (`ok`, or `degraded` with rows waiting and lost), for
+        /health; `unopened` before the first request."""
+        if self._log is None:
+            return {"status": "unopened"}
+        return dataclasses.asdict(self._log.state())
+
+    def record_request(self, **row) -> None:
+        """Log a request; the log never changes an answer (RequestLog keeps rows it cannot
+        write; a log that cannot even be opened is reported here)."""
+        try:
+            self.log.record(**row)
+        except Exception as exc:  # noqa: BLE001 - whatever the log does, the answer stands
+            log.error("request log: %s: %s", type(exc).__name__, exc)
+        for observe in self.observers:
+            try:
+                observe(row)
+            except Exception as exc:  # noqa: BLE001 - nor does a metric
+                log.error("request observer: %s: %s", type(exc).__name__, exc)
+
+    def _logged(self, op, payload, prompt, expert, sampling, cancel, conversation):
+        """Run a request and log it, whatever happens: result, error, or cancellation."""
+        messages = payload if op == "chat" else None
+        record = dict(kind=op, prompt=prompt, messages=messages, client=self.client,
+                      conversation=conversation)
+        route_box: list[Route] = []
+        sent: list[str] = []  # what the client received, kept in the row of a request cut short
+        try:
+            for event in self._run(op, payload, prompt, expert, sampling, cancel, route_box):
+                if isinstance(event, Result):
+                    self.record_request(result=event, **record)
+                elif isinstance(event, TextEvent):
+                    sent.append(event.text)
+                yield event
+        except (GeneratorExit, Cancelled):
+            why = getattr(cancel, "reason", None) or "the client went away"
+            self.record_request(route=route_box[0] if route_box else None, partial=sent,
+                         error=f"cancelled: {why}", **record)
+            raise
+        except LeerooError as exc:
+            self.record_request(route=route_box[0] if route_box else None, partial=sent,
+                         error=f"{type(exc).__name__}: {exc}", **record)
+            raise
+
+    @contextlib.contextmanager
+    def _expert(self, route: Route, cancel: threading.Event | None = None):
+        """(Backend, load seconds, on a GPU) for the routed expert, from the runner its source
+        kind names. A set `cancel` takes a request out of the expert's queue (Cancelled)."""
+        with self._runners.of(route.expert).open(self.catalog.get(route.expert), route.quant,
+                                                 cancel) as (backend, load_s, on_gpu):
+            if load_s:
+                self._load_s[f"{route.expert}:{route.quant}"] = load_s  # the router's expected load
+            yield backend, load_s, on_gpu
+
+    def _is_warm(self, route: Route) -> bool:
+        """True when the routed expert needs no load (its runner says: loaded now, or elsewhere)."""
+        return self._runners.of(route.expert).is_warm(self.catalog.get(route.expert), route.quant)
+
+    def _run(self, op, payload, prompt, expert, sampling, cancel, route_box):
+        require_encodable(payload, "messages" if op == "chat" else "prompt")
+        sampling = sampling or self.sampling()
+        cancel = cancel or threading.Event()
+        route = self.route(prompt, expert)
+        route_box.append(route)
+        started = time.perf_counter()
+        yield Progress("routed", route)
+        if not self._is_warm(route):
+            yield Progress("loading", route)
+        with self._expert(route, cancel) as (backend, load_s, on_gpu):
+            yield Progress("generating", route, load_s)
+            meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
+                                pids=[backend.pid] if backend.pid else [], gpu=on_gpu).start()
+            gen_start = time.perf_counter()
+            parts: list[str] = []
+            first_at = None
+            final = Final(finish_reason="stop")
+            request = (Request(sampling, messages=payload) if op == "chat"
+                       else Request(sampling, prompt=payload))
+            stream = backend.stream(request, cancel)
+            try:
+                for event in stream:
+                    if isinstance(event, Final):
+                        final = event
+                        continue
+                    if first_at is None:
+                        first_at = time.perf_counter()
+                    parts.append(event)
+                    yield TextEvent(event)
+            except GeneratorExit:
+                cancel.set()
+                for _ in stream:  # drain up to the worker's Final, so the backend stays in sync
+                    pass
+                raise
+            ended = time.perf_counter()
+            measured = meter.stop()
+        energy = final.energy or measured  # a backend that knows its energy says so
+        produced = final.completion_tokens
+        decode_s = ended - (first_at or ended)
+        yield Result(
+            answer="".join(parts), expert=route.expert, quant=route.quant, route=route,
+            timings=Timings(
+                route_s=route.route_s, load_s=load_s,
+                ttft_s=(first_at - gen_start) if first_at else 0.0,
+                total_s=ended - started + route.route_s,
+                tokens_per_s=(produced - 1) / decode_s if decode_s > 0 and produced > 1 else 0.0,
+            ),
+            tokens={"prompt": final.prompt_tokens, "completion": produced,
+                    "cached": final.cached_tokens},
+            energy=Energy(joules=energy.joules, method=energy.method, source=energy.source),
+            finish_reason=final.finish_reason or "stop",
+        )
+
+    def status(self) -> list[dict]:
+        """Each universe member for the adapters: quantization, name, and its runner's row (memory,
+        where it runs, loaded, busy, queued, keep-alive seconds left; runners.Runner.status).
+        Starts no worker and touches no network."""
+        out = []
+        for m in self.universe.members:
+            expert = self.catalog.get(m.expert)
+            row = {"expert": m.expert, "quant": m.quant, "name": expert.name}
+            out.append({**row, **self._runners.of(m.expert).status(expert, m)})
+        return out
+
+    def count_tokens(self, messages: list[dict], expert: str = "auto") -> tuple[Route, int]:
+        """(the route, the conversation's prompt tokens on that expert): what it would read."""
+        require_encodable(messages, "messages")
+        prompt = next((m.get("content") or "" for m in reversed(messages)
+                       if m.get("role") == "user"), "")
+        route = self.route(prompt, expert)
+        with self._expert(route) as (backend, _, _):
+            return route, backend.count_tokens(messages)
+
+    def loglikelihoods(self, expert: str, context: str, continuations: list[str]) -> list[float]:
+        """Log-probability of each continuation after `context` on a local expert (for
+        multiple-choice scoring); KV cache of the context is reused across continuations."""
+        return self.loglikelihoods_measured(expert, context, continuations).values
+
+    def close(self) -> None:
+        """Stop the experts (the pool's workers, HTTP clients) and close the log."""
+        self._runners.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def loglikelihoods_measured(self, expert: str, context: str,
+                                continuations: list[str]) -> LoglikResult:
+        """`loglikelihoods` with the time and energy it cost (self-play reports both)."""
+        route = self.route(context, expert)
+        started = time.perf_counter()
+        with self._expert(route) as (backend, load_s, on_gpu):
+            meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
+                                pids=[backend.pid] if backend.pid else [], gpu=on_gpu).start()
+            values = backend.loglikelihoods(context, continuations)
+            energy = meter.stop()
+        return LoglikResult(values=values, expert=route.expert, quant=route.quant, load_s=load_s,
+                            total_s=time.perf_counter() - started,
+                            energy=Energy(joules=energy.joules, method=energy.method,
+                                          source=energy.source))
+
+
+class LoglikResult(BaseModel):
+    """Log-likelihoods of continuations on one expert, and what computing them cost."""
+
+    values: list[float] = Field(description="Log-probability of each continuation, in order.")
+    expert: str = Field(description="The expert that scored them.")
+    quant: str = Field(description="Its quantization.")
+    load_s: float = Field(default=0.0, description="Seconds spent loading the expert first.")
+    total_s: float = Field(description="Seconds from the request to the values, load included.")
+    energy: Energy = Field(description="Energy of the scoring itself (the load not included).")
