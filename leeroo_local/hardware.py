@@ -17,6 +17,14 @@ from pathlib import Path
 import psutil
 
 
+def physical_cores() -> int:
+    """Cores llama.cpp generates on by default (its own default and Ollama's): the physical
+    ones; a second hyperthread of a core adds little to a memory-bound decode."""
+    import os
+
+    return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+
+
 def available_ram() -> int:
     """Bytes of RAM available to new allocations now."""
     return int(psutil.virtual_memory().available)

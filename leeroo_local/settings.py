@@ -51,7 +51,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEEROO_", extra="forbid", allow_inf_nan=False)
 
     n_threads: int = Field(default=0, ge=0, le=MAX_THREADS,
-                           description="llama.cpp threads; 0: half the cores.")
+                           description="llama.cpp threads for generation; 0: the physical cores "
+                           "(llama.cpp's own default).")
+    n_threads_batch: int = Field(default=0, ge=0, le=MAX_THREADS,
+                                 description="llama.cpp threads for prompt batches; 0: as many "
+                                 "as for generation.")
+    prompt_cache: float = Field(
+        default=1.0, ge=0, le=16,
+        description="KV states an expert keeps for the conversations it left for another, in "
+        "contexts' worth of its KV cache: their next turn resumes instead of computing the "
+        "history again. Counted in the memory plan; 0: off.")
     n_ctx: int = Field(default=0, ge=0, le=MAX_CONTEXT,
                        description="Context per expert; 0: the universe's.")
     ram_budget: str = Field(default="", description="Memory the pool may use, e.g. 16GB; empty: 80% of free RAM.")

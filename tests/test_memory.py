@@ -107,3 +107,17 @@ def test_llama_cpp_loads_before_numpy():
             "print(m.index('llama_cpp.llama_cpp') < m.index('numpy'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_the_prompt_cache_is_counted_in_what_a_load_needs(tiny_dir):
+    from leeroo_local.catalog import load_catalog
+    from leeroo_local.runtime.memory_plan import MemoryPlanner
+    from leeroo_local.universe import Member, Universe
+
+    universe = Universe(members=[Member(expert="gemma-3-270m", quant="Q4_K_M")], n_ctx=2048)
+    path = tiny_dir / "tiny-1.gguf"
+    plain = MemoryPlanner(load_catalog(), universe)
+    cached = MemoryPlanner(load_catalog(), universe, prompt_cache=2.0)
+    kv = plain._estimate(path, None).kv_bytes
+    assert plain.cache_bytes(path) == 0 and cached.cache_bytes(path) == 2 * kv > 0
+    assert cached.need(path) == plain.need(path) + 2 * kv

@@ -468,3 +468,45 @@ def test_a_refused_request_has_its_log_row(server, service):
     assert len(logged) == 4
     assert all(r["error"].startswith("refused (") and r["expert"] is None for r in logged)
     assert {r["prompt"] for r in logged} == {"hi", "who?", ""}
+
+
+def _history(topic: str) -> list[dict]:
+    turns = []
+    for i in range(3):
+        turns += [{"role": "user", "content": f"{topic} {i}: " + "the keeper wrote the log " * 8},
+                  {"role": "assistant", "content": f"noted {i}"}]
+    return turns
+
+
+def test_two_conversations_alternating_on_one_expert_resume_from_the_prompt_cache(client):
+    """A conversation's next turn after another conversation's reuses its history's KV state;
+    usage.prompt_tokens_details.cached_tokens says how much (validated against OpenAI's schema)."""
+    a, b = _history("sea"), _history("bread")
+
+    def turn(history, question):
+        return client.chat.completions.create(
+            model="tiny-3", max_tokens=2, temperature=0,
+            messages=history + [{"role": "user", "content": question}]).usage
+
+    turn(a, "first?")
+    turn(b, "first?")  # takes the context: a's state goes to the prompt cache
+    resumed = turn(a, "second?")
+    # all but the new turn (about 30 tokens of a byte vocabulary) comes from the cache
+    assert resumed.prompt_tokens_details.cached_tokens >= resumed.prompt_tokens - 40 > 900
+    fresh = turn([{"role": "user", "content": "the keeper wrote a new log " * 8}], "third?")
+    assert fresh.prompt_tokens_details.cached_tokens < 16  # nothing of it was seen before
+
+
+def test_run_json_names_the_threads_it_decoded_with(tiny_dir):
+    import psutil
+    from typer.testing import CliRunner
+
+    from helpers import install_tiny_universe
+    from leeroo_local.cli import app
+
+    install_tiny_universe(tiny_dir)
+    result = CliRunner().invoke(app, ["run", "hello", "--json", "-n", "3", "--expert", "tiny-1"])
+    assert result.exit_code == 0, result.output
+    threads = json.loads(result.output)["threads"]
+    physical = psutil.cpu_count(logical=False) or psutil.cpu_count()
+    assert threads == {"generation": physical, "batch": physical}  # llama.cpp's own default

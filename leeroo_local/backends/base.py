@@ -59,6 +59,8 @@ class LoadInfo:
     n_ctx: int
     n_gpu_layers: int = 0
     chat_template: bool = False
+    n_threads: int = 0
+    n_threads_batch: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -101,6 +103,8 @@ class Final:
     energy: EnergyReading | None = None
     cached_tokens: int = 0
     """Of the prompt tokens, those whose KV state was reused rather than computed."""
+    threads: tuple[int, int] | None = None
+    """llama.cpp threads (generation, prompt batches) where this machine computed it."""
 
 
 class Backend(Protocol):
@@ -156,8 +160,10 @@ class ManagedBackend(Backend, Protocol):
         """Block until it can load (a worker: its interpreter started and llama.cpp imported)."""
         ...
 
-    def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0) -> dict:
-        """Load the expert's file; what the load cost and offers."""
+    def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0, *,
+             n_threads_batch: int = 0, prompt_cache_bytes: int = 0) -> dict:
+        """Load the expert's file; what the load cost and offers. Threads 0: the machine's
+        default (physical cores); `prompt_cache_bytes`: KV states kept for conversations."""
         ...
 
     def alive(self) -> bool:

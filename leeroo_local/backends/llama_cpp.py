@@ -16,7 +16,7 @@ import random
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 # llama.cpp's libraries load before numpy (gguf_info imports it): with numpy loaded first, a CUDA
 # build of llama-cpp-python crashed (SIGSEGV) in every model load on an H200 machine
@@ -25,11 +25,13 @@ import llama_cpp  # noqa: E402,F401  isort: skip
 
 from ..errors import ContextOverflow, CorruptModel, LeerooError, SchemaError
 from ..gguf_info import read_gguf
+from ..hardware import physical_cores
 from ..limits import seed32
 from .base import Chunk, LoadInfo, Sampling
 
 if TYPE_CHECKING:
     import numpy as np
+    from llama_cpp.llama import LlamaState
 
 _LOG: collections.deque[str] = collections.deque(maxlen=40)
 _log_callback = None  # keep a reference: llama.cpp calls it from C
@@ -135,7 +137,7 @@ def _open_blank_line(text: str) -> int:
     return m.start() if m else len(text)
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b):
         if x != y:
@@ -164,7 +166,8 @@ class PromptCache:
 
     def __init__(self, capacity_bytes: int):
         self.capacity_bytes = capacity_bytes
-        self._states: collections.OrderedDict[tuple[int, ...], object] = collections.OrderedDict()
+        self._states: collections.OrderedDict[tuple[int, ...], LlamaState] = (
+            collections.OrderedDict())
 
     @property
     def size_bytes(self) -> int:
@@ -204,14 +207,15 @@ class LlamaCppModel:
         import llama_cpp
 
         started = time.perf_counter()
-        threads = n_threads or default_threads()
+        threads = n_threads or physical_cores()  # llama.cpp's and Ollama's default
+        batch_threads = n_threads_batch or threads
         try:
             self._llm = llama_cpp.Llama(
                 str(path), n_ctx=n_ctx, n_threads=threads, n_gpu_layers=n_gpu_layers, seed=seed,
                 verbose=False,
                 # llama.cpp's own default (llama-cpp-python's is every core): prompt batches on
                 # more threads than decoding gets collapse when the other cores are busy.
-                n_threads_batch=n_threads_batch or threads,
+                n_threads_batch=batch_threads,
             )
         except (ValueError, RuntimeError) as exc:
             raise CorruptModel(f"{path}: llama.cpp could not load it: {exc}. {last_log()}") from None
@@ -223,6 +227,7 @@ class LlamaCppModel:
         self.info = LoadInfo(
             load_s=time.perf_counter() - started, n_ctx=min(n_ctx, self._llm.n_ctx()),
             n_gpu_layers=n_gpu_layers, chat_template=self._formatter is not None,
+            n_threads=threads, n_threads_batch=batch_threads,
         )
         self.prompt_cache = PromptCache(prompt_cache_bytes) if prompt_cache_bytes else None
 

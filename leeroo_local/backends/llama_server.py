@@ -24,6 +24,7 @@ from typing import Iterator, Literal
 from .. import paths
 from ..catalog import OpenAISource
 from ..errors import ConfigError, CorruptModel, ExpertCrashed, RemoteError
+from ..hardware import physical_cores
 from ..limits import seed32
 from .base import Final, Request
 from .openai_remote import RemoteExpert
@@ -64,22 +65,27 @@ class LlamaServer:
         self.process: subprocess.Popen | None = None
         self.pid: int | None = None
         self.loaded: dict | None = None
+        self._threads: tuple[int, int] | None = None
         self._client: RemoteExpert | None = None
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Nothing to wait for before a load (the pool asks this of every backend)."""
 
-    def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0) -> dict:
-        """Start the server on a free loopback port and wait until it answers /health."""
+    def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0, *,
+             n_threads_batch: int = 0, prompt_cache_bytes: int = 0) -> dict:
+        """Start the server on a free loopback port and wait until it answers /health. Its slots
+        keep each conversation's prompt (cache_prompt), so `prompt_cache_bytes` is not used."""
         started = time.perf_counter()
         port = _free_port()
-        threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
+        threads = n_threads or physical_cores()
+        batch_threads = n_threads_batch or threads
+        self._threads = (threads, batch_threads)
         log_dir = paths.home() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = log_dir / "llama-server.log"
         cmd = [self.binary, "-m", str(path), "--host", "127.0.0.1", "--port", str(port),
                "-c", str(n_ctx), "-np", str(self.parallel), "--kv-unified", "--cont-batching",
-               "-t", str(threads), "-tb", str(threads), "-ngl", str(n_gpu_layers),
+               "-t", str(threads), "-tb", str(batch_threads), "-ngl", str(n_gpu_layers),
                "--no-webui", "--no-warmup", "-a", Path(path).stem, *self.args]
         with self._log_file.open("ab") as log:
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -133,6 +139,7 @@ class LlamaServer:
             for event in self._client.stream(request, cancel):
                 if isinstance(event, Final):
                     event.energy = None  # it runs here: its process is measured, by its pid
+                    event.threads = self._threads
                 yield event
         except ExpertCrashed:
             raise

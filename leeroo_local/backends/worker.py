@@ -7,7 +7,8 @@ that replace stderr). Its stdout and stderr, where llama.cpp prints, go to
 $LEEROO_HOME/logs/workers.log, never over a terminal UI. The parent talks to it over a socket
 pair wrapped in a multiprocessing Connection, with small tuples:
 
-    parent -> worker   ("load", path, n_ctx, n_threads, n_gpu_layers)
+    parent -> worker   ("load", path, n_ctx, n_threads, n_gpu_layers, n_threads_batch,
+                        prompt_cache_bytes)
                        ("generate", Request)
                        ("loglik", context, [continuations])
                        ("count", messages)  (prompt tokens of a conversation)
@@ -63,9 +64,11 @@ def _serve(conn: Connection) -> None:
             if op == "exit":
                 return
             if op == "load":
-                _, path, n_ctx, n_threads, n_gpu_layers = msg
+                _, path, n_ctx, n_threads, n_gpu_layers, n_threads_batch, cache_bytes = msg
                 model = LlamaCppModel(path, n_ctx=n_ctx, n_threads=n_threads or None,
-                                      n_gpu_layers=n_gpu_layers)
+                                      n_gpu_layers=n_gpu_layers,
+                                      n_threads_batch=n_threads_batch or None,
+                                      prompt_cache_bytes=cache_bytes)
                 conn.send(("loaded", dataclasses.asdict(model.info)))
             elif op == "generate":
                 request: Request = msg[1]
@@ -81,7 +84,9 @@ def _serve(conn: Connection) -> None:
                     if chunk.finish_reason:
                         conn.send(("done", Final(chunk.finish_reason, chunk.prompt_tokens,
                                                  chunk.completion_tokens,
-                                                 cached_tokens=chunk.cached_tokens)))
+                                                 cached_tokens=chunk.cached_tokens,
+                                                 threads=(loaded.info.n_threads,
+                                                          loaded.info.n_threads_batch))))
                         continue
                     conn.send(("chunk", chunk.text))
                     sent += 1
@@ -189,9 +194,11 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0) -> dict:
+    def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0, *,
+             n_threads_batch: int = 0, prompt_cache_bytes: int = 0) -> dict:
         self.wait_ready()
-        self._send(("load", str(path), n_ctx, n_threads, n_gpu_layers))
+        self._send(("load", str(path), n_ctx, n_threads, n_gpu_layers, n_threads_batch,
+                    prompt_cache_bytes))
         msg = self._recv()
         if msg[0] == "error":
             _raise(*msg[1:])

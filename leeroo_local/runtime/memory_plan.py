@@ -38,9 +38,10 @@ def vram_budget(settings: Settings) -> int:
 class MemoryPlanner:
     """What each expert of a universe needs, read from file headers once."""
 
-    def __init__(self, catalog: Catalog, universe: Universe):
+    def __init__(self, catalog: Catalog, universe: Universe, prompt_cache: float = 0.0):
         self.catalog = catalog
         self.universe = universe
+        self.prompt_cache = prompt_cache  # KV states kept, in contexts' worth of the KV cache
         self._cache: dict[tuple[str, int | None], MemoryEstimate] = {}
         self._lock = threading.Lock()
 
@@ -57,8 +58,14 @@ class MemoryPlanner:
         return found
 
     def need(self, path: Path | str) -> int:
-        """Predicted bytes of an expert file at the universe's context, all in RAM."""
-        return self._estimate(path, None).total_bytes
+        """Predicted bytes of an expert file at the universe's context, all in RAM, with its
+        prompt cache."""
+        return self._estimate(path, None).total_bytes + self.cache_bytes(path)
+
+    def cache_bytes(self, path: Path | str) -> int:
+        """RAM for the KV states the expert keeps for conversations it left (Settings.
+        prompt_cache contexts' worth of its KV cache at the universe's context)."""
+        return int(self.prompt_cache * self._estimate(path, None).kv_bytes)
 
     def member_total(self, member: Member) -> int:
         """Predicted bytes of a universe member: from its file's header when present, else from

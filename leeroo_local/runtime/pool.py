@@ -33,6 +33,7 @@ class Slot:
     need: int
     vram: int = 0
     n_gpu_layers: int = 0
+    prompt_cache_bytes: int = 0  # of `need`: KV states kept for conversations it left
     worker: ManagedBackend | None = None  # the loaded backend: a Worker, or the factory's
     loading: bool = False
     active: int = 0  # requests being served now
@@ -58,7 +59,7 @@ class Pool:
 
     def __init__(self, budget_bytes: int, n_ctx: int, n_threads: int = 0,
                  keep_alive_s: float = 300.0, spare: bool = True, vram_budget_bytes: int = 0,
-                 backend: Callable[[], ManagedBackend] | None = None):
+                 backend: Callable[[], ManagedBackend] | None = None, n_threads_batch: int = 0):
         """`backend` makes an unloaded ManagedBackend (a llama-server, say); None: worker
         processes, with a spare started ahead of need when `spare`."""
         self.budget = budget_bytes
@@ -66,6 +67,7 @@ class Pool:
         self._gpu_offload: bool | None = None
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.n_threads_batch = n_threads_batch
         self.keep_alive_s = keep_alive_s
         self._slots: dict[str, Slot] = {}
         self._cv = threading.Condition()
@@ -131,7 +133,8 @@ class Pool:
     # -- use ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def acquire(self, key: str, path: Path, need: int, vram: int = 0, n_gpu_layers: int = 0,
-                cancel: threading.Event | None = None) -> Iterator[tuple[ManagedBackend, float]]:
+                cancel: threading.Event | None = None, prompt_cache_bytes: int = 0
+                ) -> Iterator[tuple[ManagedBackend, float]]:
         """The worker serving `key`, loaded if needed; yields (worker, load seconds or 0).
 
         `need` is the RAM the expert takes, `vram` what its `n_gpu_layers` offloaded layers
@@ -152,6 +155,7 @@ class Pool:
             slot = self._slots.setdefault(key, Slot(key, Path(path), need))
             if slot.worker is None and not slot.loading:  # a cold slot takes the current plan
                 slot.need, slot.vram, slot.n_gpu_layers = need, vram, n_gpu_layers
+                slot.prompt_cache_bytes = prompt_cache_bytes
             ticket = self._next_ticket
             self._next_ticket += 1
             slot.tickets.append(ticket)
@@ -225,7 +229,9 @@ class Pool:
         started = time.perf_counter()
         worker = self._take_worker()
         try:
-            worker.load(str(slot.path), self.n_ctx, self.n_threads, slot.n_gpu_layers)
+            worker.load(str(slot.path), self.n_ctx, self.n_threads, slot.n_gpu_layers,
+                        n_threads_batch=self.n_threads_batch,
+                        prompt_cache_bytes=slot.prompt_cache_bytes)
         except BaseException:
             worker.stop()
             with self._cv:

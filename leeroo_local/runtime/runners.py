@@ -63,7 +63,7 @@ class LocalRunner:
 
     def __init__(self, settings: Settings, catalog: Catalog, universe: Universe):
         self.settings, self.catalog, self.universe = settings, catalog, universe
-        self.memory = MemoryPlanner(catalog, universe)
+        self.memory = MemoryPlanner(catalog, universe, settings.prompt_cache)
         self._pool: Pool | None = None
         self._lock = threading.Lock()
 
@@ -83,7 +83,8 @@ class LocalRunner:
                         args=self.settings.llama_server_args)
                 self._pool = Pool(ram_budget(self.settings), self.universe.n_ctx,
                                   self.settings.n_threads, self.settings.keep_alive_s,
-                                  vram_budget_bytes=vram_budget(self.settings), backend=backend)
+                                  vram_budget_bytes=vram_budget(self.settings), backend=backend,
+                                  n_threads_batch=self.settings.n_threads_batch)
             return self._pool
 
     def load_plan(self, path):
@@ -97,8 +98,10 @@ class LocalRunner:
         path = present(self.catalog, expert.id, quant)
         key = f"{expert.id}:{quant}"
         plan = self.load_plan(path)
-        with self.pool().acquire(key, path, plan.cpu_bytes, plan.gpu_bytes, plan.n_gpu_layers,
-                                 cancel=cancel) as (backend, load_s):
+        cache = self.memory.cache_bytes(path)
+        with self.pool().acquire(key, path, plan.cpu_bytes + cache, plan.gpu_bytes,
+                                 plan.n_gpu_layers, cancel=cancel,
+                                 prompt_cache_bytes=cache) as (backend, load_s):
             yield backend, load_s, plan.n_gpu_layers > 0
 
     def is_warm(self, expert: Expert, quant: str) -> bool:

@@ -68,6 +68,13 @@ class Energy(BaseModel):
     source: str = ""
 
 
+class Threads(BaseModel):
+    """llama.cpp threads where this machine computed the answer."""
+
+    generation: int = Field(description="Threads decoding tokens (default: physical cores).")
+    batch: int = Field(description="Threads evaluating the prompt.")
+
+
 class Result(BaseModel):
     """A finished request: the answer and everything measured about it."""
 
@@ -79,6 +86,7 @@ class Result(BaseModel):
     tokens: dict[str, int]
     energy: Energy
     finish_reason: str
+    threads: Threads | None = Field(default=None, description="None: computed elsewhere.")
 
 
 @dataclass
@@ -343,6 +351,8 @@ class Service:
                     "cached": final.cached_tokens},
             energy=Energy(joules=energy.joules, method=energy.method, source=energy.source),
             finish_reason=final.finish_reason or "stop",
+            threads=Threads(generation=final.threads[0], batch=final.threads[1])
+            if final.threads else None,
         )
 
     def status(self) -> list[dict]:

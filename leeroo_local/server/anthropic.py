@@ -84,6 +84,7 @@ class TextBlock(BaseModel):
 class AnthropicUsage(BaseModel):
     input_tokens: int
     output_tokens: int
+    cache_read_input_tokens: int = 0  # the prompt cache's share of the input
 
 
 class MessageObject(BaseModel):
@@ -149,7 +150,8 @@ class MessagesShape:
         return MessageObject(id=call.id, content=[TextBlock(text=r.answer)], model=r.expert,
                              stop_reason=_STOP.get(r.finish_reason, "end_turn"),
                              usage=AnthropicUsage(input_tokens=r.tokens.get("prompt", 0),
-                                                  output_tokens=r.tokens.get("completion", 0)),
+                                                  output_tokens=r.tokens.get("completion", 0),
+                                                  cache_read_input_tokens=r.tokens.get("cached", 0)),
                              leeroo=leeroo_of(call, r))
 
     def opening(self, call: Call, model: str) -> str:
@@ -169,7 +171,8 @@ class MessagesShape:
 
     def closing(self, call: Call, r: Result) -> str:
         usage = {"input_tokens": r.tokens.get("prompt", 0),
-                 "output_tokens": r.tokens.get("completion", 0)}
+                 "output_tokens": r.tokens.get("completion", 0),
+                 "cache_read_input_tokens": r.tokens.get("cached", 0)}
         delta = {"stop_reason": _STOP.get(r.finish_reason, "end_turn"), "stop_sequence": None}
         return (_event("content_block_stop", {"type": "content_block_stop", "index": 0})
                 + _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage,

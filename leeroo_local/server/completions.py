@@ -28,7 +28,7 @@ from .bridge import END, TIMEOUT, EventPump
 from .errors import describe, error_response
 from .schemas import (AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk,
                       ChatCompletionRequest, ChunkChoice, Completion, CompletionChoice,
-                      CompletionRequest, Delta, Leeroo, Usage)
+                      CompletionRequest, Delta, Leeroo, PromptTokensDetails, Usage)
 
 router = APIRouter()
 
@@ -58,7 +58,8 @@ def leeroo_of(call: Call, r: Result) -> Leeroo:
 def _usage(r: Result) -> Usage:
     prompt, completion = r.tokens.get("prompt", 0), r.tokens.get("completion", 0)
     return Usage(prompt_tokens=prompt, completion_tokens=completion,
-                 total_tokens=prompt + completion)
+                 total_tokens=prompt + completion,
+                 prompt_tokens_details=PromptTokensDetails(cached_tokens=r.tokens.get("cached", 0)))
 
 
 class Shape(Protocol):

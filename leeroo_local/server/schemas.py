@@ -161,12 +161,21 @@ class Leeroo(BaseModel):
                                          "max_tokens capped at the context.")
 
 
+class PromptTokensDetails(BaseModel):
+    """OpenAI's breakdown of the prompt's tokens."""
+
+    cached_tokens: int = Field(default=0, description="Prompt tokens whose KV state was reused "
+                                                      "(the prompt cache), not computed.")
+
+
 class Usage(BaseModel):
     """Token counts of a request."""
 
     prompt_tokens: int = Field(description="Tokens of the rendered prompt.")
     completion_tokens: int = Field(description="Tokens generated.")
     total_tokens: int = Field(description="Their sum.")
+    prompt_tokens_details: PromptTokensDetails = Field(
+        default_factory=PromptTokensDetails, description="Of the prompt, what was cached.")
 
 
 class AssistantMessage(BaseModel):
