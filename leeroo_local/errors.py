@@ -98,6 +98,13 @@ class UnencodableText(LeerooError):
         self.field = field
 
 
+class NoExpertLeft(LeerooError):
+    """Every member that could answer was ruled out (failed this request, backing off, remote
+    for a prompt kept local)."""
+
+    exit_code = 5
+
+
 class ExpertCrashed(LeerooError):
     """The worker process running an expert died during a request."""
 

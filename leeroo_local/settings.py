@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description='More arguments for llama-server, e.g. ["--no-repack"] where its CPU '
         "repacking crashes (an AMX build seen here).")
+    privacy: Literal["allow-remote", "local-only"] = Field(
+        default="allow-remote",
+        description="allow-remote: a prompt may go to a remote expert unless it holds private "
+        "content (e-mail addresses, phone, card and IBAN numbers, keys, private keys, paths "
+        "under a home), which keeps it here; local-only: every prompt stays on this machine. A "
+        "request may say the same in its x-leeroo-privacy header.")
     max_mean_cost: float = Field(
         default=0.0, ge=0,
         description="Hard budget on the session's mean cost per request (GB read per token); "

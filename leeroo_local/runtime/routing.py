@@ -27,6 +27,7 @@ import numpy as np
 
 from ..catalog import Catalog
 from ..degradation import default_model
+from ..errors import NoExpertLeft
 from ..policy.base import Budget, Router, decide
 from ..universe import Member, Universe
 
@@ -117,12 +118,22 @@ class UniverseRouter:
         return np.where(np.isnan(out), known.mean() if len(known) else 0.5, out)
 
     def choose(self, prompt: str, loaded: Callable[[Member], bool],
-               measured_load_s: Callable[[Member], float | None]) -> Choice:
+               measured_load_s: Callable[[Member], float | None],
+               eligible: Callable[[Member], bool] | None = None) -> Choice:
+        """The member to answer `prompt`, among the `eligible` ones (eligibility.py: not failed,
+        not backing off, local when the prompt must stay here) and those the budget affords."""
         s = self.scores(prompt)
         load = np.array([0.0 if loaded(m) else self.expected_load_s(m, measured_load_s(m))
                          for m in self.members])
         extra = self.swap_penalty * load
         allowed = self.budget.allowed() if self.budget else None
+        if eligible is not None:
+            mask = np.array([eligible(m) for m in self.members])
+            if not mask.any():
+                raise NoExpertLeft("no member of the universe may answer this request")
+            allowed = mask if allowed is None else (allowed & mask)
+            if not allowed.any():  # the budget's choice is gone: the cheapest eligible one
+                allowed = mask & (self.costs <= self.costs[mask].min())
         pick = decide(s, self.costs, self.cost_weight, extra, allowed)
         if self.budget:
             self.budget.spend(pick)

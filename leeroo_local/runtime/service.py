@@ -21,12 +21,13 @@ from pydantic import BaseModel, Field
 
 from ..backends.base import Final, Request, Sampling
 from ..catalog import Catalog, load_user_catalog
-from ..errors import Cancelled, LeerooError
+from ..errors import Cancelled, LeerooError, NoExpertLeft
 from ..hardware import EnergyMeter
 from ..settings import Settings
 from ..store.requests import RequestLog
 from ..textcheck import require_encodable
-from ..universe import Universe, current_universe
+from ..universe import Member, Universe, current_universe
+from .eligibility import FALLBACK, Eligibility, Failure, PrivacyDecision
 from .runners import Runners, present
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ class Route(BaseModel):
     policy_load_s: float = Field(
         default=0.0, description="Of route_s, the seconds spent loading the routing policy: "
         "non-zero only on a process's first routed request (the policy is loaded once, lazily).")
+    failed: list[Failure] = Field(
+        default_factory=list, description="Experts that failed this request before their first "
+        "token, in order; the request fell back from each to the next best (empty: none).")
+    privacy: PrivacyDecision | None = Field(
+        default=None, description="Whether the prompt was kept on this machine, and by what.")
 
 
 class Timings(BaseModel):
@@ -124,12 +130,15 @@ class Service:
         self._route_lock = threading.Lock()
         self._router: UniverseRouter | Literal[False] | None = None  # False: no policy knows it
         self._load_s: dict[str, float] = {}
+        self._eligibility = Eligibility(self.catalog)
         self.client = client
         self.observers: list[Callable[[dict], None]] = []
         """Called with every request's log row (the server's /metrics counts them)."""
 
-    def route(self, prompt: str, expert: str = "auto") -> Route:
-        """The expert for `prompt`: the one named, or the routing policy's choice (routing.py)."""
+    def route(self, prompt: str, expert: str = "auto",
+              eligible: Callable[[Member], bool] | None = None) -> Route:
+        """The expert for `prompt`: the one named, or the routing policy's choice (routing.py)
+        among the `eligible` members (all when None; eligibility.py)."""
         started = time.perf_counter()
         if expert != "auto":
             member = next((m for m in self.universe.members if m.expert == expert), None)
@@ -141,14 +150,18 @@ class Service:
         router = self.router()
         load_s = time.perf_counter() - started if cold else 0.0
         if router is None:
-            first = self.universe.members[0]
+            first = next((m for m in self.universe.members if eligible is None or eligible(m)),
+                         None)
+            if first is None:
+                raise NoExpertLeft("no member of the universe may answer this request")
             return Route(expert=first.expert, quant=first.quant,
                          reason="no routing policy knows this universe's experts: its first member",
                          route_s=time.perf_counter() - started, policy_load_s=load_s)
         with self._route_lock:  # the session budget is charged in order
             choice = router.choose(
                 prompt, loaded=lambda m: self._is_warm(Route(expert=m.expert, quant=m.quant)),
-                measured_load_s=lambda m: self._load_s.get(f"{m.expert}:{m.quant}"))
+                measured_load_s=lambda m: self._load_s.get(f"{m.expert}:{m.quant}"),
+                eligible=eligible)
         return Route(expert=choice.member.expert, quant=choice.member.quant, scores=choice.scores,
                      reason=choice.reason, route_s=time.perf_counter() - started,
                      policy_load_s=load_s)
@@ -218,20 +231,22 @@ class Service:
             raise ConfigError(one_line(exc, "sampling")) from None
 
     def chat(self, messages: list[dict], expert: str = "auto", sampling: Sampling | None = None,
-             cancel: threading.Event | None = None,
-             conversation: str | None = None) -> Iterator[Progress | TextEvent | Result]:
+             cancel: threading.Event | None = None, conversation: str | None = None,
+             privacy: str | None = None) -> Iterator[Progress | TextEvent | Result]:
         """Stream Progress events, TextEvents, then one Result with the route, timings, tokens
         and energy.
 
         Closing the iterator early (a client that went away) cancels the generation.
         """
         prompt = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
-        return self._logged("chat", messages, prompt, expert, sampling, cancel, conversation)
+        return self._logged("chat", messages, prompt, expert, sampling, cancel, conversation,
+                            privacy)
 
     def complete(self, prompt: str, expert: str = "auto", sampling: Sampling | None = None,
-                 cancel: threading.Event | None = None) -> Iterator[Progress | TextEvent | Result]:
+                 cancel: threading.Event | None = None, privacy: str | None = None
+                 ) -> Iterator[Progress | TextEvent | Result]:
         """Like chat, for a plain prompt (OpenAI's legacy completions)."""
-        return self._logged("complete", prompt, prompt, expert, sampling, cancel, None)
+        return self._logged("complete", prompt, prompt, expert, sampling, cancel, None, privacy)
 
     @property
     def log(self) -> RequestLog:
@@ -261,7 +276,7 @@ class Service:
             except Exception as exc:  # noqa: BLE001 - nor does a metric
                 log.error("request observer: %s: %s", type(exc).__name__, exc)
 
-    def _logged(self, op, payload, prompt, expert, sampling, cancel, conversation):
+    def _logged(self, op, payload, prompt, expert, sampling, cancel, conversation, privacy=None):
         """Run a request and log it, whatever happens: result, error, or cancellation."""
         messages = payload if op == "chat" else None
         record = dict(kind=op, prompt=prompt, messages=messages, client=self.client,
@@ -269,7 +284,8 @@ class Service:
         route_box: list[Route] = []
         sent: list[str] = []  # what the client received, kept in the row of a request cut short
         try:
-            for event in self._run(op, payload, prompt, expert, sampling, cancel, route_box):
+            for event in self._run(op, payload, prompt, expert, sampling, cancel, route_box,
+                                   conversation, privacy):
                 if isinstance(event, Result):
                     self.record_request(result=event, **record)
                 elif isinstance(event, TextEvent):
@@ -277,12 +293,12 @@ class Service:
                 yield event
         except (GeneratorExit, Cancelled):
             why = getattr(cancel, "reason", None) or "the client went away"
-            self.record_request(route=route_box[0] if route_box else None, partial=sent,
-                         error=f"cancelled: {why}", **record)
+            self.record_request(route=route_box[-1] if route_box else None, partial=sent,
+                                error=f"cancelled: {why}", **record)
             raise
         except LeerooError as exc:
-            self.record_request(route=route_box[0] if route_box else None, partial=sent,
-                         error=f"{type(exc).__name__}: {exc}", **record)
+            self.record_request(route=route_box[-1] if route_box else None, partial=sent,
+                                error=f"{type(exc).__name__}: {exc}", **record)
             raise
 
     @contextlib.contextmanager
@@ -299,14 +315,48 @@ class Service:
         """True when the routed expert needs no load (its runner says: loaded now, or elsewhere)."""
         return self._runners.of(route.expert).is_warm(self.catalog.get(route.expert), route.quant)
 
-    def _run(self, op, payload, prompt, expert, sampling, cancel, route_box):
+    def _run(self, op, payload, prompt, expert, sampling, cancel, route_box, conversation=None,
+             privacy=None):
+        """Route, answer, and fall back: an `auto` request whose expert fails before its first
+        token goes to the next best eligible member (eligibility.py), the failure kept in the
+        route; a named expert's failure, or one after the first token, is the request's."""
         require_encodable(payload, "messages" if op == "chat" else "prompt")
         sampling = sampling or self.sampling()
         cancel = cancel or threading.Event()
-        route = self.route(prompt, expert)
-        route_box.append(route)
+        texts = [m.get("content") or "" for m in payload] if op == "chat" else [payload]
+        kept = self._eligibility.privacy([t for t in texts if isinstance(t, str)],
+                                         self.settings.privacy, privacy, conversation)
+        failed: list[Failure] = []
         started = time.perf_counter()
-        yield Progress("routed", route)
+        while True:
+            route = self.route(prompt, expert, self._eligibility.test(failed, kept.local_only))
+            if kept.local_only and self.catalog.get(route.expert).remote:  # named, remote
+                raise NoExpertLeft(f"the prompt must stay on this machine ({kept.rule}) and "
+                                   f"{route.expert} is remote")
+            route = route.model_copy(update={"failed": list(failed), "privacy": kept})
+            route_box.append(route)
+            yield Progress("routed", route)
+            answered = False
+            try:
+                for event in self._answer(op, payload, route, sampling, cancel, started):
+                    answered = answered or isinstance(event, TextEvent)
+                    yield event
+                return
+            except FALLBACK as exc:
+                if expert != "auto" or answered or cancel.is_set():
+                    raise
+                self._eligibility.failed(route.expert, exc)
+                failed.append(Failure(expert=route.expert, quant=route.quant,
+                                      error=f"{type(exc).__name__}: {exc}"))
+                log.warning("%s failed before its first token (%s): falling back", route.expert,
+                            failed[-1].error)
+                try:
+                    self.route(prompt, expert, self._eligibility.test(failed, kept.local_only))
+                except NoExpertLeft:
+                    raise exc from None  # nobody left: the last failure is the answer
+
+    def _answer(self, op, payload, route: Route, sampling, cancel, started):
+        """One expert's answer: Progress, TextEvents, then the Result."""
         if not self._is_warm(route):
             yield Progress("loading", route)
         with self._expert(route, cancel) as (backend, load_s, on_gpu):

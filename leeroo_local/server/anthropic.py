@@ -22,7 +22,7 @@ from ..backends.base import Sampling
 from ..limits import MAX_MESSAGES, MAX_NAME_CHARS, MAX_STOP, MAX_STOP_CHARS, MAX_VOCAB
 from ..runtime.service import Result
 from . import requests as convert
-from .completions import Call, answer, leeroo_of
+from .completions import Call, answer, leeroo_of, privacy_header
 from .errors import ApiError, anthropic_body, describe, error_response
 from .refusals import mark_reached
 from .schemas import Leeroo
@@ -202,8 +202,11 @@ async def messages(req: MessagesRequest, request: Request) -> Response:
     chosen = sampling(req, state.service.universe.n_ctx, state.service.settings.sampling, notes)
     group = request.headers.get("x-leeroo-conversation")
 
+    privacy = privacy_header(request)
+
     def start(cancel):
-        return state.service.chat(conversation, expert, chosen, cancel=cancel, conversation=group)
+        return state.service.chat(conversation, expert, chosen, cancel=cancel, conversation=group,
+                                  privacy=privacy)
 
     mark_reached(request)
     return await answer(request, MessagesShape(), req.stream, False, start, notes)

@@ -25,7 +25,7 @@ from ..runtime.service import Progress, Result, Route, TextEvent
 from . import requests as convert
 from .refusals import mark_reached
 from .bridge import END, TIMEOUT, EventPump
-from .errors import describe, error_response
+from .errors import ApiError, describe, error_response
 from .schemas import (AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk,
                       ChatCompletionRequest, ChunkChoice, Completion, CompletionChoice,
                       CompletionRequest, Delta, Leeroo, PromptTokensDetails, Usage)
@@ -155,11 +155,34 @@ class CompletionShape(OpenAIEvents):
         return self._obj(call, r.expert, [], usage=_usage(r))
 
 
-def route_headers(route: Route) -> dict[str, str]:
-    """Which expert answers and why, before the body starts (ASCII JSON: headers are latin-1)."""
-    return {"x-leeroo-expert": route.expert, "x-leeroo-quant": route.quant,
-            "x-leeroo-route": json.dumps(route.model_dump(), ensure_ascii=True,
-                                         separators=(",", ":"))}
+def route_headers(route: Route, notes: list[str] | None = None) -> dict[str, str]:
+    """Which expert answers and why, before the body starts (ASCII JSON: headers are latin-1):
+    with the experts it fell back from, and why the prompt was kept on this machine."""
+    headers = {"x-leeroo-expert": route.expert, "x-leeroo-quant": route.quant,
+               "x-leeroo-route": json.dumps(route.model_dump(), ensure_ascii=True,
+                                            separators=(",", ":"))}
+    if route.failed:
+        headers["x-leeroo-fallback"] = json.dumps([f.model_dump() for f in route.failed],
+                                                  ensure_ascii=True, separators=(",", ":"))
+    if route.privacy and route.privacy.local_only:
+        headers["x-leeroo-privacy"] = f"local-only; rule={route.privacy.rule}"
+    if notes:
+        headers["x-leeroo-notes"] = json.dumps(notes, ensure_ascii=True)
+    return headers
+
+
+PRIVACY_HEADER = "x-leeroo-privacy"
+
+
+def privacy_header(request: Request) -> str | None:
+    """The request's own privacy choice (local-only or allow-remote), or None."""
+    value = request.headers.get(PRIVACY_HEADER)
+    if value is None:
+        return None
+    if value not in ("local-only", "allow-remote"):
+        raise ApiError(400, f"{PRIVACY_HEADER}: {value!r}; send local-only or allow-remote",
+                       param=PRIVACY_HEADER, code="invalid_value")
+    return value
 
 
 def _data(obj: BaseModel) -> str:
@@ -197,6 +220,8 @@ async def _whole(request: Request, pump: EventPump, shape: Shape, call: Call,
             result = event
     if result is None:
         raise LeerooError("the request ended without an answer")
+    if result.route.failed:  # it fell back: the headers name the expert that answered
+        headers = route_headers(result.route, call.notes)
     return JSONResponse(shape.whole(call, result).model_dump(), headers=headers)
 
 
@@ -212,6 +237,9 @@ async def _stream(pump: EventPump, shape: Shape, call: Call, route: Route,
         if isinstance(event, BaseException):
             raise event
         early.append(event)
+        if isinstance(event, Progress) and event.stage == "routed" and event.route is not route:
+            route = event.route  # it fell back before the stream started: say which answers
+            headers = route_headers(route, call.notes)
         if event is END or isinstance(event, (TextEvent, Result)):
             break
     body = _sse(pump, early, shape, call, route.expert, keepalive_s)
@@ -274,9 +302,7 @@ async def answer(request: Request, shape: Shape, stream: bool, include_usage: bo
         if isinstance(first, BaseException):
             raise first
         route = first.route  # the service's first event is always Progress("routed")
-        headers = route_headers(route)
-        if notes:
-            headers["x-leeroo-notes"] = json.dumps(notes, ensure_ascii=True)
+        headers = route_headers(route, notes)
         if stream:
             return await _stream(pump, shape, call, route, headers,
                                  state.settings.first_byte_s, state.settings.keepalive_s)
@@ -301,9 +327,11 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
                                 notes)
     conversation = request.headers.get("x-leeroo-conversation")  # groups turns in the log
 
+    privacy = privacy_header(request)
+
     def start(cancel):
         return state.service.chat(messages, expert, sampling, cancel=cancel,
-                                  conversation=conversation)
+                                  conversation=conversation, privacy=privacy)
 
     mark_reached(request)
     return await answer(request, ChatShape(), req.stream, req.include_usage, start, notes)
@@ -320,8 +348,10 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling,
                                 notes)
 
+    privacy = privacy_header(request)
+
     def start(cancel):
-        return state.service.complete(prompt, expert, sampling, cancel=cancel)
+        return state.service.complete(prompt, expert, sampling, cancel=cancel, privacy=privacy)
 
     mark_reached(request)
     return await answer(request, CompletionShape(), req.stream, req.include_usage, start, notes)

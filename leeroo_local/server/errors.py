@@ -57,6 +57,7 @@ ERRORS: dict[type[BaseException], HttpError] = {
     core.CorruptModel: HttpError(503, "server_error", "expert_unavailable"),
     core.NotAvailableOffline: HttpError(503, "server_error", "expert_unavailable"),
     core.NotPresent: HttpError(503, "server_error", "expert_unavailable"),
+    core.NoExpertLeft: HttpError(503, "server_error", "expert_unavailable"),
     core.DownloadError: HttpError(503, "server_error", "expert_unavailable", retry=True),
     DiskError: HttpError(503, "server_error", "expert_unavailable"),
     core.ExpertCrashed: HttpError(500, "server_error", "expert_crashed", retry=True),

@@ -101,10 +101,18 @@ def m005_add_selfplay_provenance(db: Database) -> None:
 
 
 Migration = Callable[[Database], None]
+def m006_add_fallback_privacy(db: Database) -> None:
+    """Requests gain the experts they fell back from (JSON: expert, quant, error) and why the
+    prompt was kept on this machine (the privacy rule; empty when it was free to leave)."""
+    db["requests"].add_column("fallback", str)
+    db["requests"].add_column("privacy", str)
+
+
 MIGRATIONS: list[Migration] = [
     m001_create_questions,
     m002_create_outcomes,
     m003_create_requests,
     m004_create_quant_measurements,
     m005_add_selfplay_provenance,
+    m006_add_fallback_privacy,
 ]

@@ -60,6 +60,11 @@ class RequestLog:
         if route is not None:
             row.update(expert=route.expert, quant=route.quant, route_reason=route.reason,
                        route_scores=json.dumps(route.scores), route_s=route.route_s)
+            if getattr(route, "failed", None):
+                row["fallback"] = json.dumps([f.model_dump() for f in route.failed])
+            privacy = getattr(route, "privacy", None)
+            if privacy is not None and privacy.local_only:
+                row["privacy"] = privacy.rule
         if result is not None:
             t = result.timings
             row.update(response=result.answer, load_s=t.load_s, ttft_s=t.ttft_s,

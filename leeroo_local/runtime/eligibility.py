@@ -1,0 +1,102 @@
+"""Which members may answer a request: not one that already failed it, not a host backing off
+after a failure, and no remote member for a prompt that must stay on this machine.
+
+Fallback: when the routed expert fails before its first token (its load fails for memory or a
+bad file, its worker crashes, its host is down or times out), the request goes to the next
+member the policy scores best among those still eligible. Privacy: a setting and a request
+header (`local-only`, `allow-remote`), and the detector (leeroo_local.privacy) that keeps a
+prompt holding private content here whatever the policy prefers; a conversation kept local once
+stays local.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..catalog import Catalog
+from ..errors import (BudgetTooSmall, CorruptModel, ExpertCrashed, NotPresent, RemoteError,
+                      UnsupportedModel)
+from ..privacy import detect
+from ..universe import Member
+
+FALLBACK = (BudgetTooSmall, CorruptModel, UnsupportedModel, NotPresent, ExpertCrashed, RemoteError)
+"""Failures of an expert, not of the request: another member may answer."""
+
+BACKOFF_S = 30.0
+"""Seconds a remote expert whose host failed is left out of routing."""
+
+Privacy = Literal["allow-remote", "local-only"]
+
+
+class Failure(BaseModel):
+    """An expert that failed a request before its first token."""
+
+    expert: str = Field(description="The expert that failed.")
+    quant: str = Field(description="Its quantization.")
+    error: str = Field(description="Why, as the error's class and message.")
+
+
+class PrivacyDecision(BaseModel):
+    """Whether the request was kept on this machine, and by what."""
+
+    local_only: bool = Field(description="Only experts on this machine may answer.")
+    rule: str = Field(default="", description="Why: the detector's rule (never the matched "
+                                              "text), the request's header, the setting, or an "
+                                              "earlier turn of the conversation.")
+
+
+@dataclass
+class Eligibility:
+    """The state that outlives a request: hosts backing off, conversations kept local."""
+
+    catalog: Catalog
+    backoff_s: float = BACKOFF_S
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._backoff: dict[str, float] = {}
+        self._local_conversations: set[str] = set()
+
+    def privacy(self, texts: list[str], setting: Privacy, header: str | None,
+                conversation: str | None) -> PrivacyDecision:
+        """local-only when the header or the setting says so, when the detector finds private
+        content in the prompt, or when an earlier turn of the conversation was kept local."""
+        wanted = header or setting
+        if wanted == "local-only":
+            decision = PrivacyDecision(local_only=True, rule="header" if header else "setting")
+        elif conversation and conversation in self._local_conversations:
+            decision = PrivacyDecision(local_only=True, rule="conversation")
+        else:
+            found = next((f for f in map(detect, texts) if f is not None), None)
+            decision = PrivacyDecision(local_only=found is not None,
+                                       rule=found.rule if found else "")
+        if decision.local_only and conversation:
+            with self._lock:
+                self._local_conversations.add(conversation)
+        return decision
+
+    def failed(self, member_expert: str, exc: BaseException) -> None:
+        """A remote expert's host that failed is left out for a while."""
+        if isinstance(exc, RemoteError) and self.catalog.get(member_expert).remote:
+            with self._lock:
+                self._backoff[member_expert] = time.monotonic() + self.backoff_s
+
+    def test(self, failed: list[Failure], local_only: bool) -> Callable[[Member], bool]:
+        """The predicate the router applies to the universe's members."""
+        gone = {f.expert for f in failed}
+        now = time.monotonic()
+        with self._lock:
+            backing_off = {e for e, until in self._backoff.items() if until > now}
+
+        def eligible(member: Member) -> bool:
+            if member.expert in gone or member.expert in backing_off:
+                return False
+            return not (local_only and self.catalog.get(member.expert).remote)
+
+        return eligible
