@@ -137,3 +137,18 @@ def test_the_prompt_cache_stays_within_its_capacity(tiny_dir):
         assert model.prompt_cache.size_bytes <= 1 << 20
     finally:
         model.close()
+
+
+def test_a_cache_that_holds_one_state_evicts_it_safely(tiny_dir):
+    model = LlamaCppModel(tiny_dir / "tiny-3.gguf", n_ctx=1024, n_threads=1,
+                          prompt_cache_bytes=1 << 30)
+    try:
+        a, b = _conversation("sea", 3), _conversation("bread", 3)
+        list(model.chat(a, GREEDY8))
+        one = model._llm.save_state().llama_state_size
+        model.prompt_cache.capacity_bytes = int(one * 1.5)  # room for one state, not two
+        list(model.chat(b, GREEDY8))  # a's state is kept
+        again = list(model.chat(a, GREEDY8))  # b's is kept, a's evicted while it is taken
+        assert again[-1].finish_reason and len(model.prompt_cache) == 1
+    finally:
+        model.close()

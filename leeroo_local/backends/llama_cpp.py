@@ -341,9 +341,9 @@ class LlamaCppModel:
         cache = self.prompt_cache
         if cache is None:
             return here
-        key, there = cache.best(tokens)
         if len(current) - here >= PromptCache.MIN_TOKENS:  # this request would overwrite it
-            cache.put(tuple(current), llm.save_state())
+            cache.put(tuple(current), llm.save_state())  # (which may evict the oldest states)
+        key, there = cache.best(tokens)
         if key is not None and there > here + PromptCache.MIN_TOKENS // 2:
             llm.load_state(cache.take(key))
             return there
