@@ -65,7 +65,12 @@ class Settings(BaseSettings):
                        description="Context per expert; 0: the universe's.")
     ram_budget: str = Field(default="", description="Memory the pool may use, e.g. 16GB; empty: 80% of free RAM.")
     vram_budget: str = Field(default="", description="GPU memory the pool may use; empty: none.")
-    keep_alive_s: float = Field(default=300.0, ge=0, description="Idle seconds before an expert unloads.")
+    keep_alive_s: float = Field(default=300.0, ge=0, le=10**7,
+                                description="Idle seconds before an expert unloads; 0: never "
+                                "(a request's keep_alive overrides it for its expert).")
+    pinned: list[str] = Field(default_factory=list, max_length=256,
+                              description="Experts never unloaded, neither to make room for "
+                              "another nor when idle.")
     watts_per_core: float = Field(
         default=10.0, gt=0,
         description="Power of one busy core, for energy estimates where no counter is readable.",

@@ -237,3 +237,43 @@ def test_the_workers_report_whether_llama_cpp_can_offload(tiny_dir):
         assert pool.gpu_offload() is bool(llama_cpp.llama_supports_gpu_offload())
     finally:
         pool.close()
+
+
+def _acquire(pool, key, path, **given):
+    with pool.acquire(key, path, NEED, **given) as (worker, _):
+        list(worker.stream(Request(SAMPLING, prompt="hello")))
+
+
+def test_a_pinned_expert_is_never_evicted_and_never_unloaded_when_idle(tiny_dir):
+    pool = Pool(budget_bytes=2 * NEED, n_ctx=256, n_threads=1, keep_alive_s=0.2, spare=False,
+                pinned=frozenset({"a"}))
+    try:
+        _acquire(pool, "a:F32", tiny_dir / "tiny-1.gguf")
+        _acquire(pool, "b:F32", tiny_dir / "tiny-2.gguf")
+        _acquire(pool, "c:F32", tiny_dir / "tiny-3.gguf")  # room is made from b, not the pinned a
+        loaded = {s["expert"] for s in pool.status() if s["loaded"]}
+        assert loaded == {"a:F32", "c:F32"}
+        time.sleep(1.5)  # well past the keep-alive: c unloads, a stays
+        rows = {s["expert"]: s for s in pool.status()}
+        assert rows["a:F32"]["loaded"] and rows["a:F32"]["pinned"]
+        assert rows["a:F32"]["keep_alive_s"] is None and not rows["c:F32"]["loaded"]
+    finally:
+        pool.close()
+
+
+def test_a_requests_keep_alive_overrides_the_pools(tiny_dir):
+    pool = Pool(budget_bytes=4 * NEED, n_ctx=256, n_threads=1, keep_alive_s=0, spare=False)
+    try:
+        _acquire(pool, "now", tiny_dir / "tiny-1.gguf", keep_alive_s=0)  # unload right after
+        assert not pool.is_loaded("now")
+        _acquire(pool, "soon", tiny_dir / "tiny-2.gguf", keep_alive_s=1.0)
+        soon = {s["expert"]: s for s in pool.status()}["soon"]
+        assert soon["loaded"] and 0 < soon["keep_alive_s"] <= 1.0
+        _acquire(pool, "ever", tiny_dir / "tiny-3.gguf", keep_alive_s=-1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and pool.is_loaded("soon"):
+            time.sleep(0.1)
+        assert not pool.is_loaded("soon") and pool.is_loaded("ever")
+        assert {s["expert"]: s for s in pool.status()}["ever"]["keep_alive_s"] is None
+    finally:
+        pool.close()

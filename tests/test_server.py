@@ -510,3 +510,20 @@ def test_run_json_names_the_threads_it_decoded_with(tiny_dir):
     threads = json.loads(result.output)["threads"]
     physical = psutil.cpu_count(logical=False) or psutil.cpu_count()
     assert threads == {"generation": physical, "batch": physical}  # llama.cpp's own default
+
+
+def test_keep_alive_on_a_request_says_how_long_its_expert_stays_loaded(server):
+    def post(**extra):
+        return httpx.post(server.url + "/v1/chat/completions", timeout=60,
+                          json={"model": "tiny-2", "messages": HI, "max_tokens": 2, **extra})
+
+    def card():
+        return next(c["leeroo"] for c in httpx.get(server.url + "/v1/models").json()["data"]
+                    if c["id"] == "tiny-2")
+
+    assert post(keep_alive="10m").status_code == 200
+    assert card()["loaded"] and 590 < card()["keep_alive_s"] <= 600
+    assert post(keep_alive=0).status_code == 200  # unloaded once idle, right away
+    assert not card()["loaded"]
+    bad = post(keep_alive="soon")
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "keep_alive"

@@ -34,6 +34,8 @@ class Slot:
     vram: int = 0
     n_gpu_layers: int = 0
     prompt_cache_bytes: int = 0  # of `need`: KV states kept for conversations it left
+    keep_alive_s: float | None = None  # the last request's keep_alive (None: the pool's)
+    pinned: bool = False  # never unloaded, neither to make room nor when idle
     worker: ManagedBackend | None = None  # the loaded backend: a Worker, or the factory's
     loading: bool = False
     active: int = 0  # requests being served now
@@ -59,7 +61,8 @@ class Pool:
 
     def __init__(self, budget_bytes: int, n_ctx: int, n_threads: int = 0,
                  keep_alive_s: float = 300.0, spare: bool = True, vram_budget_bytes: int = 0,
-                 backend: Callable[[], ManagedBackend] | None = None, n_threads_batch: int = 0):
+                 backend: Callable[[], ManagedBackend] | None = None, n_threads_batch: int = 0,
+                 pinned: frozenset[str] = frozenset()):
         """`backend` makes an unloaded ManagedBackend (a llama-server, say); None: worker
         processes, with a spare started ahead of need when `spare`."""
         self.budget = budget_bytes
@@ -68,6 +71,7 @@ class Pool:
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.n_threads_batch = n_threads_batch
+        self.pinned = pinned  # expert ids (a key is "expert:quant")
         self.keep_alive_s = keep_alive_s
         self._slots: dict[str, Slot] = {}
         self._cv = threading.Condition()
@@ -109,8 +113,9 @@ class Pool:
                 "expert": key, "loaded": self._live(s), "loading": s.loading,
                 "memory_bytes": s.need, "vram_bytes": s.vram, "n_gpu_layers": s.n_gpu_layers,
                 "busy": s.busy, "queued": len(s.tickets),
-                "keep_alive_s": max(0.0, self.keep_alive_s - (now - s.last_used))
-                if self._live(s) and not s.busy else None,
+                "keep_alive_s": None if s.pinned or self._ttl(s) < 0 or not self._live(s)
+                or s.busy else max(0.0, self._ttl(s) - (now - s.last_used)),
+                "pinned": s.pinned,
                 "pid": s.worker.pid if s.worker else None,
             } for key, s in self._slots.items()]
 
@@ -133,8 +138,8 @@ class Pool:
     # -- use ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def acquire(self, key: str, path: Path, need: int, vram: int = 0, n_gpu_layers: int = 0,
-                cancel: threading.Event | None = None, prompt_cache_bytes: int = 0
-                ) -> Iterator[tuple[ManagedBackend, float]]:
+                cancel: threading.Event | None = None, prompt_cache_bytes: int = 0,
+                keep_alive_s: float | None = None) -> Iterator[tuple[ManagedBackend, float]]:
         """The worker serving `key`, loaded if needed; yields (worker, load seconds or 0).
 
         `need` is the RAM the expert takes, `vram` what its `n_gpu_layers` offloaded layers
@@ -150,9 +155,12 @@ class Pool:
         if vram > self.vram_budget:
             raise BudgetTooSmall(f"{key} needs {format_size(vram)} of VRAM, more than the "
                                  f"pool's VRAM budget of {format_size(self.vram_budget)}")
-        self._start_reaper()
+        self._start_reaper(force=bool(keep_alive_s and keep_alive_s > 0))
         with self._cv:
-            slot = self._slots.setdefault(key, Slot(key, Path(path), need))
+            slot = self._slots.setdefault(key, Slot(key, Path(path), need,
+                                                    pinned=key.split(":")[0] in self.pinned))
+            if keep_alive_s is not None:  # as Ollama: the latest request's keep_alive holds
+                slot.keep_alive_s = keep_alive_s
             if slot.worker is None and not slot.loading:  # a cold slot takes the current plan
                 slot.need, slot.vram, slot.n_gpu_layers = need, vram, n_gpu_layers
                 slot.prompt_cache_bytes = prompt_cache_bytes
@@ -191,6 +199,8 @@ class Pool:
                 slot.active -= 1
                 slot.last_used = time.monotonic()
                 self._cv.notify_all()
+            if slot.keep_alive_s == 0 and not slot.pinned:
+                self.unload(key)  # keep_alive 0: unload as soon as it is idle
             if load_needed and self._want_spare and not self._closed:
                 # Only after the request: a new spare (a Python start and llama.cpp import,
                 # about a core-second) started sooner would compete with the load and the
@@ -211,7 +221,8 @@ class Pool:
             while (self.used() + slot.need > self.budget
                    or self.used_vram() + slot.vram > self.vram_budget):
                 idle = [s for s in self._slots.values()
-                        if s.worker is not None and not s.busy and not s.loading and s is not slot]
+                        if s.worker is not None and not s.busy and not s.loading and s is not slot
+                        and not s.pinned]
                 if idle:
                     lru = min(idle, key=lambda s: s.last_used)
                     assert lru.worker is not None
@@ -297,23 +308,32 @@ class Pool:
         worker.stop()
         return True
 
+    def _ttl(self, slot: Slot) -> float:
+        """Idle seconds before `slot` unloads: its last request's keep_alive, else the pool's
+        (whose 0 means never); negative: never."""
+        if slot.keep_alive_s is not None:
+            return slot.keep_alive_s
+        return self.keep_alive_s if self.keep_alive_s > 0 else -1.0
+
     def unload_idle(self, older_than_s: float | None = None) -> list[str]:
-        """Unload experts idle for longer than the keep-alive; returns their keys."""
-        limit = self.keep_alive_s if older_than_s is None else older_than_s
+        """Unload experts idle for longer than their keep-alive (pinned ones never); returns
+        their keys."""
         now = time.monotonic()
         with self._cv:
             keys = [k for k, s in self._slots.items() if s.worker is not None and not s.busy
-                    and not s.loading and now - s.last_used >= limit]
+                    and not s.loading and not s.pinned
+                    and 0 <= (self._ttl(s) if older_than_s is None else older_than_s)
+                    <= now - s.last_used]
         return [k for k in keys if self.unload(k)]
 
-    def _start_reaper(self) -> None:
-        if self._reaper is None and self.keep_alive_s > 0:
+    def _start_reaper(self, force: bool = False) -> None:
+        if self._reaper is None and (self.keep_alive_s > 0 or force):
             self._reaper = threading.Thread(target=self._reap, daemon=True, name="pool-reaper")
             self._reaper.start()
 
     def _reap(self) -> None:
         while not self._closed:
-            time.sleep(min(1.0, max(0.05, self.keep_alive_s / 4)))
+            time.sleep(min(1.0, max(0.05, (self.keep_alive_s or 1.0) / 4)))
             if not self._closed:
                 self.unload_idle()
 

@@ -41,9 +41,10 @@ def present(catalog: Catalog, expert_id: str, quant: str) -> Path:
 class Runner(Protocol):
     """What the service asks of a runner, whatever runs its experts."""
 
-    def open(self, expert: Expert, quant: str, cancel: threading.Event | None = None
-             ) -> ContextManager[tuple[Backend, float, bool]]:
-        """(backend, load seconds, on a GPU) for the expert, held for one request."""
+    def open(self, expert: Expert, quant: str, cancel: threading.Event | None = None,
+             keep_alive_s: float | None = None) -> ContextManager[tuple[Backend, float, bool]]:
+        """(backend, load seconds, on a GPU) for the expert, held for one request;
+        `keep_alive_s`: how long it stays loaded once idle (None: the settings')."""
         ...
 
     def is_warm(self, expert: Expert, quant: str) -> bool:
@@ -84,7 +85,8 @@ class LocalRunner:
                 self._pool = Pool(ram_budget(self.settings), self.universe.n_ctx,
                                   self.settings.n_threads, self.settings.keep_alive_s,
                                   vram_budget_bytes=vram_budget(self.settings), backend=backend,
-                                  n_threads_batch=self.settings.n_threads_batch)
+                                  n_threads_batch=self.settings.n_threads_batch,
+                                  pinned=frozenset(self.settings.pinned))
             return self._pool
 
     def load_plan(self, path):
@@ -94,14 +96,15 @@ class LocalRunner:
                                      bool(pool.vram_budget) and pool.gpu_offload())
 
     @contextlib.contextmanager
-    def open(self, expert: Expert, quant: str, cancel=None) -> Iterator[tuple[Backend, float, bool]]:
+    def open(self, expert: Expert, quant: str, cancel=None, keep_alive_s: float | None = None
+             ) -> Iterator[tuple[Backend, float, bool]]:
         path = present(self.catalog, expert.id, quant)
         key = f"{expert.id}:{quant}"
         plan = self.load_plan(path)
         cache = self.memory.cache_bytes(path)
         with self.pool().acquire(key, path, plan.cpu_bytes + cache, plan.gpu_bytes,
-                                 plan.n_gpu_layers, cancel=cancel,
-                                 prompt_cache_bytes=cache) as (backend, load_s):
+                                 plan.n_gpu_layers, cancel=cancel, prompt_cache_bytes=cache,
+                                 keep_alive_s=keep_alive_s) as (backend, load_s):
             yield backend, load_s, plan.n_gpu_layers > 0
 
     def is_warm(self, expert: Expert, quant: str) -> bool:
@@ -111,12 +114,14 @@ class LocalRunner:
         """Memory (predicted from the file's header when present, else catalog facts), and the
         pool's state of this expert when it has one."""
         row = {"remote": False, "loaded": False, "loading": False, "busy": False, "queued": 0,
-               "keep_alive_s": None, "memory_bytes": self.memory.member_total(member)}
+               "keep_alive_s": None, "memory_bytes": self.memory.member_total(member),
+               "pinned": expert.id in self.settings.pinned}
         key = f"{expert.id}:{member.quant}"
         slot = None if self._pool is None else next(
             (s for s in self._pool.status() if s["expert"] == key), None)
         if slot:
-            row.update({k: slot[k] for k in ("loaded", "loading", "busy", "queued", "keep_alive_s")})
+            row.update({k: slot[k] for k in ("loaded", "loading", "busy", "queued", "keep_alive_s",
+                                             "pinned")})
         return row
 
     def close(self) -> None:
@@ -133,7 +138,8 @@ class RemoteRunner:
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def open(self, expert: Expert, quant: str, cancel=None) -> Iterator[tuple[Backend, float, bool]]:
+    def open(self, expert: Expert, quant: str, cancel=None, keep_alive_s: float | None = None
+             ) -> Iterator[tuple[Backend, float, bool]]:
         from ..backends.openai_remote import RemoteExpert
 
         assert isinstance(expert.source, OpenAISource)  # RUNNERS maps only openai here
@@ -147,7 +153,7 @@ class RemoteRunner:
     def status(self, expert: Expert, member: Member) -> dict:
         """Always ready from here: no memory, no queue (the far side keeps those)."""
         return {"remote": True, "loaded": False, "loading": False, "busy": False, "queued": 0,
-                "keep_alive_s": None, "memory_bytes": None}
+                "keep_alive_s": None, "memory_bytes": None, "pinned": False}
 
     def close(self) -> None:
         with self._lock:

@@ -95,6 +95,17 @@ class Result(BaseModel):
     threads: Threads | None = Field(default=None, description="None: computed elsewhere.")
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What a request asked besides its text: its conversation (groups turns in the log, keeps
+    a conversation local once a turn was), its privacy header, and how long its expert stays
+    loaded once idle (Ollama's keep_alive; None: the settings')."""
+
+    conversation: str | None = None
+    privacy: str | None = None
+    keep_alive_s: float | None = None
+
+
 @dataclass
 class TextEvent:
     """A piece of the answer."""
@@ -232,21 +243,23 @@ class Service:
 
     def chat(self, messages: list[dict], expert: str = "auto", sampling: Sampling | None = None,
              cancel: threading.Event | None = None, conversation: str | None = None,
-             privacy: str | None = None) -> Iterator[Progress | TextEvent | Result]:
+             privacy: str | None = None, keep_alive_s: float | None = None
+             ) -> Iterator[Progress | TextEvent | Result]:
         """Stream Progress events, TextEvents, then one Result with the route, timings, tokens
         and energy.
 
         Closing the iterator early (a client that went away) cancels the generation.
         """
         prompt = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
-        return self._logged("chat", messages, prompt, expert, sampling, cancel, conversation,
-                            privacy)
+        return self._logged("chat", messages, prompt, expert, sampling, cancel,
+                            Asked(conversation, privacy, keep_alive_s))
 
     def complete(self, prompt: str, expert: str = "auto", sampling: Sampling | None = None,
-                 cancel: threading.Event | None = None, privacy: str | None = None
-                 ) -> Iterator[Progress | TextEvent | Result]:
+                 cancel: threading.Event | None = None, privacy: str | None = None,
+                 keep_alive_s: float | None = None) -> Iterator[Progress | TextEvent | Result]:
         """Like chat, for a plain prompt (OpenAI's legacy completions)."""
-        return self._logged("complete", prompt, prompt, expert, sampling, cancel, None, privacy)
+        return self._logged("complete", prompt, prompt, expert, sampling, cancel,
+                            Asked(None, privacy, keep_alive_s))
 
     @property
     def log(self) -> RequestLog:
@@ -276,16 +289,15 @@ class Service:
             except Exception as exc:  # noqa: BLE001 - nor does a metric
                 log.error("request observer: %s: %s", type(exc).__name__, exc)
 
-    def _logged(self, op, payload, prompt, expert, sampling, cancel, conversation, privacy=None):
+    def _logged(self, op, payload, prompt, expert, sampling, cancel, asked: Asked):
         """Run a request and log it, whatever happens: result, error, or cancellation."""
         messages = payload if op == "chat" else None
         record = dict(kind=op, prompt=prompt, messages=messages, client=self.client,
-                      conversation=conversation)
+                      conversation=asked.conversation)
         route_box: list[Route] = []
         sent: list[str] = []  # what the client received, kept in the row of a request cut short
         try:
-            for event in self._run(op, payload, prompt, expert, sampling, cancel, route_box,
-                                   conversation, privacy):
+            for event in self._run(op, payload, prompt, expert, sampling, cancel, route_box, asked):
                 if isinstance(event, Result):
                     self.record_request(result=event, **record)
                 elif isinstance(event, TextEvent):
@@ -302,11 +314,12 @@ class Service:
             raise
 
     @contextlib.contextmanager
-    def _expert(self, route: Route, cancel: threading.Event | None = None):
+    def _expert(self, route: Route, cancel: threading.Event | None = None,
+                keep_alive_s: float | None = None):
         """(Backend, load seconds, on a GPU) for the routed expert, from the runner its source
         kind names. A set `cancel` takes a request out of the expert's queue (Cancelled)."""
         with self._runners.of(route.expert).open(self.catalog.get(route.expert), route.quant,
-                                                 cancel) as (backend, load_s, on_gpu):
+                                                 cancel, keep_alive_s) as (backend, load_s, on_gpu):
             if load_s:
                 self._load_s[f"{route.expert}:{route.quant}"] = load_s  # the router's expected load
             yield backend, load_s, on_gpu
@@ -315,8 +328,7 @@ class Service:
         """True when the routed expert needs no load (its runner says: loaded now, or elsewhere)."""
         return self._runners.of(route.expert).is_warm(self.catalog.get(route.expert), route.quant)
 
-    def _run(self, op, payload, prompt, expert, sampling, cancel, route_box, conversation=None,
-             privacy=None):
+    def _run(self, op, payload, prompt, expert, sampling, cancel, route_box, asked: Asked):
         """Route, answer, and fall back: an `auto` request whose expert fails before its first
         token goes to the next best eligible member (eligibility.py), the failure kept in the
         route; a named expert's failure, or one after the first token, is the request's."""
@@ -325,7 +337,7 @@ class Service:
         cancel = cancel or threading.Event()
         texts = [m.get("content") or "" for m in payload] if op == "chat" else [payload]
         kept = self._eligibility.privacy([t for t in texts if isinstance(t, str)],
-                                         self.settings.privacy, privacy, conversation)
+                                         self.settings.privacy, asked.privacy, asked.conversation)
         failed: list[Failure] = []
         started = time.perf_counter()
         while True:
@@ -338,7 +350,8 @@ class Service:
             yield Progress("routed", route)
             answered = False
             try:
-                for event in self._answer(op, payload, route, sampling, cancel, started):
+                for event in self._answer(op, payload, route, sampling, cancel, started,
+                                          asked.keep_alive_s):
                     answered = answered or isinstance(event, TextEvent)
                     yield event
                 return
@@ -355,11 +368,11 @@ class Service:
                 except NoExpertLeft:
                     raise exc from None  # nobody left: the last failure is the answer
 
-    def _answer(self, op, payload, route: Route, sampling, cancel, started):
+    def _answer(self, op, payload, route: Route, sampling, cancel, started, keep_alive_s=None):
         """One expert's answer: Progress, TextEvents, then the Result."""
         if not self._is_warm(route):
             yield Progress("loading", route)
-        with self._expert(route, cancel) as (backend, load_s, on_gpu):
+        with self._expert(route, cancel, keep_alive_s) as (backend, load_s, on_gpu):
             yield Progress("generating", route, load_s)
             meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
                                 pids=[backend.pid] if backend.pid else [], gpu=on_gpu).start()

@@ -57,7 +57,7 @@ class AppState:
         return [auto] + [ModelCard(id=r["expert"], created=self.started, leeroo=ModelInfo(
             name=r["name"], quant=r["quant"], memory_bytes=r["memory_bytes"], remote=r["remote"],
             loaded=r["loaded"], loading=r["loading"], busy=r["busy"], queued=r["queued"],
-            keep_alive_s=r["keep_alive_s"])) for r in rows]
+            keep_alive_s=r["keep_alive_s"], pinned=r.get("pinned", False))) for r in rows]
 
 
 @router.get("/health")

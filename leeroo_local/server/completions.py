@@ -327,11 +327,11 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
                                 notes)
     conversation = request.headers.get("x-leeroo-conversation")  # groups turns in the log
 
-    privacy = privacy_header(request)
+    privacy, keep = privacy_header(request), convert.keep_alive(req.keep_alive)
 
     def start(cancel):
         return state.service.chat(messages, expert, sampling, cancel=cancel,
-                                  conversation=conversation, privacy=privacy)
+                                  conversation=conversation, privacy=privacy, keep_alive_s=keep)
 
     mark_reached(request)
     return await answer(request, ChatShape(), req.stream, req.include_usage, start, notes)
@@ -348,10 +348,11 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling,
                                 notes)
 
-    privacy = privacy_header(request)
+    privacy, keep = privacy_header(request), convert.keep_alive(req.keep_alive)
 
     def start(cancel):
-        return state.service.complete(prompt, expert, sampling, cancel=cancel, privacy=privacy)
+        return state.service.complete(prompt, expert, sampling, cancel=cancel, privacy=privacy,
+                                      keep_alive_s=keep)
 
     mark_reached(request)
     return await answer(request, CompletionShape(), req.stream, req.include_usage, start, notes)

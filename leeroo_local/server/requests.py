@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from ..backends.base import Sampling
 from ..limits import MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH
@@ -34,6 +35,25 @@ def sampling(req: GenerationRequest, n_ctx: int, defaults: SamplingDefaults,
         given["repeat_last_n"] = _capped("repeat_last_n", req.repeat_last_n, n_ctx, notes)
     given["json_schema"] = json_schema(req.response_format)
     return Sampling(**{**defaults.model_dump(), **{k: v for k, v in given.items() if v is not None}})
+
+
+_DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def keep_alive(value: float | str | None) -> float | None:
+    """Ollama's keep_alive in seconds (a number, or "30s", "5m", "1h"); negative: forever."""
+    if value is None or isinstance(value, (int, float)):
+        return None if value is None else float(value)
+    found = _DURATION.match(value.strip())
+    if not found:
+        raise ApiError(400, f"keep_alive: {value!r} is not a duration such as 30s, 5m or 1h",
+                       param="keep_alive", code="invalid_value")
+    seconds = float(found.group(1)) * _UNIT_S[found.group(2)]
+    if seconds > 10**7:
+        raise ApiError(400, f"keep_alive: {value!r} is more than 10,000,000 seconds",
+                       param="keep_alive", code="invalid_value")
+    return seconds
 
 
 def json_schema(fmt: ResponseFormat | None) -> dict | None:

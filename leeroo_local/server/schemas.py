@@ -106,6 +106,12 @@ class GenerationRequest(_Request):
                                    description="Most tokens to generate (capped at the context).")
     response_format: ResponseFormat | None = Field(
         default=None, description="Structured output: `json_object` or `json_schema`.")
+    keep_alive: Annotated[float, Field(ge=-1, le=10**7)] | Annotated[str, Field(max_length=32)] \
+        | None = Field(
+        default=None,
+        description="Ollama's: how long the expert stays loaded once idle, in seconds or as "
+                    "\"30s\", \"5m\", \"1h\"; 0 unloads it after this request, negative "
+                    "keeps it loaded.")
 
     @property
     def include_usage(self) -> bool:
@@ -274,7 +280,9 @@ class ModelInfo(BaseModel):
     loading: bool = Field(default=False, description="Being loaded now.")
     busy: bool = Field(default=False, description="Answering a request now.")
     queued: int = Field(default=0, description="Requests waiting for it.")
-    keep_alive_s: float | None = Field(default=None, description="Idle seconds before it unloads.")
+    keep_alive_s: float | None = Field(default=None, description="Idle seconds before it unloads "
+                                                                 "(none: it stays loaded).")
+    pinned: bool = Field(default=False, description="Never unloaded (settings: pinned).")
     members: list[str] | None = Field(default=None, exclude_if=_omit_none,
                                       description="For auto: the experts it routes among.")
 
