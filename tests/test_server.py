@@ -527,3 +527,16 @@ def test_keep_alive_on_a_request_says_how_long_its_expert_stays_loaded(server):
     assert not card()["loaded"]
     bad = post(keep_alive="soon")
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "keep_alive"
+
+
+def test_tools_are_refused_not_ignored(server):
+    """An agent that sends tools must not wait for a tool call that never comes."""
+    tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
+    body = {"model": "auto", "messages": HI, "max_tokens": 2, "tools": [tool]}
+    resp = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=60)
+    assert resp.status_code == 400
+    assert (resp.json()["error"]["param"], resp.json()["error"]["code"]) == (
+        "tools", "unsupported_capability")
+    none = httpx.post(server.url + "/v1/chat/completions", timeout=60,
+                      json={**body, "tool_choice": "none"})
+    assert none.status_code == 200

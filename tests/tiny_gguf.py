@@ -28,6 +28,8 @@ def write_tiny_llama(
     n_ctx_train: int = 512,
     name: str | None = None,
     f16: bool = False,
+    chat_template: str | None = None,
+    metadata: dict[str, int | str] | None = None,
 ) -> Path:
     """Write a small random llama model whose vocabulary is <unk>, <s>, </s> and 256 bytes."""
     path = Path(path)
@@ -56,7 +58,9 @@ def write_tiny_llama(
     w.add_unk_token_id(0)
     w.add_add_bos_token(True)
     w.add_add_eos_token(False)
-    w.add_chat_template(CHAT_TEMPLATE)
+    w.add_chat_template(CHAT_TEMPLATE if chat_template is None else chat_template)
+    for key, value in (metadata or {}).items():  # e.g. FIM token ids, a pooling type
+        (w.add_uint32 if isinstance(value, int) else w.add_string)(key, value)
 
     def tensor(name: str, *shape: int, scale: float = 0.08, norm: bool = False) -> None:
         data = (

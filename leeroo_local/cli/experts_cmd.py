@@ -12,7 +12,9 @@ def register(app: typer.Typer) -> None:
 
 
 def experts(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the catalog's experts, their quantizations and what is on this machine."""
+    """List the catalog's experts, their quantizations, what is on this machine and what each can
+    serve (chat, tools, fim, embeddings: capabilities.py)."""
+    from ..capabilities import of_expert
     from ..locate import local_state
     from ..units import format_size
 
@@ -26,6 +28,7 @@ def experts(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
                 "source": e.source.kind, "local": path is not None and damaged is None,
                 "damaged": damaged, "path": str(path) if path else None,
                 "data_column": e.data_column,
+                "capabilities": sorted(of_expert(e, path if damaged is None else None)),
             })
     if as_json:
         echo_json(rows)
@@ -33,9 +36,10 @@ def experts(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("expert", "quant", "size", "basis", "source", "local")
+    table = Table("expert", "quant", "size", "basis", "source", "local", "serves")
     for r in rows:
         table.add_row(r["id"], r["quant"], format_size(r["size_bytes"], binary=False),
                       r["size_basis"], r["source"],
-                      "yes" if r["local"] else f"damaged: {r['damaged']}" if r["damaged"] else "")
+                      "yes" if r["local"] else f"damaged: {r['damaged']}" if r["damaged"] else "",
+                      ", ".join(r["capabilities"]) or "completion")
     Console().print(table)

@@ -1,5 +1,6 @@
-"""Which members may answer a request: not one that already failed it, not a host backing off
-after a failure, and no remote member for a prompt that must stay on this machine.
+"""Which members may answer a request: one that has the capabilities the request needs (a chat
+goes to an instruct expert whenever the universe has one), not one that already failed it, not
+a host backing off after a failure, and no remote member for a prompt that must stay here.
 
 Fallback: when the routed expert fails before its first token (its load fails for memory or a
 bad file, its worker crashes, its host is down or times out), the request goes to the next
@@ -19,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from .. import capabilities as caps
 from ..catalog import Catalog
 from ..errors import (BudgetTooSmall, CorruptModel, ExpertCrashed, NotPresent, RemoteError,
                       UnsupportedModel)
@@ -62,6 +64,31 @@ class Eligibility:
         self._lock = threading.Lock()
         self._backoff: dict[str, float] = {}
         self._local_conversations: set[str] = set()
+        self._capabilities: dict[str, set[str]] = {}
+
+    def capabilities(self, member: Member) -> set[str]:
+        """The member's capabilities (capabilities.py), read once its file is here."""
+        key = f"{member.expert}:{member.quant}"
+        with self._lock:
+            known = self._capabilities.get(key)
+        if known is not None:
+            return known
+        from ..locate import local_path
+
+        expert = self.catalog.get(member.expert)
+        path = None if expert.remote else local_path(expert, expert.quant(member.quant))
+        found = caps.of_expert(expert, path)
+        if path is not None or expert.remote:
+            with self._lock:
+                self._capabilities[key] = found
+        return found
+
+    def needs(self, members: list[Member], op: str) -> set[str]:
+        """What the request needs of its expert: a chat needs an instruct expert when the
+        universe has one (else a base model continues the conversation, and the route says so)."""
+        if op == "chat" and any(caps.CHAT in self.capabilities(m) for m in members):
+            return {caps.CHAT}
+        return set()
 
     def privacy(self, texts: list[str], setting: Privacy, header: str | None,
                 conversation: str | None) -> PrivacyDecision:
@@ -87,7 +114,8 @@ class Eligibility:
             with self._lock:
                 self._backoff[member_expert] = time.monotonic() + self.backoff_s
 
-    def test(self, failed: list[Failure], local_only: bool) -> Callable[[Member], bool]:
+    def test(self, failed: list[Failure], local_only: bool,
+             needs: set[str] | frozenset[str] = frozenset()) -> Callable[[Member], bool]:
         """The predicate the router applies to the universe's members."""
         gone = {f.expert for f in failed}
         now = time.monotonic()
@@ -96,6 +124,8 @@ class Eligibility:
 
         def eligible(member: Member) -> bool:
             if member.expert in gone or member.expert in backing_off:
+                return False
+            if needs and not needs <= self.capabilities(member):
                 return False
             return not (local_only and self.catalog.get(member.expert).remote)
 

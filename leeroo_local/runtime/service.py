@@ -339,9 +339,15 @@ class Service:
         kept = self._eligibility.privacy([t for t in texts if isinstance(t, str)],
                                          self.settings.privacy, asked.privacy, asked.conversation)
         failed: list[Failure] = []
+        needs = self._eligibility.needs(self.universe.members, op) if expert == "auto" else set()
         started = time.perf_counter()
         while True:
-            route = self.route(prompt, expert, self._eligibility.test(failed, kept.local_only))
+            route = self.route(prompt, expert,
+                               self._eligibility.test(failed, kept.local_only, needs))
+            if expert == "auto" and op == "chat" and not needs:
+                route = route.model_copy(update={"reason": route.reason + "; no instruct expert "
+                                                 "in this universe: a base model continues the "
+                                                 "conversation"})
             if kept.local_only and self.catalog.get(route.expert).remote:  # named, remote
                 raise NoExpertLeft(f"the prompt must stay on this machine ({kept.rule}) and "
                                    f"{route.expert} is remote")
@@ -363,10 +369,9 @@ class Service:
                                       error=f"{type(exc).__name__}: {exc}"))
                 log.warning("%s failed before its first token (%s): falling back", route.expert,
                             failed[-1].error)
-                try:
-                    self.route(prompt, expert, self._eligibility.test(failed, kept.local_only))
-                except NoExpertLeft:
-                    raise exc from None  # nobody left: the last failure is the answer
+                left = self._eligibility.test(failed, kept.local_only, needs)
+                if not any(left(m) for m in self.universe.members):
+                    raise exc  # nobody left: the last failure is the answer
 
     def _answer(self, op, payload, route: Route, sampling, cancel, started, keep_alive_s=None):
         """One expert's answer: Progress, TextEvents, then the Result."""

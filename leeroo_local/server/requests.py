@@ -114,6 +114,10 @@ def chat_messages(req: ChatCompletionRequest) -> list[dict]:
     if req.logprobs or req.top_logprobs is not None:
         raise ApiError(400, "logprobs are not supported by this server", param="logprobs",
                        code="unsupported_parameter")
+    if req.tools and req.tool_choice != "none":
+        raise ApiError(400, "tools: this server does not serve tool calls yet, so no expert of "
+                            "this universe can answer with one; send the request without tools "
+                            "(or tool_choice none)", param="tools", code="unsupported_capability")
     return [_plain(m, i) for i, m in enumerate(req.messages)]
 
 

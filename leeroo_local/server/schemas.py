@@ -130,6 +130,10 @@ class ChatCompletionRequest(GenerationRequest):
                     "context).")
     logprobs: bool | None = Field(default=None, description="Not supported when true.")
     top_logprobs: int | None = Field(default=None, ge=0, le=20, description="Not supported.")
+    tools: Annotated[list[dict], Field(max_length=MAX_MESSAGES)] | None = Field(
+        default=None, description="Refused (400) unless tool_choice is none: tool calls are not "
+                                  "served yet, and an agent must not wait for one.")
+    tool_choice: str | dict | None = Field(default=None, description="none lets tools pass.")
 
     def token_limit(self, n_ctx: int) -> int:
         """max_completion_tokens, else max_tokens, else whatever the context leaves."""
