@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field
 
 from .. import capabilities as caps
 from ..catalog import Catalog
-from ..errors import (BudgetTooSmall, CorruptModel, ExpertCrashed, NotPresent, RemoteError,
-                      UnsupportedModel)
+from ..errors import (BudgetTooSmall, CorruptModel, ExpertCrashed, NoExpertLeft, NotPresent,
+                      RemoteError, UnsupportedModel)
 from ..privacy import detect
 from ..universe import Member
 
@@ -113,6 +113,12 @@ class Eligibility:
         if isinstance(exc, RemoteError) and self.catalog.get(member_expert).remote:
             with self._lock:
                 self._backoff[member_expert] = time.monotonic() + self.backoff_s
+
+    def check_named(self, expert: str, kept: PrivacyDecision) -> None:
+        """NoExpertLeft when the request named a remote expert for a prompt kept here."""
+        if kept.local_only and self.catalog.get(expert).remote:
+            raise NoExpertLeft(f"the prompt must stay on this machine ({kept.rule}) and {expert} "
+                               f"is remote")
 
     def test(self, failed: list[Failure], local_only: bool,
              needs: set[str] | frozenset[str] = frozenset()) -> Callable[[Member], bool]:

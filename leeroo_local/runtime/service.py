@@ -348,9 +348,7 @@ class Service:
                 route = route.model_copy(update={"reason": route.reason + "; no instruct expert "
                                                  "in this universe: a base model continues the "
                                                  "conversation"})
-            if kept.local_only and self.catalog.get(route.expert).remote:  # named, remote
-                raise NoExpertLeft(f"the prompt must stay on this machine ({kept.rule}) and "
-                                   f"{route.expert} is remote")
+            self._eligibility.check_named(route.expert, kept)  # a named expert may be ruled out
             route = route.model_copy(update={"failed": list(failed), "privacy": kept})
             route_box.append(route)
             yield Progress("routed", route)
