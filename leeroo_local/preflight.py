@@ -20,7 +20,7 @@ from . import paths
 from .diskerrors import database_disk_error, disk_error
 from .errors import HomeError
 from .runtime.service import Service
-from .settings import load_settings
+from .settings import Settings, load_settings
 from .units import format_size
 
 MIN_FREE_BYTES = 1 << 20
@@ -65,6 +65,26 @@ def check_database(path: Path | None = None) -> str | None:
     return f"{path} was damaged ({problem}): moved to {aside}; a new database is made"
 
 
+def choose_backend(settings: Settings, notify: Callable[[str], None]) -> str:
+    """For serve: llama-server (continuous batching) when `auto` finds a binary, else the
+    worker; said on one line, with how to get batching when it is not there."""
+    from .backends.llama_server import find_llama_server
+
+    found = find_llama_server(settings.llama_server)
+    chosen = settings.local_backend
+    if chosen == "auto":
+        chosen = "llama-server" if found else "worker"
+    if chosen == "llama-server":
+        notify(f"backend: llama-server ({settings.llama_server_parallel} slots decode concurrent "
+               f"requests together): {found or settings.llama_server or 'not found'}")
+    elif settings.local_backend == "auto":
+        notify("backend: worker (one request at a time per expert): no llama-server binary; "
+               "`leeroo-local llama-server build` makes one for continuous batching")
+    else:
+        notify("backend: worker (local_backend = \"worker\")")
+    return chosen
+
+
 def database_problem(path: Path | None = None) -> str | None:
     """Why the database cannot be read (for `logs`, which reads and repairs nothing), or None."""
     path = path or paths.db_path()
@@ -89,15 +109,20 @@ def _damage(path: Path) -> str | None:
     return None
 
 
-def start_service(client: str, notify: Callable[[str], None], **overrides) -> Service:
+def start_service(client: str, notify: Callable[[str], None], batching: bool = False,
+                  **overrides) -> Service:
     """The service for a command that answers prompts, after the checks: home, database, then
     config.toml, catalog and universe (read by the service), and the request log opened now, so
-    that none of them first fails on a request. `notify` hears what was repaired."""
+    that none of them first fails on a request. `notify` hears what was repaired, and, with
+    `batching` (serve), which local backend runs and why."""
     check_home()
     note = check_database()
     if note:
         notify(note)
-    service = Service(load_settings(**overrides), client=client)
+    settings = load_settings(**overrides)
+    if batching:
+        settings = settings.model_copy(update={"local_backend": choose_backend(settings, notify)})
+    service = Service(settings, client=client)
     try:
         service.log  # noqa: B018 - opened (and migrated) now, not on the first request
     except (sqlite3.Error, OSError) as exc:

@@ -93,13 +93,16 @@ class Settings(BaseSettings):
     )
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults,
                                        description="Default sampling of every request.")
-    local_backend: Literal["worker", "llama-server"] = Field(
-        default="worker",
+    local_backend: Literal["auto", "worker", "llama-server"] = Field(
+        default="auto",
         description="What runs a local expert: a worker process with llama-cpp-python, or "
-        "llama.cpp's own llama-server (parallel slots: concurrent requests decode together).",
+        "llama.cpp's own llama-server (parallel slots: concurrent requests decode together); "
+        "auto: llama-server for `serve` when a binary is found (the setting below, PATH, or "
+        "`leeroo-local llama-server build`), the worker otherwise and for the other commands.",
     )
     llama_server: str = Field(
-        default="", description="Path of the llama-server binary; empty: llama-server on PATH.")
+        default="", description="Path of the llama-server binary; empty: llama-server on PATH, "
+        "else one `leeroo-local llama-server build` made.")
     llama_server_parallel: int = Field(
         default=8, ge=1, le=MAX_PARALLEL,
         description="Requests one llama-server expert decodes at once.")

@@ -33,11 +33,18 @@ DEFAULT_PARALLEL = 8
 
 
 def find_llama_server(configured: str = "") -> str | None:
-    """The llama-server binary: the configured path, else `llama-server` on PATH; None if none."""
+    """The llama-server binary: the configured path, else `llama-server` on PATH, else the
+    newest one `leeroo-local llama-server build` made in $LEEROO_HOME/bin; None if none."""
     if configured:
         path = Path(configured).expanduser()
         return str(path) if path.is_file() and os.access(path, os.X_OK) else None
-    return shutil.which("llama-server")
+    on_path = shutil.which("llama-server")
+    if on_path:
+        return on_path
+    built = sorted((p for p in (paths.home() / "bin").glob("llama-server-*")
+                    if p.is_file() and os.access(p, os.X_OK) and not p.name.endswith(".partial")),
+                   key=lambda p: p.stat().st_mtime)
+    return str(built[-1]) if built else None
 
 
 def _free_port() -> int:

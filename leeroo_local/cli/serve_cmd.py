@@ -52,7 +52,8 @@ def serve(
                                   shutdown_grace_s=shutdown_grace)
     except ValidationError as exc:
         raise ConfigError(one_line(exc, "serve")) from None
-    service = start_service("serve", lambda note: typer.echo(note, err=True), n_ctx=ctx)
+    service = start_service("serve", lambda note: typer.echo(note, err=True), batching=True,
+                            n_ctx=ctx)
     service.warm_router()  # while uvicorn starts, not on the first request
     if pull:
         from .common import provision_at_start
