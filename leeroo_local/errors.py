@@ -98,6 +98,17 @@ class UnencodableText(LeerooError):
         self.field = field
 
 
+class MissingCapability(LeerooError):
+    """The request needs what no eligible expert can do (fill-in-the-middle without FIM
+    tokens, say); `field` names the request field that asked for it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
 class NoExpertLeft(LeerooError):
     """Every member that could answer was ruled out (failed this request, backing off, remote
     for a prompt kept local)."""

@@ -86,6 +86,8 @@ class Request:
     sampling: Sampling
     messages: list[dict] | None = None
     prompt: str | None = None
+    suffix: str | None = None
+    """With `prompt` as the prefix: fill in the middle (an expert with FIM tokens)."""
 
     @property
     def op(self) -> Literal["chat", "complete"]:

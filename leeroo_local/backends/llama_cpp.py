@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 # (bench/gpu_check.sh). The CPU build does not care.
 import llama_cpp  # noqa: E402,F401  isort: skip
 
-from ..errors import ContextOverflow, CorruptModel, LeerooError, SchemaError
+from ..errors import ContextOverflow, CorruptModel, LeerooError, MissingCapability, SchemaError
 from ..gguf_info import read_gguf
 from ..hardware import physical_cores
 from ..limits import seed32
@@ -269,6 +269,21 @@ class LlamaCppModel:
     def complete(self, prompt: str, sampling: Sampling) -> Iterator[Chunk]:
         """Stream a plain completion of `prompt`."""
         return self.generate(self.tokenize(prompt), sampling)
+
+    def infill(self, prefix: str, suffix: str, sampling: Sampling) -> Iterator[Chunk]:
+        """Stream the middle between `prefix` and `suffix` (fill-in-the-middle, an editor's
+        autocomplete): the model's FIM tokens around them, prefix-suffix-middle order, as
+        llama.cpp's own infill does."""
+        vocab, lib = self._vocab, self._lib
+        pre, suf, mid = (lib.llama_vocab_fim_pre(vocab), lib.llama_vocab_fim_suf(vocab),
+                         lib.llama_vocab_fim_mid(vocab))
+        if min(pre, suf, mid) < 0:
+            raise MissingCapability(f"suffix: {self.path.name} has no fill-in-the-middle tokens",
+                                    field="suffix")
+        bos = [self._llm.token_bos()] if self._lib.llama_vocab_get_add_bos(vocab) else []
+        tokens = (bos + [pre] + self.tokenize(prefix, add_bos=False) + [suf]
+                  + self.tokenize(suffix, add_bos=False) + [mid])
+        return self.generate(tokens, sampling)
 
     def generate(self, tokens: list[int], sampling: Sampling, *,
                  end_at_blank_line: bool = False) -> Iterator[Chunk]:

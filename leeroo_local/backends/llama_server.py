@@ -12,6 +12,7 @@ the expert takes the memory the planner predicts for the worker; concurrent long
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -23,7 +24,7 @@ from typing import Iterator, Literal
 
 from .. import paths
 from ..catalog import OpenAISource
-from ..errors import ConfigError, CorruptModel, ExpertCrashed, RemoteError
+from ..errors import ConfigError, CorruptModel, ExpertCrashed, MissingCapability, RemoteError
 from ..hardware import physical_cores
 from ..limits import seed32
 from .base import Final, Request
@@ -143,7 +144,9 @@ class LlamaServer:
             raise ExpertCrashed(f"llama-server (pid {self.pid}) died")
         request = self._adapted(request)
         try:
-            for event in self._client.stream(request, cancel):
+            events = (self._infill(request, cancel) if request.suffix is not None
+                      else self._client.stream(request, cancel))
+            for event in events:
                 if isinstance(event, Final):
                     event.energy = None  # it runs here: its process is measured, by its pid
                     event.threads = self._threads
@@ -156,6 +159,46 @@ class LlamaServer:
                 raise ExpertCrashed(f"llama-server (pid {self.pid}) died "
                                     f"(exit code {code})") from None
             raise
+
+    def _infill(self, request: Request, cancel: threading.Event | None) -> Iterator[str | Final]:
+        """Fill in the middle with the server's own /infill (its FIM tokens, its format)."""
+        import httpx
+
+        assert self._client is not None
+        s = request.sampling
+        body = {"input_prefix": request.prompt or "", "input_suffix": request.suffix,
+                "n_predict": s.max_tokens, "temperature": s.temperature, "top_p": s.top_p,
+                "top_k": s.top_k, "min_p": s.min_p, "repeat_penalty": s.repeat_penalty,
+                "repeat_last_n": s.repeat_last_n, "stop": s.stop, "stream": True,
+                "cache_prompt": True, **({"seed": s.seed} if s.seed is not None else {})}
+        base = self._client.source.base_url.removesuffix("/v1")
+        final = Final(finish_reason="stop")
+        try:
+            with httpx.stream("POST", base + "/infill", json=body, timeout=600) as resp:
+                if resp.status_code >= 400:
+                    message = resp.read().decode("utf-8", "replace")[:300]
+                    if "fim" in message.lower() or "infill" in message.lower():
+                        raise MissingCapability(f"suffix: llama-server cannot fill in the middle "
+                                                f"with this expert: {message}", field="suffix")
+                    raise RemoteError(f"llama-server /infill answered {resp.status_code}: {message}")
+                for line in resp.iter_lines():
+                    if cancel is not None and cancel.is_set():
+                        final.finish_reason = "cancelled"
+                        break
+                    if not line.startswith("data: "):
+                        continue
+                    event = json.loads(line[6:])
+                    if event.get("content"):
+                        yield event["content"]
+                    if event.get("stop"):
+                        final.prompt_tokens = event.get("tokens_evaluated", 0)
+                        final.completion_tokens = event.get("tokens_predicted", 0)
+                        limited = event.get("stop_type") == "limit" or (
+                            final.completion_tokens >= s.max_tokens)
+                        final.finish_reason = "length" if limited else "stop"
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"llama-server (pid {self.pid}) /infill: {exc}") from None
+        yield final
 
     def _adapted(self, request: Request) -> Request:
         """As the worker does: a penalty window within the context, the seed's low 32 bits. A

@@ -77,6 +77,8 @@ class RemoteExpert:
             body["messages"] = request.messages
             return "/chat/completions", body
         body["prompt"] = request.prompt
+        if request.suffix is not None:  # OpenAI's legacy completions take one
+            body["suffix"] = request.suffix
         return "/completions", body
 
     def stream(self, request: Request, cancel: threading.Event | None = None

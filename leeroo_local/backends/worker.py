@@ -73,9 +73,12 @@ def _serve(conn: Connection) -> None:
             elif op == "generate":
                 request: Request = msg[1]
                 loaded = _loaded(model)
-                stream = (loaded.chat(request.messages, request.sampling)
-                          if request.messages is not None
-                          else loaded.complete(request.prompt or "", request.sampling))
+                if request.messages is not None:
+                    stream = loaded.chat(request.messages, request.sampling)
+                elif request.suffix is not None:
+                    stream = loaded.infill(request.prompt or "", request.suffix, request.sampling)
+                else:
+                    stream = loaded.complete(request.prompt or "", request.sampling)
                 sent = 0
                 for chunk in stream:
                     if conn.poll() and conn.recv()[0] == "cancel":
@@ -130,6 +133,8 @@ def _raise(name: str, message: str, extra: dict) -> None:
     cls = getattr(errors, name, LeerooError)
     if cls is errors.ContextOverflow:
         raise errors.ContextOverflow(extra.get("prompt_tokens", 0), extra.get("n_ctx", 0))
+    if "field" in extra:  # the request field at fault (MissingCapability, UnencodableText)
+        raise cls(message, field=extra["field"])
     raise cls(message)
 
 

@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field
 
 from .. import capabilities as caps
 from ..catalog import Catalog
-from ..errors import (BudgetTooSmall, CorruptModel, ExpertCrashed, NoExpertLeft, NotPresent,
-                      RemoteError, UnsupportedModel)
+from ..errors import (BudgetTooSmall, CorruptModel, ExpertCrashed, MissingCapability,
+                      NoExpertLeft, NotPresent, RemoteError, UnsupportedModel)
 from ..privacy import detect
 from ..universe import Member
 
@@ -83,9 +83,16 @@ class Eligibility:
                 self._capabilities[key] = found
         return found
 
-    def needs(self, members: list[Member], op: str) -> set[str]:
+    def needs(self, members: list[Member], op: str, fim: bool = False) -> set[str]:
         """What the request needs of its expert: a chat needs an instruct expert when the
-        universe has one (else a base model continues the conversation, and the route says so)."""
+        universe has one (else a base model continues the conversation, and the route says so);
+        fill-in-the-middle needs FIM tokens (MissingCapability when no member has them)."""
+        if fim:
+            if not any(caps.FIM in self.capabilities(m) for m in members):
+                raise MissingCapability(
+                    f"suffix: fill-in-the-middle needs an expert with FIM tokens, and none of "
+                    f"{', '.join(m.expert for m in members)} has them", field="suffix")
+            return {caps.FIM}
         if op == "chat" and any(caps.CHAT in self.capabilities(m) for m in members):
             return {caps.CHAT}
         return set()

@@ -104,6 +104,7 @@ class Asked:
     conversation: str | None = None
     privacy: str | None = None
     keep_alive_s: float | None = None
+    suffix: str | None = None  # fill in the middle between the prompt and this
 
 
 @dataclass
@@ -256,10 +257,12 @@ class Service:
 
     def complete(self, prompt: str, expert: str = "auto", sampling: Sampling | None = None,
                  cancel: threading.Event | None = None, privacy: str | None = None,
-                 keep_alive_s: float | None = None) -> Iterator[Progress | TextEvent | Result]:
-        """Like chat, for a plain prompt (OpenAI's legacy completions)."""
+                 keep_alive_s: float | None = None, suffix: str | None = None,
+                 conversation: str | None = None) -> Iterator[Progress | TextEvent | Result]:
+        """Like chat, for a plain prompt (OpenAI's legacy completions); with `suffix`, the
+        middle between the prompt and it (fill-in-the-middle, on an expert with FIM tokens)."""
         return self._logged("complete", prompt, prompt, expert, sampling, cancel,
-                            Asked(None, privacy, keep_alive_s))
+                            Asked(conversation, privacy, keep_alive_s, suffix))
 
     @property
     def log(self) -> RequestLog:
@@ -339,7 +342,9 @@ class Service:
         kept = self._eligibility.privacy([t for t in texts if isinstance(t, str)],
                                          self.settings.privacy, asked.privacy, asked.conversation)
         failed: list[Failure] = []
-        needs = self._eligibility.needs(self.universe.members, op) if expert == "auto" else set()
+        fim = asked.suffix is not None
+        needs = (self._eligibility.needs(self.universe.members, op, fim) if expert == "auto"
+                 else set())
         started = time.perf_counter()
         while True:
             route = self.route(prompt, expert,
@@ -355,7 +360,7 @@ class Service:
             answered = False
             try:
                 for event in self._answer(op, payload, route, sampling, cancel, started,
-                                          asked.keep_alive_s):
+                                          asked.keep_alive_s, asked.suffix):
                     answered = answered or isinstance(event, TextEvent)
                     yield event
                 return
@@ -371,7 +376,8 @@ class Service:
                 if not any(left(m) for m in self.universe.members):
                     raise exc  # nobody left: the last failure is the answer
 
-    def _answer(self, op, payload, route: Route, sampling, cancel, started, keep_alive_s=None):
+    def _answer(self, op, payload, route: Route, sampling, cancel, started, keep_alive_s=None,
+                suffix=None):
         """One expert's answer: Progress, TextEvents, then the Result."""
         if not self._is_warm(route):
             yield Progress("loading", route)
@@ -384,7 +390,7 @@ class Service:
             first_at = None
             final = Final(finish_reason="stop")
             request = (Request(sampling, messages=payload) if op == "chat"
-                       else Request(sampling, prompt=payload))
+                       else Request(sampling, prompt=payload, suffix=suffix))
             stream = backend.stream(request, cancel)
             try:
                 for event in stream:

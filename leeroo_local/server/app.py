@@ -20,6 +20,7 @@ from ..runtime.service import Service
 from .bridge import Threads
 from .anthropic import router as anthropic_router
 from .completions import router as completions_router
+from .infill import router as infill_router
 from .config import ServerSettings
 from .errors import install_handlers
 from .metrics import Metrics
@@ -105,4 +106,5 @@ def create_app(service: Service, settings: ServerSettings | None = None) -> Fast
     app.include_router(router)
     app.include_router(completions_router)
     app.include_router(anthropic_router)
+    app.include_router(infill_router)
     return app

@@ -352,7 +352,8 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
 
     def start(cancel):
         return state.service.complete(prompt, expert, sampling, cancel=cancel, privacy=privacy,
-                                      keep_alive_s=keep)
+                                      keep_alive_s=keep, suffix=req.suffix,
+                                      conversation=request.headers.get("x-leeroo-conversation"))
 
     mark_reached(request)
     return await answer(request, CompletionShape(), req.stream, req.include_usage, start, notes)

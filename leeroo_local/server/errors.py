@@ -53,6 +53,7 @@ ERRORS: dict[type[BaseException], HttpError] = {
     core.UnencodableText: HttpError(400, "invalid_request_error", "invalid_encoding"),
     core.SchemaError: HttpError(400, "invalid_request_error", "invalid_json_schema",
                                 param="response_format"),
+    core.MissingCapability: HttpError(400, "invalid_request_error", "unsupported_capability"),
     core.BudgetTooSmall: HttpError(503, "server_error", "expert_unavailable"),
     core.CorruptModel: HttpError(503, "server_error", "expert_unavailable"),
     core.NotAvailableOffline: HttpError(503, "server_error", "expert_unavailable"),

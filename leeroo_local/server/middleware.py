@@ -15,7 +15,7 @@ from .refusals import log_refusal
 
 
 class ApiKeyMiddleware:
-    """401 for /v1 and /metrics requests without `Authorization: Bearer <key>` (or Anthropic's
+    """401 for every request but /health without `Authorization: Bearer <key>` (or Anthropic's
     `x-api-key: <key>`), checked before the body is read (so a malformed body without a key is
     a 401, not a 422)."""
 
@@ -29,8 +29,7 @@ class ApiKeyMiddleware:
         return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._expected)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and (scope["path"].startswith("/v1")
-                                        or scope["path"] == "/metrics"):
+        if scope["type"] == "http" and scope["path"] != "/health":  # all but the health probe
             headers = dict(scope["headers"])
             if not (self._valid(headers.get(b"authorization", b""))
                     or hmac.compare_digest(headers.get(b"x-api-key", b"").strip(), self._expected)):

@@ -9,7 +9,8 @@ import json
 
 from fastapi import Request
 
-_KINDS = {"/v1/chat/completions": "chat", "/v1/completions": "complete", "/v1/messages": "chat"}
+_KINDS = {"/v1/chat/completions": "chat", "/v1/completions": "complete", "/v1/messages": "chat",
+          "/infill": "complete"}
 
 
 def mark_reached(request: Request) -> None:

@@ -123,7 +123,7 @@ def chat_messages(req: ChatCompletionRequest) -> list[dict]:
 
 def completion_prompt(req: CompletionRequest) -> str:
     """The one prompt of a legacy completion."""
-    for field, bad in (("echo", bool(req.echo)), ("suffix", bool(req.suffix)),
+    for field, bad in (("echo", bool(req.echo)),
                        ("best_of", req.best_of not in (None, 1)),
                        ("logprobs", req.logprobs not in (None, 0))):
         if bad:

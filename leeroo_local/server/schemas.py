@@ -2,7 +2,7 @@
 
 Requests accept OpenAI's fields, and llama-server's sampling extensions (top_k, min_p,
 repeat_penalty, repeat_last_n); ones that change nothing here (user, tools, ...) are ignored; ones
-whose meaning cannot be honoured (n > 1, logprobs, echo, suffix) are refused with a 400 naming
+whose meaning cannot be honoured (n > 1, logprobs, echo) are refused with a 400 naming
 the field (by `requests.py`, which turns a request into service arguments). Every number, list and
 short string has a bound (limits.py; a 422 names the field and the bound); text is bounded by the
 body limit, then by the expert's context. Responses add one object that OpenAI's schemas leave room for (none of them sets
@@ -146,7 +146,8 @@ class CompletionRequest(GenerationRequest):
     prompt: str | Annotated[list[str], Field(max_length=MAX_MESSAGES)] = Field(
         description="The text to continue (one prompt).")
     echo: bool | None = Field(default=None, description="Not supported when true.")
-    suffix: str | None = Field(default=None, description="Not supported.")
+    suffix: str | None = Field(default=None, description="Fill in the middle between the prompt "
+                               "and this (routed to an expert with FIM tokens).")
     best_of: int | None = Field(default=None, ge=1, le=20, description="Only 1 is served.")
     logprobs: int | None = Field(default=None, ge=0, le=5, description="Not supported.")
 

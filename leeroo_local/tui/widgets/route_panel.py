@@ -61,6 +61,12 @@ class RoutePanel(Static):
         else:
             head = Text.assemble((f"{route.expert} · {route.quant}", "bold"), "\n",
                                  (route.reason or "no reason given", "italic"))
+            for failed in getattr(route, "failed", []):
+                head.append(f"\nfell back from {failed.expert}: {failed.error.split(':')[0]}",
+                            style="yellow")
+            privacy = getattr(route, "privacy", None)
+            if privacy is not None and privacy.local_only:
+                head.append(f"\nkept on this machine ({privacy.rule})", style="cyan")
             if not scores:
                 head.append("\nno policy scores for this route", style="dim")
         return Group(head, Text(""), table)
