@@ -53,7 +53,8 @@ from leeroo_local.provision.ensure import ensure_local  # noqa: E402
 from leeroo_local.universe import STARTER  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from faults_hostile import broken_homes, hostile_phase, max_row_id, rows_after  # noqa: E402
+from faults_hostile import (broken_homes, hostile_phase, loaded_workers, max_row_id,  # noqa: E402
+                            rows_after)
 
 EXPERTS = [e for e, _ in STARTER]
 MODELS = EXPERTS + ["auto"]
@@ -212,27 +213,6 @@ class Bench:
 
 
 # -- faults from outside ---------------------------------------------------------------------
-
-def loaded_workers(server_pid: int) -> dict[int, str]:
-    """pid -> expert id of each worker with a model mapped (llama.cpp mmaps the GGUF)."""
-    import psutil
-
-    out = {}
-    try:
-        children = psutil.Process(server_pid).children()
-    except psutil.Error:
-        return out
-    for child in children:
-        try:
-            maps = Path(f"/proc/{child.pid}/maps").read_text()
-        except OSError:
-            continue
-        files = set(re.findall(r"(/\S+\.gguf)$", maps, re.M))
-        if files:
-            name = Path(sorted(files)[0]).name
-            out[child.pid] = "gemma-3-270m-q4_0" if "q4_0" in name else "gemma-3-270m"
-    return out
-
 
 def killer(bench: Bench, server_pid: int, at: list[int], kills: list[dict], stop: threading.Event):
     """SIGKILL a loaded worker each time `at[k]` requests have finished."""

@@ -197,9 +197,9 @@ def _judge(case: Case) -> None:
 
 # -- the workers' memory ---------------------------------------------------------------------
 
-def worker_rss(server_pid: int) -> dict[int, int]:
-    """pid -> resident bytes of each expert's worker: a child process of `serve` with a GGUF
-    mapped (llama.cpp mmaps it), not multiprocessing's helpers."""
+def loaded_workers(server_pid: int) -> dict[int, str]:
+    """pid -> expert id of each worker of `serve` with a model mapped (llama.cpp mmaps the GGUF),
+    not multiprocessing's helpers."""
     import psutil
 
     out = {}
@@ -209,10 +209,25 @@ def worker_rss(server_pid: int) -> dict[int, int]:
         return out
     for child in children:
         try:
-            if ".gguf" not in Path(f"/proc/{child.pid}/maps").read_text():
-                continue
-            out[child.pid] = child.memory_info().rss
-        except (psutil.Error, OSError):
+            maps = Path(f"/proc/{child.pid}/maps").read_text()
+        except OSError:
+            continue
+        files = set(re.findall(r"(/\S+\.gguf)$", maps, re.M))
+        if files:
+            name = Path(sorted(files)[0]).name
+            out[child.pid] = "gemma-3-270m-q4_0" if "q4_0" in name else "gemma-3-270m"
+    return out
+
+
+def worker_rss(server_pid: int) -> dict[int, int]:
+    """pid -> resident bytes of each loaded worker of `serve`."""
+    import psutil
+
+    out = {}
+    for pid in loaded_workers(server_pid):
+        try:
+            out[pid] = psutil.Process(pid).memory_info().rss
+        except psutil.Error:
             continue
     return out
 

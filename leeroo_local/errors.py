@@ -88,8 +88,8 @@ class SchemaError(LeerooError):
     exit_code = 2
 
 
-class UnencodableText(LeerooError):
-    """Text that UTF-8 cannot encode (a lone surrogate); `field` names where it was."""
+class FieldError(LeerooError):
+    """A request's own fault, in one field: `field` names it (the server's `param`)."""
 
     exit_code = 2
 
@@ -98,15 +98,13 @@ class UnencodableText(LeerooError):
         self.field = field
 
 
-class MissingCapability(LeerooError):
+class UnencodableText(FieldError):
+    """Text that UTF-8 cannot encode (a lone surrogate)."""
+
+
+class MissingCapability(FieldError):
     """The request needs what no eligible expert can do (fill-in-the-middle without FIM
-    tokens, say); `field` names the request field that asked for it."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, field: str = ""):
-        super().__init__(message)
-        self.field = field
+    tokens, say)."""
 
 
 class NoExpertLeft(LeerooError):
