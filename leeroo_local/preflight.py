@@ -120,9 +120,11 @@ def start_service(client: str, notify: Callable[[str], None], batching: bool = F
     if note:
         notify(note)
     settings = load_settings(**overrides)
+    said: list[str] = []
     if batching:
-        settings = settings.model_copy(update={"local_backend": choose_backend(settings, notify)})
-    service = Service(settings, client=client)
+        settings = settings.model_copy(update={"local_backend": choose_backend(settings,
+                                                                               said.append)})
+    service = Service(settings, client=client)  # a bad catalog or universe stops here, alone
     try:
         service.log  # noqa: B018 - opened (and migrated) now, not on the first request
     except (sqlite3.Error, OSError) as exc:
@@ -131,4 +133,6 @@ def start_service(client: str, notify: Callable[[str], None], batching: bool = F
         why = ((disk_error(exc, db) if isinstance(exc, OSError) else database_disk_error(exc, db))
                or f"{db}: {exc}")
         raise HomeError(f"cannot open the request log: {why}") from None
+    for line in said:
+        notify(line)
     return service

@@ -130,11 +130,11 @@ def _cancelled(conn: Connection, stream, sent: int) -> None:
 
 
 def _raise(name: str, message: str, extra: dict) -> None:
-    cls = getattr(errors, name, LeerooError)
+    cls: type[LeerooError] = getattr(errors, name, LeerooError)
     if cls is errors.ContextOverflow:
         raise errors.ContextOverflow(extra.get("prompt_tokens", 0), extra.get("n_ctx", 0))
-    if "field" in extra:  # the request field at fault (MissingCapability, UnencodableText)
-        raise cls(message, field=extra["field"])
+    if issubclass(cls, errors.FieldError):  # the request field at fault
+        raise cls(message, field=str(extra.get("field", "")))
     raise cls(message)
 
 
