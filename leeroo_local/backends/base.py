@@ -141,6 +141,10 @@ class Backend(Protocol):
         """Tokens of the conversation as this expert's chat template renders it."""
         ...
 
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """(a normalised vector per text, the tokens read), for an embedding model."""
+        ...
+
     def health(self) -> bool:
         """True while it can take requests."""
         ...

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import llama_cpp  # noqa: E402,F401  isort: skip
 
 from ..errors import ContextOverflow, CorruptModel, LeerooError, MissingCapability, SchemaError
+from ..capabilities import EMBEDDINGS, from_header
 from ..gguf_info import read_gguf
 from ..hardware import physical_cores
 from ..limits import seed32
@@ -208,6 +209,8 @@ class LlamaCppModel:
 
         started = time.perf_counter()
         threads = n_threads or physical_cores()  # llama.cpp's and Ollama's default
+        # An embedding model (it pools) is loaded to embed, and only to embed.
+        self.embedding = EMBEDDINGS in from_header(path)
         batch_threads = n_threads_batch or threads
         try:
             self._llm = llama_cpp.Llama(
@@ -215,7 +218,7 @@ class LlamaCppModel:
                 verbose=False,
                 # llama.cpp's own default (llama-cpp-python's is every core): prompt batches on
                 # more threads than decoding gets collapse when the other cores are busy.
-                n_threads_batch=batch_threads,
+                n_threads_batch=batch_threads, embedding=self.embedding,
             )
         except (ValueError, RuntimeError) as exc:
             raise CorruptModel(f"{path}: llama.cpp could not load it: {exc}. {last_log()}") from None
@@ -269,6 +272,17 @@ class LlamaCppModel:
     def complete(self, prompt: str, sampling: Sampling) -> Iterator[Chunk]:
         """Stream a plain completion of `prompt`."""
         return self.generate(self.tokenize(prompt), sampling)
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """(one normalised vector per text, the tokens read) of an embedding model."""
+        if not self.embedding:
+            raise MissingCapability(f"model: {self.path.name} is not an embedding model",
+                                    field="model")
+        for text in texts:
+            if len(self.tokenize(text)) > self.info.n_ctx:
+                raise ContextOverflow(len(self.tokenize(text)), self.info.n_ctx)
+        vectors, count = self._llm.embed(texts, normalize=True, return_count=True)
+        return [list(map(float, v)) for v in vectors], int(count)
 
     def infill(self, prefix: str, suffix: str, sampling: Sampling) -> Iterator[Chunk]:
         """Stream the middle between `prefix` and `suffix` (fill-in-the-middle, an editor's

@@ -25,6 +25,7 @@ from typing import Iterator, Literal
 from .. import paths
 from ..catalog import OpenAISource
 from ..errors import ConfigError, CorruptModel, ExpertCrashed, MissingCapability, RemoteError
+from ..capabilities import EMBEDDINGS, from_header
 from ..hardware import physical_cores
 from ..limits import seed32
 from .base import Final, Request
@@ -95,6 +96,8 @@ class LlamaServer:
                "-c", str(n_ctx), "-np", str(self.parallel), "--kv-unified", "--cont-batching",
                "-t", str(threads), "-tb", str(batch_threads), "-ngl", str(n_gpu_layers),
                "--no-webui", "--no-warmup", "-a", Path(path).stem, *self.args]
+        if EMBEDDINGS in from_header(Path(path)):
+            cmd.append("--embeddings")
         with self._log_file.open("ab") as log:
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self.pid = self.process.pid
@@ -214,6 +217,12 @@ class LlamaServer:
         if request.messages is not None and s.json_schema is not None:
             return Request(sampling=sampling, prompt=self._apply_template(request.messages))
         return dataclasses.replace(request, sampling=sampling)
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Its /v1/embeddings (started with --embeddings for an embedding model)."""
+        if self._client is None:
+            raise ExpertCrashed(f"llama-server (pid {self.pid}) is not running")
+        return self._client.embed(texts)
 
     def count_tokens(self, messages: list[dict]) -> int:
         """The server's own chat template, then its tokenizer (/apply-template, /tokenize)."""

@@ -129,6 +129,23 @@ class RemoteExpert:
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
         raise LeerooError(f"{self.expert_id} is remote: log-likelihoods need a local expert")
 
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """The remote server's /embeddings (its model must be an embedding model)."""
+        import httpx
+
+        url = self.source.base_url.rstrip("/") + "/embeddings"
+        try:
+            resp = self._http().post(url, headers=self._headers(), json={
+                "model": self.source.model, "input": texts, "encoding_format": "float"})
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"remote expert {self.expert_id} at {self.source.base_url}: "
+                              f"{type(exc).__name__}: {exc}") from None
+        if resp.status_code >= 400:
+            self._fail(resp)
+        body = resp.json()
+        data = sorted(body["data"], key=lambda d: d["index"])
+        return [d["embedding"] for d in data], int((body.get("usage") or {}).get("prompt_tokens", 0))
+
     def count_tokens(self, messages: list[dict]) -> int:
         raise RemoteError(f"{self.expert_id} is remote: an OpenAI-compatible server does not "
                           f"count tokens; name a local expert")

@@ -12,6 +12,7 @@ pair wrapped in a multiprocessing Connection, with small tuples:
                        ("generate", Request)
                        ("loglik", context, [continuations])
                        ("count", messages)  (prompt tokens of a conversation)
+                       ("embed", [texts])  (an embedding model's vectors)
                        ("more",)  (after the first chunk of a stream: go on)
                        ("cancel",)  (between tokens of a stream)
                        ("exit",)
@@ -105,6 +106,8 @@ def _serve(conn: Connection) -> None:
                             break
             elif op == "loglik":
                 conn.send(("result", _loaded(model).loglikelihoods(msg[1], msg[2])))
+            elif op == "embed":
+                conn.send(("result", _loaded(model).embed(msg[1])))
             elif op == "count":
                 conn.send(("result", len(_loaded(model).render_chat(msg[1])[0])))
             elif op in ("cancel", "more"):
@@ -249,6 +252,10 @@ class Worker:
 
     def count_tokens(self, messages: list[dict]) -> int:
         return self.call("count", messages)
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        vectors, count = self.call("embed", texts)
+        return vectors, count
 
     def health(self) -> bool:
         return self.alive()

@@ -87,6 +87,13 @@ class Eligibility:
         """What the request needs of its expert: a chat needs an instruct expert when the
         universe has one (else a base model continues the conversation, and the route says so);
         fill-in-the-middle needs FIM tokens (MissingCapability when no member has them)."""
+        if op == "embed":
+            if not any(caps.EMBEDDINGS in self.capabilities(m) for m in members):
+                raise MissingCapability(
+                    f"model: embeddings need an embedding model (one that pools), and none of "
+                    f"{', '.join(m.expert for m in members)} is one: add one (`leeroo-local add "
+                    f"REPO`) and put it in the universe", field="model")
+            return {caps.EMBEDDINGS}
         if fim:
             if not any(caps.FIM in self.capabilities(m) for m in members):
                 raise MissingCapability(
@@ -138,8 +145,11 @@ class Eligibility:
         def eligible(member: Member) -> bool:
             if member.expert in gone or member.expert in backing_off:
                 return False
-            if needs and not needs <= self.capabilities(member):
+            have = self.capabilities(member)
+            if needs and not needs <= have:
                 return False
+            if caps.EMBEDDINGS in have and caps.EMBEDDINGS not in needs:
+                return False  # an embedding model writes no text
             return not (local_only and self.catalog.get(member.expert).remote)
 
         return eligible

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from ..backends.base import Final, Request, Sampling
 from ..catalog import Catalog, load_user_catalog
-from ..errors import Cancelled, LeerooError, NoExpertLeft
+from ..errors import Cancelled, LeerooError, MissingCapability, NoExpertLeft
 from ..hardware import EnergyMeter
 from ..settings import Settings
 from ..store.requests import RequestLog
@@ -447,6 +447,42 @@ class Service:
         with self._expert(route) as (backend, _, _):
             return route, backend.count_tokens(messages)
 
+    def embed(self, texts: list[str], expert: str = "auto") -> EmbedResult:
+        """One vector per text from an embedding model of the universe (the one named, or the
+        first that embeds: the routing policy scores answers, not vectors); logged."""
+        require_encodable(texts, "input")
+        started = time.perf_counter()
+        route: Route | None = None
+        record = dict(kind="embed", prompt=texts[0][:2000] if texts else "", client=self.client)
+        try:
+            members = self.universe.members
+            if expert == "auto":
+                needs = self._eligibility.needs(members, "embed")
+                test = self._eligibility.test([], False, needs)
+                member = next(m for m in members if test(m))
+                route = Route(expert=member.expert, quant=member.quant,
+                              reason="the universe's embedding model")
+            else:
+                route = self.route("", expert)
+                have = self._eligibility.capabilities(Member(expert=route.expert,
+                                                             quant=route.quant))
+                if "embeddings" not in have:
+                    raise MissingCapability(f"model: {expert} is not an embedding model",
+                                            field="model")
+            with self._expert(route) as (backend, load_s, on_gpu):
+                meter = EnergyMeter(self.settings.sysfs_root, self.settings.watts_per_core,
+                                    pids=[backend.pid] if backend.pid else [], gpu=on_gpu).start()
+                vectors, tokens = backend.embed(texts)
+                energy = meter.stop()
+        except LeerooError as exc:
+            self.record_request(route=route, error=f"{type(exc).__name__}: {exc}", **record)
+            raise
+        self.record_request(route=route, **record)
+        return EmbedResult(vectors=vectors, expert=route.expert, quant=route.quant, route=route,
+                           tokens=tokens, load_s=load_s, total_s=time.perf_counter() - started,
+                           energy=Energy(joules=energy.joules, method=energy.method,
+                                         source=energy.source))
+
     def loglikelihoods(self, expert: str, context: str, continuations: list[str]) -> list[float]:
         """Log-probability of each continuation after `context` on a local expert (for
         multiple-choice scoring); KV cache of the context is reused across continuations."""
@@ -473,6 +509,19 @@ class Service:
                             total_s=time.perf_counter() - started,
                             energy=Energy(joules=energy.joules, method=energy.method,
                                           source=energy.source))
+
+
+class EmbedResult(BaseModel):
+    """Vectors of texts on one embedding model, and what they cost."""
+
+    vectors: list[list[float]] = Field(description="One normalised vector per text, in order.")
+    expert: str = Field(description="The embedding model.")
+    quant: str = Field(description="Its quantization.")
+    route: Route = Field(description="Why this model.")
+    tokens: int = Field(description="Tokens read.")
+    load_s: float = Field(default=0.0, description="Seconds spent loading it first.")
+    total_s: float = Field(description="Seconds from the request to the vectors.")
+    energy: Energy = Field(description="Energy of the embedding (the load not included).")
 
 
 class LoglikResult(BaseModel):

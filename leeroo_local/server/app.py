@@ -20,6 +20,7 @@ from ..runtime.service import Service
 from .bridge import Threads
 from .anthropic import router as anthropic_router
 from .completions import router as completions_router
+from .embeddings import router as embeddings_router
 from .infill import router as infill_router
 from .config import ServerSettings
 from .errors import install_handlers
@@ -107,4 +108,5 @@ def create_app(service: Service, settings: ServerSettings | None = None) -> Fast
     app.include_router(completions_router)
     app.include_router(anthropic_router)
     app.include_router(infill_router)
+    app.include_router(embeddings_router)
     return app

@@ -10,7 +10,7 @@ import json
 from fastapi import Request
 
 _KINDS = {"/v1/chat/completions": "chat", "/v1/completions": "complete", "/v1/messages": "chat",
-          "/infill": "complete"}
+          "/infill": "complete", "/v1/embeddings": "embed"}
 
 
 def mark_reached(request: Request) -> None:
@@ -44,5 +44,5 @@ async def _prompt(request: Request) -> str:
     if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
         content = messages[-1].get("content")
         return content if isinstance(content, str) else json.dumps(content)[:2000]
-    prompt = body.get("prompt")
+    prompt = body.get("prompt") or body.get("input") or body.get("input_prefix")
     return prompt if isinstance(prompt, str) else ""

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 ROOTS = ["Model", "ListModelsResponse", "CreateChatCompletionResponse",
-         "CreateChatCompletionStreamResponse", "CreateCompletionResponse", "ErrorResponse"]
+         "CreateChatCompletionStreamResponse", "CreateCompletionResponse", "ErrorResponse",
+         "CreateEmbeddingResponse"]
 PREFIX = "#/components/schemas/"
 HERE = Path(__file__).resolve().parent
 
