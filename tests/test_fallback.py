@@ -292,3 +292,18 @@ def test_a_bad_privacy_header_is_a_400(tmp_path, tiny_dir):
     finally:
         server.stop()
         service.close()
+
+
+def test_a_conversation_kept_local_stays_local_after_a_restart(tmp_path, tiny_dir, far_url):
+    first = _remote_and_local(tmp_path, tiny_dir, far_url)
+    try:
+        answer(first, [{"role": "user", "content": "my IBAN is GB82 WEST 1234 5698 7654 32"}],
+               conversation="bank")
+    finally:
+        first.close()
+    again = _remote_and_local(tmp_path, tiny_dir, far_url)  # a new process, the same log
+    try:
+        later = answer(again, [{"role": "user", "content": "and the rate?"}], conversation="bank")
+        assert later.expert == "tiny-2" and later.route.privacy.rule == "conversation"
+    finally:
+        again.close()

@@ -105,13 +105,17 @@ class Eligibility:
         return set()
 
     def privacy(self, texts: list[str], setting: Privacy, header: str | None,
-                conversation: str | None) -> PrivacyDecision:
+                conversation: str | None,
+                kept_before: Callable[[str], bool] = lambda conversation: False
+                ) -> PrivacyDecision:
         """local-only when the header or the setting says so, when the detector finds private
-        content in the prompt, or when an earlier turn of the conversation was kept local."""
+        content in the prompt, or when an earlier turn of the conversation was kept local (in
+        this process, or, by `kept_before`, in the request log of an earlier one)."""
         wanted = header or setting
         if wanted == "local-only":
             decision = PrivacyDecision(local_only=True, rule="header" if header else "setting")
-        elif conversation and conversation in self._local_conversations:
+        elif conversation and (conversation in self._local_conversations
+                               or kept_before(conversation)):
             decision = PrivacyDecision(local_only=True, rule="conversation")
         else:
             found = next((f for f in map(detect, texts) if f is not None), None)

@@ -272,6 +272,14 @@ class Service:
                 self._log = RequestLog()
             return self._log
 
+    def _kept_local_before(self, conversation: str) -> bool:
+        """Whether the request log holds a turn of `conversation` that was kept on this machine
+        (a conversation stays local across restarts)."""
+        try:
+            return any(row.get("privacy") for row in self.log.recent(200, conversation))
+        except Exception:  # noqa: BLE001 - a log that cannot be read keeps nothing from routing
+            return False
+
     def log_state(self) -> dict:
         """The request log's health (`ok`, or `degraded` with rows waiting and lost), for
         /health; `unopened` before the first request."""
@@ -340,7 +348,8 @@ class Service:
         cancel = cancel or threading.Event()
         texts = [m.get("content") or "" for m in payload] if op == "chat" else [payload]
         kept = self._eligibility.privacy([t for t in texts if isinstance(t, str)],
-                                         self.settings.privacy, asked.privacy, asked.conversation)
+                                         self.settings.privacy, asked.privacy, asked.conversation,
+                                         self._kept_local_before)
         failed: list[Failure] = []
         fim = asked.suffix is not None
         needs = (self._eligibility.needs(self.universe.members, op, fim) if expert == "auto"
