@@ -39,8 +39,9 @@ EXPERT = "gemma-3-270m"
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 
 
-def cli(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LEEROO_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+def cli(home: Path, *args: str, timeout: float = 600, **env_extra: str
+        ) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LEEROO_HOME": str(home), "HF_HUB_OFFLINE": "1", **env_extra}
     return subprocess.run([sys.executable, "-m", "leeroo_local.cli", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -54,9 +55,9 @@ def starter_file(home: Path) -> Path:
 
 # -- 1. threads ------------------------------------------------------------------------------
 
-def run_tokens_per_s(home: Path, tokens: int) -> float:
+def run_tokens_per_s(home: Path, tokens: int, **env: str) -> float:
     done = cli(home, "run", PROMPT, "--expert", EXPERT, "--json", "-n", str(tokens), "-t", "0",
-               "--seed", "1")
+               "--seed", "1", **env)
     if done.returncode != 0:
         raise SystemExit(f"run: {done.stderr.strip()}")
     return json.loads(done.stdout)["timings"]["tokens_per_s"]
@@ -85,14 +86,17 @@ print((n - 1) / (time.perf_counter() - first))
 
 def threads_section(home: Path, path: Path, rounds: int, tokens: int) -> dict:
     counts = list(range(1, (os.cpu_count() or 2) + 1))
-    ours, theirs = [], {k: [] for k in counts}
+    ours, before, theirs = [], [], {k: [] for k in counts}
+    previous = str(max(1, (os.cpu_count() or 2) // 2))  # the default before: half the cores
     for _ in range(rounds):  # interleaved: the machine's drift hits both alike
         ours.append(run_tokens_per_s(home, tokens))
+        before.append(run_tokens_per_s(home, tokens, LEEROO_N_THREADS=previous))
         for k in counts:
             theirs[k].append(llama_tokens_per_s(path, k, tokens))
     best_k = max(counts, key=lambda k: statistics.median(theirs[k]))
     run_med, best = statistics.median(ours), statistics.median(theirs[best_k])
-    return {"run_default_tok_s": run_med, "llama_cpp_by_threads": {
+    return {"run_default_tok_s": run_med, "run_previous_default_tok_s": statistics.median(before),
+            "previous_default_threads": int(previous), "llama_cpp_by_threads": {
         k: statistics.median(v) for k, v in theirs.items()}, "llama_cpp_best_threads": best_k,
         "llama_cpp_best_tok_s": best, "ratio": run_med / best, "target": 0.95}
 
@@ -158,7 +162,9 @@ def concurrency_section(home: Path, path: Path, tokens: int) -> dict:
     finally:
         proc.terminate()
         proc.wait(30)
-    out = {"serve_1_client_tok_s": one, "serve_8_clients_tok_s": eight,
+    out = {"serve_backend": "llama-server" if (os.environ.get("LEEROO_LLAMA_SERVER")
+                                                or shutil.which("llama-server")) else "worker",
+           "serve_1_client_tok_s": one, "serve_8_clients_tok_s": eight,
            "scaling": eight / one, "target_scaling": 2.0}
     binary = os.environ.get("LEEROO_LLAMA_SERVER") or shutil.which("llama-server")
     if binary:
