@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     llama_server_parallel: int = Field(
         default=8, ge=1, le=MAX_PARALLEL,
         description="Requests one llama-server expert decodes at once.")
+    speculative: dict[str, str] = Field(
+        default_factory=dict,
+        description='Speculative decoding on the llama-server backend, per expert: the id of a '
+        'smaller expert with the same tokenizer that drafts for it, or "ngram" (prompt lookup: '
+        'drafts copied from the prompt, for edits that repeat their input). Measure before '
+        'choosing (bench/speculative.py): it pays only where drafts are accepted.')
     llama_server_args: list[str] = Field(
         default_factory=list,
         description='More arguments for llama-server, e.g. ["--no-repack"] where its CPU '

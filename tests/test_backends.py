@@ -210,6 +210,37 @@ def test_the_service_runs_an_expert_on_llama_server_when_configured(tiny_dir, tm
         svc.close()
 
 
+@needs_server
+def test_speculative_decoding_on_llama_server_keeps_the_greedy_answer(tiny_dir, tmp_path):
+    """A draft model of the same tokenizer, or prompt lookup, only speeds decoding up: the
+    greedy answer is the one the expert gives alone, and the server was started with them."""
+    prompt = "abc abc abc abc abc abc abc abc"
+    greedy = Sampling(max_tokens=24, temperature=0, seed=1)
+    answers = {}
+    for name, speculative in (("alone", {}), ("draft", {"tiny-1": "tiny-2"}),
+                              ("ngram", {"tiny-1": "ngram"})):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "models.toml").write_text(tiny_expert_toml("tiny-1", tiny_dir, "tiny-1.gguf")
+                                            + tiny_expert_toml("tiny-2", tiny_dir, "tiny-2.gguf"))
+        svc = Service(Settings(n_threads=1, ram_budget="256MB", keep_alive_s=0,
+                               local_backend="llama-server", llama_server=SERVER_BINARY,
+                               speculative=speculative),
+                      catalog=load_catalog(extra=[folder / "models.toml"]),
+                      universe=Universe(members=[Member(expert="tiny-1", quant="F32")],
+                                        n_ctx=N_CTX),
+                      log=RequestLog(folder / "log.db"))
+        try:
+            result = list(svc.complete(prompt, "tiny-1", greedy))[-1]
+            answers[name] = result.answer
+            loaded = svc.pool()._slots["tiny-1:F32"].worker.loaded  # what it was started with
+            expected = {"alone": None, "ngram": "ngram"}.get(name, str(tiny_dir / "tiny-2.gguf"))
+            assert loaded["draft"] == expected
+        finally:
+            svc.close()
+    assert answers["draft"] == answers["alone"] == answers["ngram"] and answers["alone"]
+
+
 def test_the_worker_computes_nothing_past_its_first_chunk_until_asked(tiny_dir):
     """The second token waits until the first is handed on (Worker.stream asks for more when
     it is resumed), so it does not take the cores that delivering the first one needs."""

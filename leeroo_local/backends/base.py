@@ -167,9 +167,11 @@ class ManagedBackend(Backend, Protocol):
         ...
 
     def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0, *,
-             n_threads_batch: int = 0, prompt_cache_bytes: int = 0) -> dict:
+             n_threads_batch: int = 0, prompt_cache_bytes: int = 0,
+             draft: str | None = None) -> dict:
         """Load the expert's file; what the load cost and offers. Threads 0: the machine's
-        default (physical cores); `prompt_cache_bytes`: KV states kept for conversations."""
+        default (physical cores); `prompt_cache_bytes`: KV states kept for conversations;
+        `draft`: speculative decoding, a draft model's file or "ngram" (where supported)."""
         ...
 
     def alive(self) -> bool:

@@ -81,7 +81,8 @@ class LlamaServer:
         """Nothing to wait for before a load (the pool asks this of every backend)."""
 
     def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0, *,
-             n_threads_batch: int = 0, prompt_cache_bytes: int = 0) -> dict:
+             n_threads_batch: int = 0, prompt_cache_bytes: int = 0,
+             draft: str | None = None) -> dict:
         """Start the server on a free loopback port and wait until it answers /health. Its slots
         keep each conversation's prompt (cache_prompt), so `prompt_cache_bytes` is not used."""
         started = time.perf_counter()
@@ -98,6 +99,11 @@ class LlamaServer:
                "--no-webui", "--no-warmup", "-a", Path(path).stem, *self.args]
         if EMBEDDINGS in from_header(Path(path)):
             cmd.append("--embeddings")
+        if draft == "ngram":  # prompt lookup: drafts copied from what the prompt already holds
+            cmd += ["--spec-type", "ngram-simple"]
+        elif draft:  # a smaller model of the same tokenizer drafts, this one verifies
+            cmd += ["-md", draft, "-ngld", str(n_gpu_layers), "-td", str(threads),
+                    "-tbd", str(batch_threads)]
         with self._log_file.open("ab") as log:
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self.pid = self.process.pid
@@ -107,7 +113,7 @@ class LlamaServer:
             extra_sampling=True)
         self._wait_healthy(base, path)
         self.loaded = {"load_s": time.perf_counter() - started, "n_ctx": n_ctx,
-                       "n_gpu_layers": n_gpu_layers, "parallel": self.parallel}
+                       "n_gpu_layers": n_gpu_layers, "parallel": self.parallel, "draft": draft}
         return self.loaded
 
     def _wait_healthy(self, base: str, path) -> None:

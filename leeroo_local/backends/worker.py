@@ -203,7 +203,10 @@ class Worker:
         return self.process.poll() is None
 
     def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0, *,
-             n_threads_batch: int = 0, prompt_cache_bytes: int = 0) -> dict:
+             n_threads_batch: int = 0, prompt_cache_bytes: int = 0,
+             draft: str | None = None) -> dict:
+        """(`draft` is ignored here: llama-cpp-python's speculative decoding keeps every
+        position's logits, gigabytes for a large vocabulary; the llama-server backend has it.)"""
         self.wait_ready()
         self._send(("load", str(path), n_ctx, n_threads, n_gpu_layers, n_threads_batch,
                     prompt_cache_bytes))

@@ -35,6 +35,7 @@ class Slot:
     n_gpu_layers: int = 0
     prompt_cache_bytes: int = 0  # of `need`: KV states kept for conversations it left
     keep_alive_s: float | None = None  # the last request's keep_alive (None: the pool's)
+    draft: str | None = None  # speculative decoding: a draft model's file, or "ngram"
     pinned: bool = False  # never unloaded, neither to make room nor when idle
     worker: ManagedBackend | None = None  # the loaded backend: a Worker, or the factory's
     loading: bool = False
@@ -139,7 +140,8 @@ class Pool:
     @contextlib.contextmanager
     def acquire(self, key: str, path: Path, need: int, vram: int = 0, n_gpu_layers: int = 0,
                 cancel: threading.Event | None = None, prompt_cache_bytes: int = 0,
-                keep_alive_s: float | None = None) -> Iterator[tuple[ManagedBackend, float]]:
+                keep_alive_s: float | None = None, draft: str | None = None
+                ) -> Iterator[tuple[ManagedBackend, float]]:
         """The worker serving `key`, loaded if needed; yields (worker, load seconds or 0).
 
         `need` is the RAM the expert takes, `vram` what its `n_gpu_layers` offloaded layers
@@ -164,6 +166,7 @@ class Pool:
             if slot.worker is None and not slot.loading:  # a cold slot takes the current plan
                 slot.need, slot.vram, slot.n_gpu_layers = need, vram, n_gpu_layers
                 slot.prompt_cache_bytes = prompt_cache_bytes
+                slot.draft = draft
             ticket = self._next_ticket
             self._next_ticket += 1
             slot.tickets.append(ticket)
@@ -242,7 +245,7 @@ class Pool:
         try:
             worker.load(str(slot.path), self.n_ctx, self.n_threads, slot.n_gpu_layers,
                         n_threads_batch=self.n_threads_batch,
-                        prompt_cache_bytes=slot.prompt_cache_bytes)
+                        prompt_cache_bytes=slot.prompt_cache_bytes, draft=slot.draft)
         except BaseException:
             worker.stop()
             with self._cv:

@@ -102,10 +102,24 @@ class LocalRunner:
         key = f"{expert.id}:{quant}"
         plan = self.load_plan(path)
         cache = self.memory.cache_bytes(path)
-        with self.pool().acquire(key, path, plan.cpu_bytes + cache, plan.gpu_bytes,
+        draft, draft_bytes = self._draft(expert)
+        with self.pool().acquire(key, path, plan.cpu_bytes + cache + draft_bytes, plan.gpu_bytes,
                                  plan.n_gpu_layers, cancel=cancel, prompt_cache_bytes=cache,
-                                 keep_alive_s=keep_alive_s) as (backend, load_s):
+                                 keep_alive_s=keep_alive_s, draft=draft) as (backend, load_s):
             yield backend, load_s, plan.n_gpu_layers > 0
+
+    def _draft(self, expert: Expert) -> tuple[str | None, int]:
+        """Speculative decoding chosen for this expert on the llama-server backend (Settings.
+        speculative): a draft model's file and the memory it adds, or prompt lookup."""
+        chosen = self.settings.speculative.get(expert.id)
+        if not chosen or self.settings.local_backend != "llama-server":
+            return None, 0
+        if chosen == "ngram":
+            return "ngram", 0
+        drafter = self.catalog.get(chosen)
+        member = next((m for m in self.universe.members if m.expert == chosen), None)
+        path = present(self.catalog, chosen, member.quant if member else drafter.default_quant)
+        return str(path), self.memory.need(path)
 
     def is_warm(self, expert: Expert, quant: str) -> bool:
         return self._pool is not None and self._pool.is_loaded(f"{expert.id}:{quant}")
