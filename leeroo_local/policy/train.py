@@ -70,11 +70,17 @@ def texts_of(matrix: OutcomeMatrix) -> tuple[list[int], list[str]]:
 
 def kinds_of(matrix: OutcomeMatrix, rows: Sequence[int]) -> list[str | None]:
     """Each row's kind of work for the kind estimate (kinds.py): its question's `category`
-    (the task), None where the data has none."""
+    (the task), None where the data has none; prefixed by the evaluation store's source when
+    the rows come from several (MMLU-Pro's `math` is not the mixed-task data's `math`: other
+    prompts, other scorers)."""
+    recs = [matrix.questions.get(matrix.question_ids[i]) or {} for i in rows]
+    several = len({r.get("outcome_source") for r in recs if r.get("outcome_source")}) > 1
     out = []
-    for i in rows:
-        rec = matrix.questions.get(matrix.question_ids[i]) or {}
-        out.append(str(rec["category"]) if rec.get("category") else None)
+    for rec in recs:
+        kind = str(rec["category"]) if rec.get("category") else None
+        if kind and several and rec.get("outcome_source"):
+            kind = f"{rec['outcome_source']}:{kind}"
+        out.append(kind)
     return out
 
 
