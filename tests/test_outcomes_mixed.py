@@ -43,3 +43,21 @@ def test_two_sources_side_by_side_keep_their_missing_blocks_and_their_kinds(tmp_
     assert "llmrouter-dev:math" in kinds and "starter-mmlu-pro:math" in kinds
     one = training_matrix(store="llmrouter-dev", db=db)
     assert "math" in kinds_of(one, texts_of(one)[0])  # one source: the category alone
+
+
+def test_one_expert_from_two_sources_is_one_column_of_the_catalog_policy():
+    from leeroo_local.catalog import load_catalog
+    from leeroo_local.outcomes import OutcomeMatrix
+    from leeroo_local.policy.naming import catalog_names
+
+    nan = np.nan
+    scores = np.array([[1, nan, 0], [0, nan, 1], [nan, 1, nan], [nan, 0.5, nan], [1, 0, 1]],
+                      dtype=np.float32)
+    matrix = OutcomeMatrix([f"q{i}" for i in range(5)],
+                           ["Meta-Llama-3_1-8B-Instruct", "llama-3.1-8b-instruct", "Yi-6B"], scores)
+    sub, rename, _, _ = catalog_names(matrix, load_catalog())
+    assert sub.experts == ["Meta-Llama-3_1-8B-Instruct", "Yi-6B"]
+    assert [rename[c] for c in sub.experts] == ["llama-3.1-8b-instruct", "yi-6b"]
+    # each source's cells where it has them, their mean where both have one; Yi-6B untouched
+    np.testing.assert_allclose(sub.scores[:, 0], [1, 0, 1, 0.5, 0.5])
+    assert np.isnan(sub.scores[2:4, 1]).all()
