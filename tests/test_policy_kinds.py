@@ -112,3 +112,19 @@ def test_the_graph_computes_the_kind_estimate_as_numpy_does(tmp_path, with_clust
     np.testing.assert_allclose(router.score_many(probe), fitted.predict(probe), atol=1e-4)
     np.testing.assert_allclose(router.kinds(probe[0]), fitted.predict_kinds(probe[:1])[0], atol=1e-4)
     assert router.kind(probe[1]) == "trivia"
+
+
+def test_policy_train_learns_the_kinds_from_the_datas_categories(tmp_path):
+    from outcome_folder import write_folder
+
+    from leeroo_local.outcomes import load_matrix
+    from leeroo_local.policy.train import train_policy
+
+    texts, _, Y = kinds_matrix(1200, seed=3)  # write_folder labels even rows math, odd law
+    folder = write_folder(tmp_path / "data", Y.astype(np.float32), ["calc", "talk"], texts=texts)
+    train_policy(load_matrix(folder), tmp_path / "pol")
+    router = load_policy(tmp_path / "pol")
+    assert router.labels.model["kinds"] == ["law", "math"]
+    assert router.labels.model["blend"]["kind"] > 0
+    assert router.kind("Compute 5 + 6 and give the result as a number.") == "math"
+    assert router.route("who sang the first song").expert == "talk"
