@@ -37,7 +37,12 @@ class FeatureConfig:
     form: bool = True  # pseudo-tokens of the prompt's form (form_tokens; False: before v3)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        """The fields; `form` only when on, so a words-only config reads (and hashes, as the
+        fit's cached predictions are keyed) as it did before the field existed."""
+        out = dict(self.__dict__)
+        if not out["form"]:
+            del out["form"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
