@@ -18,8 +18,10 @@ def register(app: typer.Typer) -> None:
 
 @outcomes_app.command("import")
 def import_(
-    folder: Path = typer.Argument(None, help="Data folder (default: shipped MMLU-Pro outcomes)."),
-    source: str = typer.Option(None, "--source", help="Label of these rows (default: folder name)."),
+    folder: Path = typer.Argument(None, help="Data folder (default: the shipped folder of --source, "
+                                  "else the shipped MMLU-Pro outcomes)."),
+    source: str = typer.Option(None, "--source", help="Label of these rows (default: folder name; "
+                               "shipped: mmlu-pro-dev, llmrouter-dev, starter-mmlu-pro)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Copy a folder's outcomes into the store, replacing earlier rows of the same source."""

@@ -1,11 +1,40 @@
-"""A baseline router for the cross-validated comparison (bench/policy_cv.py): character n-gram
-counts, SVD rows, and a router by cluster. Training side only, numpy alone."""
+"""Baseline routers for the cross-validated comparison (bench/policy_cv.py): a TF-IDF + linear
+(ridge) model, character n-gram counts, SVD rows, and a router by cluster. Training side only,
+numpy alone."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .lbfgs import minimize
+from .model import LinearModel
 from .sparse import CSR
+
+
+def fit_ridge(X: CSR, Y: np.ndarray, alpha: float = 1.0, max_iter: int = 200) -> LinearModel:
+    """Least squares per expert with scikit-learn Ridge's default penalty (alpha=1 on the sum
+    of squared errors); missing cells skipped; predictions clipped to [0, 1]."""
+    V, E = X.n_cols, Y.shape[1]
+    mask = ~np.isnan(Y)
+    target = np.nan_to_num(Y)
+    n = X.n_rows
+
+    def fun(theta):
+        W = theta[: V * E].reshape(V, E)
+        b = theta[V * E:]
+        R = (X.dot(W.astype(np.float32)).astype(np.float64) + b - target) * mask
+        loss = (0.5 * (R * R).sum() + 0.5 * alpha * (W * W).sum()) / n
+        dW = (X.tdot(R.astype(np.float32)).astype(np.float64) + alpha * W) / n
+        return loss, np.concatenate([dW.ravel(), R.sum(axis=0) / n])
+
+    rates = np.where(mask.any(0), np.nansum(Y, 0) / np.maximum(mask.sum(0), 1), 0.5)
+    theta, _, _ = minimize(fun, np.concatenate([np.zeros(V * E), rates]), max_iter=max_iter)
+    return _Clipped(theta[: V * E].reshape(V, E).astype(np.float32), theta[V * E:])
+
+
+class _Clipped(LinearModel):
+    def predict(self, X: CSR) -> np.ndarray:
+        return np.clip(X.dot(self.weights).astype(np.float64) + self.bias, 0.0, 1.0)
 
 
 def char_ngram_counts(texts, sizes=(2, 3, 4), max_chars: int = 2000, min_df: int = 2,

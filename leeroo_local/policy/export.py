@@ -15,6 +15,12 @@ blends the head with the kNN and cluster estimates on the prompt's dense vector:
     clu   = cluster_scores[argmax centroids @ v]
     score = a_head * score + a_knn * knn + a_cluster * clu
 
+A policy with a kind model (kinds.py) adds, on the same TF-IDF row x, the posterior over the
+kinds of work (a second output, `kinds`, so the runtime can name the kind it recognised) and
+its expected expert scores:
+
+    kinds = softmax(x @ Wk[ids] + bk);   score += a_kind * kinds @ K
+
 Opset 17 / IR 8, so any onnxruntime from 1.14 on runs it.
 """
 
@@ -29,9 +35,10 @@ IR_VERSION = 8
 
 
 def build_graph(idf: np.ndarray, weights: np.ndarray, bias: np.ndarray, name: str = "policy",
-                dense: dict | None = None):
+                dense: dict | None = None, kinds: dict | None = None):
     """The ModelProto of a TF-IDF + linear-head policy (weights: vocab x experts); `dense`
-    (see _dense_nodes) adds the neighbourhood blend."""
+    (see _dense_nodes) adds the neighbourhood blend, `kinds` (see _kind_nodes) the kind
+    estimate."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -62,21 +69,27 @@ def build_graph(idf: np.ndarray, weights: np.ndarray, bias: np.ndarray, name: st
     ]
     inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"]),
               helper.make_tensor_value_info("counts", TensorProto.FLOAT, ["n"])]
-    if dense is None:
+    n_experts = int(np.asarray(weights).shape[1])
+    outputs = [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, n_experts])]
+    if dense is None and kinds is None:
         nodes.append(n("Sigmoid", ["z"], ["scores"]))
     else:
-        nodes.append(n("Sigmoid", ["z"], ["head"]))
-        more_inits, more_nodes = _dense_nodes(dense)
-        inits += more_inits
-        nodes += more_nodes
-        inputs.append(helper.make_tensor_value_info("pieces", TensorProto.INT64, ["m"]))
-    n_experts = int(np.asarray(weights).shape[1])
-    graph = helper.make_graph(
-        nodes, name,
-        inputs=inputs,
-        outputs=[helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, n_experts])],
-        initializer=inits,
-    )
+        blend = (dense or kinds)["blend"]
+        inits.append(numpy_helper.from_array(np.array(blend["head"], f32), "a_head"))
+        nodes += [n("Sigmoid", ["z"], ["head"]), n("Mul", ["head", "a_head"], ["part_head"])]
+        parts = ["part_head"]
+        for more in ([_dense_nodes(dense)] if dense is not None else []) + \
+                    ([_kind_nodes(kinds)] if kinds is not None else []):
+            inits += more[0]
+            nodes += more[1]
+            parts += more[2]
+        nodes.append(n("Sum", parts, ["scores"]))
+        if dense is not None:
+            inputs.append(helper.make_tensor_value_info("pieces", TensorProto.INT64, ["m"]))
+        if kinds is not None:
+            outputs.append(helper.make_tensor_value_info(
+                "kinds", TensorProto.FLOAT, [1, int(np.asarray(kinds["scores"]).shape[0])]))
+    graph = helper.make_graph(nodes, name, inputs=inputs, outputs=outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="leeroo-local")
     model.ir_version = IR_VERSION
@@ -84,10 +97,31 @@ def build_graph(idf: np.ndarray, weights: np.ndarray, bias: np.ndarray, name: st
     return model
 
 
-def _dense_nodes(dense: dict) -> tuple[list, list]:
-    """Initializers and nodes from `head` (sigmoid scores, 1 x experts) and `pieces` to
-    `scores`. dense: table, piece_idf, center, blend (head, knn, cluster weights), k, memory,
-    outcomes, centroids, cluster_scores."""
+def _kind_nodes(kinds: dict) -> tuple[list, list, list]:
+    """Initializers, nodes and the blend part from `x_row` (the TF-IDF row) and `ids`: the
+    posterior over kinds (output `kinds`) and a_kind x its expected expert scores. kinds:
+    weights (vocab x kinds), bias, scores (kinds x experts), blend."""
+    from onnx import helper, numpy_helper
+
+    f32 = np.float32
+    inits = [numpy_helper.from_array(np.asarray(kinds["weights"], f32), "Wk"),
+             numpy_helper.from_array(np.asarray(kinds["bias"], f32).reshape(1, -1), "bk"),
+             numpy_helper.from_array(np.asarray(kinds["scores"], f32), "K"),
+             numpy_helper.from_array(np.array(kinds["blend"]["kind"], f32), "a_kind")]
+    n = helper.make_node
+    nodes = [n("Gather", ["Wk", "ids"], ["Wk_ids"], axis=0),
+             n("MatMul", ["x_row", "Wk_ids"], ["zk_raw"]),
+             n("Add", ["zk_raw", "bk"], ["zk"]),
+             n("Softmax", ["zk"], ["kinds"], axis=1),
+             n("MatMul", ["kinds", "K"], ["kind_scores"]),
+             n("Mul", ["kind_scores", "a_kind"], ["part_kind"])]
+    return inits, nodes, ["part_kind"]
+
+
+def _dense_nodes(dense: dict) -> tuple[list, list, list]:
+    """Initializers, nodes and blend parts from `pieces` (and the dense vector's
+    neighbourhoods). dense: table, piece_idf, center, blend (knn, cluster weights), k,
+    memory, outcomes, centroids, cluster_scores."""
     from onnx import TensorProto, helper, numpy_helper
 
     f32 = np.float32
@@ -97,7 +131,6 @@ def _dense_nodes(dense: dict) -> tuple[list, list]:
         numpy_helper.from_array(np.asarray(dense["piece_idf"], f32), "piece_idf"),
         numpy_helper.from_array(np.asarray(dense["center"], f32).reshape(1, -1), "center"),
         numpy_helper.from_array(np.array(1e-6, f32), "eps_v"),
-        numpy_helper.from_array(np.array(blend["head"], f32), "a_head"),
     ]
     n = helper.make_node
     nodes = [
@@ -115,9 +148,8 @@ def _dense_nodes(dense: dict) -> tuple[list, list]:
         n("Sqrt", ["v_ss"], ["v_norm_raw"]),
         n("Max", ["v_norm_raw", "eps_v"], ["v_norm"]),
         n("Div", ["v_raw", "v_norm"], ["v"]),
-        n("Mul", ["head", "a_head"], ["part_head"]),
     ]
-    parts = ["part_head"]
+    parts = []
     if blend["knn"]:
         inits += [numpy_helper.from_array(np.asarray(dense["memory"], f32).T.copy(), "memory_t"),
                   numpy_helper.from_array(np.asarray(dense["outcomes"], f32), "outcomes"),
@@ -140,15 +172,15 @@ def _dense_nodes(dense: dict) -> tuple[list, list]:
                   n("Gather", ["cluster_scores", "cluster"], ["clu"], axis=0),
                   n("Mul", ["clu", "a_cluster"], ["part_cluster"])]
         parts.append("part_cluster")
-    nodes.append(n("Sum", parts, ["scores"]))
-    return inits, nodes
+    return inits, nodes, parts
 
 
 def write_graph(path: Path, idf: np.ndarray, weights: np.ndarray, bias: np.ndarray,
-                dense: dict | None = None) -> Path:
-    """Save the graph (a few MB: vocab x experts float32 weights, plus the dense part)."""
+                dense: dict | None = None, kinds: dict | None = None) -> Path:
+    """Save the graph (a few MB: vocab x experts float32 weights, plus the dense and kind
+    parts)."""
     import onnx
 
-    onnx.save_model(build_graph(idf, weights, bias, dense=dense), str(path))
+    onnx.save_model(build_graph(idf, weights, bias, dense=dense, kinds=kinds), str(path))
     return Path(path)
 

@@ -34,14 +34,21 @@ class FeatureConfig:
     max_features: int = 50000
     max_chars: int = 4000
     split_scripts: bool = True  # characters of scripts without spaces are tokens (False: v1)
+    form: bool = True  # pseudo-tokens of the prompt's form (form_tokens; False: before v3)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        """The fields; `form` only when on, so a words-only config reads (and hashes, as the
+        fit's cached predictions are keyed) as it did before the field existed."""
+        out = dict(self.__dict__)
+        if not out["form"]:
+            del out["form"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         known.setdefault("split_scripts", False)  # a policy trained before the field existed
+        known.setdefault("form", False)
         return cls(**known)
 
 
@@ -68,12 +75,54 @@ def tokens(text: str, max_chars: int = 4000, split_scripts: bool = True,
     return [("#" * len(t) if len(t) >= _LONG_NUMBER and t.isdigit() else t) for t in out]
 
 
+_CODE = re.compile(r"^\s*(def |class |import |from \w+ import|#include|return\b)|[{};]\s*$", re.M)
+_OPTION = re.compile(r"^\s*\(?[A-Ja-j][.)]\s", re.M)
+_SHOT = re.compile(r"^\s*(Q|A|Question|Answer|Input|Output|Example)\s*\d*\s*:", re.M)
+
+
+def _bucket(value: float) -> int:
+    """log2 bucket of a count: 0, 1, 2-3, 4-7, ..."""
+    return int(value).bit_length()
+
+
+def form_tokens(text: str, max_chars: int = 4000) -> list[str]:
+    """Pseudo-tokens of the prompt's form, not its words: how long, how many lines, code,
+    LaTeX, answer options, few-shot layout, share of digits and commas, case of the first
+    letter, the closing character. The kind of work shows in the form as much as in the
+    words (a lower-case query without '?' is a search-style question, a comma list of nouns a
+    generation task). Each starts with '<', which the word tokenizer never joins to a word."""
+    t = text[:max_chars]
+    s = t.strip()
+    n = max(len(s), 1)
+    out = [f"<len:{_bucket(len(s) / 16)}>", f"<lines:{_bucket(s.count(chr(10)))}>",
+           f"<digits:{min(int(20 * sum(c.isdigit() for c in s) / n), 5)}>",
+           f"<commas:{min(int(40 * s.count(',') / n), 5)}>"]
+    if s:
+        out.append("<first:lower>" if s[0].islower() else "<first:upper>" if s[0].isupper()
+                   else "<first:other>")
+        last = s[-1]
+        out.append(f"<last:{last}>" if last in "?.:!)\"}" else "<last:word>" if last.isalnum()
+                   else "<last:other>")
+    if _CODE.search(t) or "\n    " in t or "\n\t" in t:
+        out.append("<code>")
+    if "$" in t or "\\frac" in t or "\\boxed" in t:
+        out.append("<latex>")
+    if len(_OPTION.findall(t)) >= 2:
+        out.append("<options>")
+    if len(_SHOT.findall(t)) >= 2:
+        out.append("<fewshot>")
+    return out
+
+
 def ngrams(text: str, config: FeatureConfig, raw: list[str] | None = None) -> list[str]:
-    """Unigrams, then bigrams (joined by a space) up to config.ngrams."""
+    """Unigrams, then bigrams (joined by a space) up to config.ngrams, then (config.form)
+    the form's pseudo-tokens."""
     toks = tokens(text, config.max_chars, config.split_scripts, raw)
     grams = list(toks)
     for n in range(2, config.ngrams + 1):
         grams.extend(" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1))
+    if config.form:
+        grams.extend(form_tokens(text, config.max_chars))
     return grams
 
 

@@ -83,25 +83,30 @@ def knn_mean(X_mem: np.ndarray, Y_mem: np.ndarray, Xq: np.ndarray, k: int,
 
 @dataclass
 class Blend:
-    """Weights of head, kNN and cluster estimates (summing to 1), k and the cluster count."""
+    """Weights of head, kNN, cluster and kind estimates (summing to 1), k and the cluster
+    count (the kind part: kinds.py)."""
 
     head: float = 1.0
     knn: float = 0.0
     cluster: float = 0.0
     k: int = 0
     clusters: int = 0
+    kind: float = 0.0
     trials: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"head": self.head, "knn": self.knn, "cluster": self.cluster, "k": self.k,
-                "clusters": self.clusters}
+                "clusters": self.clusters, "kind": self.kind}
 
-    def combine(self, head: np.ndarray, knn: np.ndarray | None, cluster: np.ndarray | None) -> np.ndarray:
+    def combine(self, head: np.ndarray, knn: np.ndarray | None, cluster: np.ndarray | None,
+                kind: np.ndarray | None = None) -> np.ndarray:
         out = self.head * head
         if self.knn:
             out = out + self.knn * knn
         if self.cluster:
             out = out + self.cluster * cluster
+        if self.kind:
+            out = out + self.kind * kind
         return out
 
 
@@ -118,21 +123,24 @@ def simplex(step: float = WEIGHT_STEP) -> list[tuple[float, float, float]]:
     return [(i * step, j * step, (n - i - j) * step) for i in range(n + 1) for j in range(n + 1 - i)]
 
 
-def candidate_weights(knn: bool) -> list[tuple[float, float, float]]:
-    """(head, kNN, cluster) weights to try: the 3-part simplex in quarters with kNN, else
-    head and cluster in eighths (the same number of trials, one dimension fewer)."""
+def candidate_weights(knn: bool, kinds: bool = False) -> list[tuple[float, ...]]:
+    """(head, kNN, cluster, kind) weights to try: the head/kNN/cluster simplex in quarters with
+    kNN, else head, cluster and (with kinds) kind in eighths."""
     if knn:
-        return simplex()
+        return [(h, k, c, 0.0) for h, k, c in simplex()]
     n = int(round(1 / CLUSTER_STEP))
-    return [(i * CLUSTER_STEP, 0.0, (n - i) * CLUSTER_STEP) for i in range(n + 1)]
+    if not kinds:
+        return [(i * CLUSTER_STEP, 0.0, (n - i) * CLUSTER_STEP, 0.0) for i in range(n + 1)]
+    return [(h, 0.0, c, g) for h, c, g in simplex(CLUSTER_STEP)]
 
 
 def select_blend(head_val: np.ndarray, X_fit: np.ndarray, Y_fit: np.ndarray, X_val: np.ndarray,
                  Y_val: np.ndarray, costs: np.ndarray, seed: int = 0, criterion=None,
-                 knn: bool = False) -> Blend:
+                 knn: bool = False, kind_val: np.ndarray | None = None) -> Blend:
     """The blend with the best held-out score (criterion(P, Y_val, costs), higher is better;
     default: AIQ over the cost sweep, the accuracy-cost area the router is judged by); kNN
-    among the parts only when asked (see the module's docstring)."""
+    among the parts only when asked (see the module's docstring); the kind estimate
+    (kinds.py) among them when its held-out predictions `kind_val` are given."""
     from .evaluate import evaluate
 
     if criterion is None:
@@ -147,11 +155,12 @@ def select_blend(head_val: np.ndarray, X_fit: np.ndarray, Y_fit: np.ndarray, X_v
         C = kmeans(X_fit, c, seed)
         clu[c] = cluster_means(X_fit, Yf, C)[np.argmax(X_val @ C.T, axis=1)]
     best, trials = None, []
-    for a_h, a_k, a_c in candidate_weights(knn):
+    for a_h, a_k, a_c, a_g in candidate_weights(knn, kind_val is not None):
         for k in (ks if a_k else (0,)):
             for c in (cluster_counts if a_c else (0,)):
-                b = Blend(a_h, a_k, a_c, k, c)
-                score = float(criterion(b.combine(head_val, near.get(k), clu.get(c)), Y_val, costs))
+                b = Blend(a_h, a_k, a_c, k, c, a_g)
+                score = float(criterion(b.combine(head_val, near.get(k), clu.get(c), kind_val),
+                                        Y_val, costs))
                 trials.append({**b.to_dict(), "val_score": score})
                 if best is None or score > best[0] + 1e-12:
                     best = (score, b)
@@ -181,7 +190,8 @@ class Neighbourhoods:
             X, Yf = np.zeros((0, X.shape[1]), np.float32), np.zeros((0, Y.shape[1]), np.float32)
         return cls(X.astype(np.float32), Yf, C, M)
 
-    def predict(self, Xq: np.ndarray, blend: Blend, head: np.ndarray) -> np.ndarray:
+    def predict(self, Xq: np.ndarray, blend: Blend, head: np.ndarray,
+                kind: np.ndarray | None = None) -> np.ndarray:
         knn = knn_mean(self.memory, self.outcomes, Xq, blend.k) if blend.knn else None
         clu = self.cluster_scores[np.argmax(Xq @ self.centroids.T, axis=1)] if blend.cluster else None
-        return blend.combine(head, knn, clu)
+        return blend.combine(head, knn, clu, kind)

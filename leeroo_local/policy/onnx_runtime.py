@@ -79,6 +79,21 @@ class OnnxRouter(Router):
         self.scores("")  # onnxruntime allocates on its first run: at load, not in a decision
 
     def scores(self, prompt: str) -> np.ndarray:
+        return self._run(prompt)[0][0].astype(np.float64)
+
+    def kinds(self, prompt: str) -> np.ndarray | None:
+        """The posterior over the kinds of work (labels.model["kinds"]) the policy learned
+        from its data's categories; None for a policy without a kind model."""
+        out = self._run(prompt)
+        return out[1][0].astype(np.float64) if len(out) > 1 else None
+
+    def kind(self, prompt: str) -> str | None:
+        """The kind of work the policy recognises in `prompt` (its best guess), or None."""
+        post = self.kinds(prompt)
+        names = self.labels.model.get("kinds") or []
+        return names[int(np.argmax(post))] if post is not None and len(names) == len(post) else None
+
+    def _run(self, prompt: str) -> list[np.ndarray]:
         # No known n-gram gives empty inputs: the graph then returns sigmoid(bias), each
         # expert's base rate (blended with the neighbourhoods of an empty prompt's vector).
         config = self.featurizer.config
@@ -88,8 +103,7 @@ class OnnxRouter(Router):
         feeds = {"ids": ids, "counts": counts}
         if self.pieces is not None:
             feeds["pieces"] = self.pieces(prompt, raw)
-        out = self._session.run(None, feeds)[0]
-        return out[0].astype(np.float64)
+        return self._session.run(None, feeds)
 
 
 def quantize_int8(src: Path, dst: Path) -> Path:

@@ -5,9 +5,12 @@ and the neighbourhood blend (training side; train.py writes it, bench/policy_cv.
     fitted.predict(new_texts)                  # the shipped policy's scores
     fitted.predict_head(new_texts)             # the head alone: the v1 policy
 
-Everything chosen from data is chosen on a held-out share of the training questions: the L2
-strength (model.py), then, on the same share, the blend weights and the cluster count (and k,
-with kNN) (neighbours.py). Each is refitted on all training questions afterwards.
+With `kinds` (each training question's task or category, when the data has one), the blend
+may also take the kind estimate (kinds.py): the recognised kind's expert scores. Everything
+chosen from data is chosen on a held-out share of the training questions: the L2 strength
+(model.py) and the classifier's (kinds.py), then, on the same share, the blend weights and the
+cluster count (and k, with kNN) (neighbours.py). Each is refitted on all training questions
+afterwards.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 from .embed import Pieces, load_table, piece_idf, pooled, unit_rows
 from .features import FeatureConfig, Featurizer, build_vocab
+from .kinds import KindModel, fit_kinds, kind_labels, select_kinds
 from .model import LinearModel, base_model, fit_logistic, select_l2_holdout
 from .neighbours import Blend, Neighbourhoods, select_blend
 from .sparse import CSR, smooth_idf, tfidf_values
@@ -91,15 +95,26 @@ class FittedPolicy:
     blend: Blend
     dense: DenseEncoder | None = None
     hoods: Neighbourhoods | None = None
+    kinds: KindModel | None = None
 
     def predict_head(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.predict(transform(self.design.featurizer, self.design.idf, texts))
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        head = self.predict_head(texts)
-        if self.hoods is None or self.blend.head >= 1.0:
+        X = transform(self.design.featurizer, self.design.idf, texts)
+        head = self.model.predict(X)
+        if self.blend.head >= 1.0:
             return head
-        return self.hoods.predict(self.dense.vectors(texts), self.blend, head)
+        kind = self.kinds.predict(X) if self.blend.kind else None
+        if self.hoods is None:
+            return self.blend.combine(head, None, None, kind)
+        return self.hoods.predict(self.dense.vectors(texts), self.blend, head, kind)
+
+    def predict_kinds(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Posterior over the kinds (questions x kinds), None without a kind model."""
+        if self.kinds is None:
+            return None
+        return self.kinds.posterior(transform(self.design.featurizer, self.design.idf, texts))
 
 
 def fit_head(X: CSR, Y: np.ndarray, seed: int = 0):
@@ -115,33 +130,46 @@ def fit_head(X: CSR, Y: np.ndarray, seed: int = 0):
 
 def fit_policy(texts: Sequence[str], Y: np.ndarray, costs: np.ndarray,
                config: FeatureConfig | None = None, embedder: str | Path | None = DEFAULT_EMBEDDER,
-               seed: int = 0, neighbourhoods: bool = True, knn: bool = False) -> FittedPolicy:
+               seed: int = 0, neighbourhoods: bool = True, knn: bool = False,
+               kinds: Sequence[str | None] | None = None) -> FittedPolicy:
     """Fit the whole recipe on training texts and outcomes (embedder None: n-grams only;
-    knn: kNN among the blend's candidate parts, see neighbours.py)."""
-    return fit_policy_variants(texts, Y, costs, config, embedder, seed, neighbourhoods, (knn,))[0]
+    knn: kNN among the blend's candidate parts, see neighbours.py; kinds: each question's
+    task or category, for the kind estimate, see kinds.py)."""
+    return fit_policy_variants(texts, Y, costs, config, embedder, seed, neighbourhoods, (knn,),
+                               kinds)[0]
 
 
 def fit_policy_variants(texts: Sequence[str], Y: np.ndarray, costs: np.ndarray,
                         config: FeatureConfig | None = None,
                         embedder: str | Path | None = DEFAULT_EMBEDDER, seed: int = 0,
-                        neighbourhoods: bool = True, knn: Sequence[bool] = (False,)
-                        ) -> list[FittedPolicy]:
-    """One fitted policy per entry of `knn`, all sharing one head and one dense encoder (the
-    head is most of the training time; bench/policy_cv.py compares the blends)."""
+                        neighbourhoods: bool = True, knn: Sequence[bool] = (False,),
+                        kinds: Sequence[str | None] | None = None) -> list[FittedPolicy]:
+    """One fitted policy per entry of `knn`, all sharing one head, one kind model and one
+    dense encoder (the fits are most of the training time; bench/policy_cv.py compares the
+    blends)."""
     config = config or FeatureConfig()
     d = design(texts, config)
     model, strength, trials, chosen = fit_head(d.X, Y, seed)
     out = [FittedPolicy(config, d, model, strength, trials, Blend()) for _ in knn]
     if embedder is None or chosen is None or not neighbourhoods or len(texts) < MIN_FOR_BLEND:
         return out
+    kind_model, kind_val = None, None
+    names, kind = kind_labels(kinds) if kinds is not None else ([], None)
+    if len(names) >= 2:
+        val_model, kind_strength = select_kinds(d.X, Y, kind, names, chosen.fit, chosen.val)
+        kind_val = val_model.predict(d.X.rows(chosen.val))
+        kind_model = fit_kinds(d.X, Y, kind, names, kind_strength, start=val_model)
+        kind_model.trials = val_model.trials
     dense = DenseEncoder.fit(embedder, texts, config.max_chars)
     V = dense.vectors(texts)
     head_val = chosen.model.predict(d.X.rows(chosen.val))
     for fitted, with_knn in zip(out, knn):
         blend = select_blend(head_val, V[chosen.fit], Y[chosen.fit], V[chosen.val], Y[chosen.val],
-                             np.asarray(costs, np.float64), seed, knn=with_knn)
+                             np.asarray(costs, np.float64), seed, knn=with_knn, kind_val=kind_val)
         fitted.blend = blend
-        if blend.head < 1.0:
+        if blend.kind:
+            fitted.kinds = kind_model
+        if blend.knn or blend.cluster:
             fitted.dense = dense
             fitted.hoods = Neighbourhoods.fit(V, Y, blend, seed)
     return out

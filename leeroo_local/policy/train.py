@@ -30,7 +30,8 @@ from .recipe import (DEFAULT_EMBEDDER, Design, FittedPolicy, design, fit_head, f
                      transform)
 from .sparse import CSR
 
-__all__ = ["Design", "TrainReport", "design", "fit_model", "texts_of", "train_policy", "transform"]
+__all__ = ["Design", "TrainReport", "design", "fit_model", "kinds_of", "texts_of", "train_policy",
+           "transform"]
 
 MIN_QUESTIONS = 20        # fewer cannot say anything about which expert is better where
 
@@ -67,6 +68,22 @@ def texts_of(matrix: OutcomeMatrix) -> tuple[list[int], list[str]]:
     return rows, texts
 
 
+def kinds_of(matrix: OutcomeMatrix, rows: Sequence[int]) -> list[str | None]:
+    """Each row's kind of work for the kind estimate (kinds.py): its question's `category`
+    (the task), None where the data has none; prefixed by the evaluation store's source when
+    the rows come from several (MMLU-Pro's `math` is not the mixed-task data's `math`: other
+    prompts, other scorers)."""
+    recs = [matrix.questions.get(matrix.question_ids[i]) or {} for i in rows]
+    several = len({r.get("outcome_source") for r in recs if r.get("outcome_source")}) > 1
+    out = []
+    for rec in recs:
+        kind = str(rec["category"]) if rec.get("category") else None
+        if kind and several and rec.get("outcome_source"):
+            kind = f"{rec['outcome_source']}:{kind}"
+        out.append(kind)
+    return out
+
+
 def fit_model(X: CSR, Y: np.ndarray, seed: int = 0) -> tuple[LinearModel, float | None, list[dict]]:
     """The policy's head on a design matrix: L2 chosen on held-out questions, then refit on
     all of them (strength None: base rates only)."""
@@ -101,7 +118,9 @@ def train_policy(matrix: OutcomeMatrix, out_dir: str | Path, experts: Sequence[s
         raise DataError(f"{len(rows)} questions with text: a policy needs at least {MIN_QUESTIONS}")
     Y = matrix.scores[rows].astype(np.float64)
     labels = _labels(matrix, name or Path(out_dir).name, config, None, costs, rename, warnings)
-    fitted = fit_policy(texts, Y, np.array(labels.costs), config, embedder, seed)
+    kinds = kinds_of(matrix, rows)
+    fitted = fit_policy(texts, Y, np.array(labels.costs), config, embedder, seed,
+                        kinds=kinds if any(kinds) else None)
     d, model, strength, trials = fitted.design, fitted.model, fitted.strength, fitted.trials
     labels.model.update(_model_facts(fitted))
     if cost_unit:
@@ -127,7 +146,19 @@ def _model_facts(fitted: FittedPolicy) -> dict:
         facts.update(kind="tfidf-logistic+neighbourhoods", tokenizer=TOKENIZER_FILE,
                      dense_dims=int(fitted.dense.table.shape[1]),
                      embedder=fitted.dense.folder.name)
+    if fitted.kinds is not None:  # the graph's second output: the posterior over these
+        facts.update(kinds=list(fitted.kinds.kinds), kinds_l2_x_n=fitted.kinds.l2_x_n)
+        if fitted.hoods is None:
+            facts["kind"] = "tfidf-logistic+kinds"
     return facts
+
+
+def _kind_arrays(fitted: FittedPolicy) -> dict | None:
+    if fitted.kinds is None:
+        return None
+    k = fitted.kinds
+    return {"weights": k.weights, "bias": k.bias, "scores": k.scores,
+            "blend": fitted.blend.to_dict()}
 
 
 def _dense_arrays(fitted: FittedPolicy) -> dict | None:
@@ -172,7 +203,8 @@ def _write(out: Path, labels: PolicyLabels, fitted: FittedPolicy) -> int:
     try:
         d, model = fitted.design, fitted.model
         write_vocab(tmp, d.vocab, labels)
-        write_graph(tmp / labels.onnx_file, d.idf, model.weights, model.bias, _dense_arrays(fitted))
+        write_graph(tmp / labels.onnx_file, d.idf, model.weights, model.bias, _dense_arrays(fitted),
+                    _kind_arrays(fitted))
         if fitted.hoods is not None:
             shutil.copyfile(fitted.dense.folder / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
         write_labels(tmp, labels)

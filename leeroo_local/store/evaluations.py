@@ -21,7 +21,8 @@ from .outcomes import OutcomeMatrix, column_name, default_data_dir, load_matrix,
 
 SHIPPED_SOURCE = "mmlu-pro-dev"
 # Outcome folders shipped in leeroo_local/data, by the source name they are stored under.
-SHIPPED_FOLDERS = {SHIPPED_SOURCE: "mmlu_pro_dev", "starter-mmlu-pro": "starter_mmlu_pro"}
+SHIPPED_FOLDERS = {SHIPPED_SOURCE: "mmlu_pro_dev", "starter-mmlu-pro": "starter_mmlu_pro",
+                   "llmrouter-dev": "llmrouter_dev"}
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,13 @@ def import_folder(
     db: Database, folder: str | Path | None = None, source: str | None = None,
     evaluator: str | None = None,
 ) -> ImportSummary:
-    """Copy a data folder (default: the shipped MMLU-Pro outcomes) into the store.
+    """Copy a data folder (default: the shipped folder of `source`, else the shipped MMLU-Pro
+    outcomes) into the store.
 
     The folder's previous rows (same source) are replaced; missing cells are not stored.
     """
+    if not folder and source in SHIPPED_FOLDERS:
+        folder = default_data_dir().parent / SHIPPED_FOLDERS[source]
     folder = Path(folder) if folder else default_data_dir()
     source = source or (SHIPPED_SOURCE if folder == default_data_dir() else folder.name)
     matrix = load_matrix(folder)
@@ -172,5 +176,6 @@ def _questions(db: Database, ids: list[str]) -> dict[str, dict]:
             out[row["id"]] = {
                 "id": row["id"], "question": row["text"], "options": json.loads(row["options"] or "[]"),
                 "answer": row["answer"], "category": row["category"], "source": row["origin"],
+                "outcome_source": row["source"],
             }
     return out
