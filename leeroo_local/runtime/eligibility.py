@@ -64,6 +64,7 @@ class Eligibility:
         self._lock = threading.Lock()
         self._backoff: dict[str, float] = {}
         self._local_conversations: set[str] = set()
+        self._asked_log: set[str] = set()  # conversations whose earlier turns were looked up
         self._capabilities: dict[str, set[str]] = {}
 
     def capabilities(self, member: Member) -> set[str]:
@@ -115,7 +116,7 @@ class Eligibility:
         if wanted == "local-only":
             decision = PrivacyDecision(local_only=True, rule="header" if header else "setting")
         elif conversation and (conversation in self._local_conversations
-                               or kept_before(conversation)):
+                               or self._first_time(conversation) and kept_before(conversation)):
             decision = PrivacyDecision(local_only=True, rule="conversation")
         else:
             found = next((f for f in map(detect, texts) if f is not None), None)
@@ -125,6 +126,14 @@ class Eligibility:
             with self._lock:
                 self._local_conversations.add(conversation)
         return decision
+
+    def _first_time(self, conversation: str) -> bool:
+        """True once per conversation: the log of an earlier process is read at its first turn
+        here, not on every request (later turns kept local are in the set)."""
+        with self._lock:
+            first = conversation not in self._asked_log
+            self._asked_log.add(conversation)
+        return first
 
     def failed(self, member_expert: str, exc: BaseException) -> None:
         """A remote expert's host that failed is left out for a while."""

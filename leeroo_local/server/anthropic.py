@@ -127,14 +127,9 @@ def chat_messages(req: MessagesRequest) -> list[dict]:
 
 def sampling(req: MessagesRequest, n_ctx: int, defaults, notes: list[str]) -> Sampling:
     """The request's sampling over the configured defaults; max_tokens capped at the context."""
-    limit = req.max_tokens
-    if limit > n_ctx:
-        notes.append(f"max_tokens {limit} is more than the context holds: capped at {n_ctx} (n_ctx)")
-        limit = n_ctx
-    given = {"temperature": req.temperature, "top_p": req.top_p, "top_k": req.top_k,
-             "stop": req.stop_sequences}
-    return Sampling(**{**defaults.model_dump(), "max_tokens": limit,
-                       **{k: v for k, v in given.items() if v is not None}})
+    return convert.over_defaults(defaults, req.max_tokens, n_ctx, notes,
+                                 temperature=req.temperature, top_p=req.top_p, top_k=req.top_k,
+                                 stop=req.stop_sequences)
 
 
 def _event(kind: str, data: dict) -> str:

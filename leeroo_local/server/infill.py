@@ -13,7 +13,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..backends.base import Sampling
 from ..limits import MAX_MESSAGES, MAX_NAME_CHARS, MAX_VOCAB, SEED_MAX, SEED_MIN
 from ..runtime.service import Result
 from . import requests as convert
@@ -113,11 +112,10 @@ async def infill(req: InfillRequest, request: Request) -> Response:
     expert = state.resolve(req.model)
     convert.check_text(req)
     n_ctx = state.service.universe.n_ctx
-    limit = n_ctx if req.n_predict in (None, -1) else min(max(1, req.n_predict), n_ctx)
-    given = {"temperature": req.temperature, "top_k": req.top_k, "top_p": req.top_p,
-             "min_p": req.min_p, "seed": req.seed}
-    sampling = Sampling(**{**state.service.settings.sampling.model_dump(), "max_tokens": limit,
-                           **{k: v for k, v in given.items() if v is not None}})
+    limit = n_ctx if req.n_predict in (None, -1) else max(1, req.n_predict)
+    sampling = convert.over_defaults(state.service.settings.sampling, limit, n_ctx, None,
+                                     temperature=req.temperature, top_k=req.top_k,
+                                     top_p=req.top_p, min_p=req.min_p, seed=req.seed)
     prefix, privacy = _prefix(req), privacy_header(request)
 
     def start(cancel):

@@ -29,11 +29,18 @@ def sampling(req: GenerationRequest, n_ctx: int, defaults: SamplingDefaults,
     if isinstance(req.stop, list) and len(req.stop) > 4:
         raise ApiError(400, "at most 4 stop strings", param="stop", code="unsupported_value")
     given = {name: getattr(req, name) for name in _PASSED}
-    given.update(max_tokens=_capped("max_tokens", req.token_limit(n_ctx), n_ctx, notes),
-                 stop=[req.stop] if isinstance(req.stop, str) else req.stop)
+    given.update(stop=[req.stop] if isinstance(req.stop, str) else req.stop)
     if req.repeat_last_n is not None:  # llama.cpp allocates the window on every request
         given["repeat_last_n"] = _capped("repeat_last_n", req.repeat_last_n, n_ctx, notes)
     given["json_schema"] = json_schema(req.response_format)
+    return over_defaults(defaults, req.token_limit(n_ctx), n_ctx, notes, **given)
+
+
+def over_defaults(defaults: SamplingDefaults, max_tokens: int, n_ctx: int,
+                  notes: list[str] | None, **given) -> Sampling:
+    """A Sampling of the fields a request gave (None: not given) over the configured defaults,
+    its max_tokens capped at the context (said in `notes`): every endpoint's one way to it."""
+    given["max_tokens"] = _capped("max_tokens", max_tokens, n_ctx, notes)
     return Sampling(**{**defaults.model_dump(), **{k: v for k, v in given.items() if v is not None}})
 
 
