@@ -197,3 +197,24 @@ def test_a_policy_setting_that_names_nothing_is_a_clear_error(tiny_dir):
     svc = Service(load_settings(policy="no-such-policy"), client="test")
     with pytest.raises(ConfigError, match="not a policy folder nor a shipped policy"):
         svc.route(MATH)
+
+
+def test_a_route_names_the_kind_of_work_the_policy_recognised(tiny_dir, tmp_path):
+    """Users ask why a prompt went where it went: a policy that learned its data's tasks says
+    which one it took the prompt for, in the route and its reason (the request log keeps it)."""
+    from test_policy_kinds import kinds_matrix
+
+    texts, _, Y = kinds_matrix(1200, seed=3)  # write_folder labels even rows math, odd law
+    folder = write_folder(tmp_path / "data", Y.astype(np.float32), ["tiny-1", "tiny-2"],
+                          texts=texts)
+    train_policy(load_matrix(folder), tmp_path / "pol")
+    svc = _service(tiny_dir, tmp_path / "pol")
+    try:
+        math = svc.route("Compute 5 + 6 and give the result as a number.")
+        trivia = svc.route("who sang the first song")
+        assert (math.task, trivia.task) == ("math", "law")
+        assert (math.expert, trivia.expert) == ("tiny-1", "tiny-2")
+        assert math.reason.endswith("recognised as math")
+        assert svc.route("hi", expert="tiny-3").task is None  # named: no policy ran
+    finally:
+        svc.close()

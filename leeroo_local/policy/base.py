@@ -131,6 +131,11 @@ class Router(ABC):
     def scores(self, prompt: str) -> np.ndarray:
         """Predicted score in [0, 1] of each expert (in `self.experts` order) on `prompt`."""
 
+    def scores_and_kind(self, prompt: str) -> tuple[np.ndarray, str | None]:
+        """Scores and the kind of work recognised in `prompt` (None: this router learned no
+        kinds); one pass, so a route can say what the policy took the prompt for."""
+        return self.scores(prompt), None
+
     def score_many(self, prompts: Sequence[str]) -> np.ndarray:
         """Scores of many prompts, prompts x experts."""
         if not prompts:

@@ -89,9 +89,14 @@ class OnnxRouter(Router):
 
     def kind(self, prompt: str) -> str | None:
         """The kind of work the policy recognises in `prompt` (its best guess), or None."""
-        post = self.kinds(prompt)
+        return self.scores_and_kind(prompt)[1]
+
+    def scores_and_kind(self, prompt: str) -> tuple[np.ndarray, str | None]:
+        out = self._run(prompt)
         names = self.labels.model.get("kinds") or []
-        return names[int(np.argmax(post))] if post is not None and len(names) == len(post) else None
+        post = out[1][0] if len(out) > 1 else None
+        kind = names[int(np.argmax(post))] if post is not None and len(names) == len(post) else None
+        return out[0][0].astype(np.float64), kind
 
     def _run(self, prompt: str) -> list[np.ndarray]:
         # No known n-gram gives empty inputs: the graph then returns sigmoid(bias), each

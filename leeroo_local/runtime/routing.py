@@ -44,6 +44,7 @@ class Choice:
     member: Member
     scores: dict[str, float]
     reason: str
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,18 +112,22 @@ class UniverseRouter:
 
     def scores(self, prompt: str) -> np.ndarray:
         """Predicted score of each member (fallback: the mean of the members with data)."""
-        raw = self.router.scores(prompt)
+        return self.scores_and_kind(prompt)[0]
+
+    def scores_and_kind(self, prompt: str) -> tuple[np.ndarray, str | None]:
+        """Member scores, and the kind of work the policy recognised (None: it learned none)."""
+        raw, kind = self.router.scores_and_kind(prompt)
         out = np.array([raw[b.output] * b.factor if b.output is not None else np.nan
                         for b in self.bindings])
         known = out[~np.isnan(out)]
-        return np.where(np.isnan(out), known.mean() if len(known) else 0.5, out)
+        return np.where(np.isnan(out), known.mean() if len(known) else 0.5, out), kind
 
     def choose(self, prompt: str, loaded: Callable[[Member], bool],
                measured_load_s: Callable[[Member], float | None],
                eligible: Callable[[Member], bool] | None = None) -> Choice:
         """The member to answer `prompt`, among the `eligible` ones (eligibility.py: not failed,
         not backing off, local when the prompt must stay here) and those the budget affords."""
-        s = self.scores(prompt)
+        s, kind = self.scores_and_kind(prompt)
         load = np.array([0.0 if loaded(m) else self.expected_load_s(m, measured_load_s(m))
                          for m in self.members])
         extra = self.swap_penalty * load
@@ -139,8 +144,10 @@ class UniverseRouter:
             self.budget.spend(pick)
         plain = decide(s, self.costs, 0.0, None, None)
         reason = self._reason(s, pick, plain, load, allowed)
+        if kind:
+            reason += f"; recognised as {kind}"
         return Choice(self.members[pick], {m.expert: round(float(v), 4) for m, v in zip(self.members, s)},
-                      reason)
+                      reason, kind)
 
     def _reason(self, s, pick, plain, load, allowed) -> str:
         ids = [m.expert for m in self.members]

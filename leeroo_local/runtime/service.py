@@ -58,6 +58,10 @@ class Route(BaseModel):
         "token, in order; the request fell back from each to the next best (empty: none).")
     privacy: PrivacyDecision | None = Field(
         default=None, description="Whether the prompt was kept on this machine, and by what.")
+    task: str | None = Field(
+        default=None, description="The kind of work the routing policy recognised in the prompt "
+        "(its best guess among the tasks of its training data, e.g. gsm8k or human_eval); None "
+        "when the expert was named or the policy learned no kinds.")
 
 
 class Timings(BaseModel):
@@ -175,7 +179,7 @@ class Service:
                 measured_load_s=lambda m: self._load_s.get(f"{m.expert}:{m.quant}"),
                 eligible=eligible)
         return Route(expert=choice.member.expert, quant=choice.member.quant, scores=choice.scores,
-                     reason=choice.reason, route_s=time.perf_counter() - started,
+                     reason=choice.reason, task=choice.task, route_s=time.perf_counter() - started,
                      policy_load_s=load_s)
 
     def warm_router(self) -> threading.Thread:
