@@ -46,6 +46,27 @@ def test_kind_scores_are_each_kinds_means_and_a_missing_expert_takes_its_overall
     assert names == ["a", "other"]
 
 
+def test_a_kind_a_source_never_ran_is_bridged_through_an_expert_both_sources_ran():
+    """Two sources share one expert (0). Expert 2 ran only on source B's kind, where it beats
+    expert 0 by a wide margin; on source A's kinds it is estimated from expert 0's scores
+    there, shifted by that margin: above expert 0 on both, and the kinds keep their order,
+    where its overall mean alone would score it the same on every kind."""
+    rng = np.random.default_rng(0)
+    Y = np.full((300, 3), np.nan)
+    kind = np.repeat([0, 1, 2], 100)
+    Y[:100, 0], Y[:100, 1] = rng.random(100) < 0.8, rng.random(100) < 0.4     # source A
+    Y[100:200, 0], Y[100:200, 1] = rng.random(100) < 0.3, rng.random(100) < 0.7
+    Y[200:, 0], Y[200:, 2] = rng.random(100) < 0.5, rng.random(100) < 0.7     # source B
+    K = kind_scores(Y, kind, 3)
+    assert K[0, 2] > K[0, 0] and K[1, 2] > K[1, 0]
+    assert K[0, 2] > K[1, 2] + 0.2 and 0.0 < K[1, 2] < 1.0
+    assert K[2, 1] == pytest.approx(K[2, 0], abs=0.1)  # expert 1 ties expert 0 on A: so on B
+    few = Y.copy()
+    few[:, 2] = np.nan
+    few[200:220, 2] = 1.0  # 20 shared questions: too few to bridge, the overall mean stands
+    assert kind_scores(few, kind, 3)[0, 2] == pytest.approx(1.0)
+
+
 def kinds_matrix(n: int, seed: int):
     """Two kinds of work that share no expert: arithmetic (expert `calc` right 80%, `talk`
     20%) and trivia (the reverse); each prompt's words are random within its kind, so only

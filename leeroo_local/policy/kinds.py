@@ -15,8 +15,11 @@ expected score under the posterior routes a clear prompt to its kind's best expe
 ambiguous one to the expert that is good across the kinds it may be. Its weight in the blend
 with the head is chosen on held-out questions (neighbours.select_blend).
 
-An expert with no outcome in a kind (a source that never ran it) gets its overall mean there:
-nothing is invented about it beyond what it scored elsewhere.
+An expert with no outcome in a kind (a source that never ran it) is bridged: the kind's
+scores of an expert that both sources ran, shifted by the two experts' gap on the questions
+they share (`bridged`). Without a bridge it gets its overall mean. Sources score differently
+(F1 on TriviaQA near 0.2, exact match on MMLU-Pro near 0.5), so an overall mean from one
+source would rank an expert above every expert of the other on that source's hard kinds.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .sparse import CSR
 
 PRIOR = 1.0       # questions' worth of the expert's overall mean in a kind's estimate: a kind of
 # a few hundred questions keeps its own ranking (10 flipped close ones toward the overall best)
+BRIDGE_MIN = 30   # shared questions two experts need before one's scores stand in for the other's
 MIN_KIND = 5      # labels with fewer training questions are merged into "other"
 OTHER = "other"
 # L2 strengths x n, strong to weak; the path stops at the first held-out log loss that rises.
@@ -51,7 +55,8 @@ def kind_labels(labels: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
 
 def kind_scores(Y: np.ndarray, kind: np.ndarray, n_kinds: int, prior: float = PRIOR) -> np.ndarray:
     """kinds x experts: each kind's mean observed outcome, shrunk toward the expert's overall
-    mean (the overall mean alone where the expert has no outcome in the kind)."""
+    mean. Where an expert has no outcome in a kind (a source that never ran it), its score is
+    bridged from the experts that did (`bridged`), else its overall mean."""
     observed = ~np.isnan(Y)
     filled = np.nan_to_num(Y)
     overall = np.where(observed.any(0), filled.sum(0) / np.maximum(observed.sum(0), 1), 0.5)
@@ -60,7 +65,37 @@ def kind_scores(Y: np.ndarray, kind: np.ndarray, n_kinds: int, prior: float = PR
     np.add.at(sums, kind, filled)
     np.add.at(counts, kind, observed)
     shrunk = (sums + prior * overall) / np.maximum(counts + prior, 1e-12)
-    return np.where(counts > 0, shrunk, overall).astype(np.float32)
+    K = np.where(counts > 0, shrunk, np.nan)
+    return np.where(np.isnan(K), bridged(K, Y, overall), K).astype(np.float32)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 0.01, 0.99)
+    return np.log(p / (1 - p))
+
+
+def bridged(K: np.ndarray, Y: np.ndarray, overall: np.ndarray, min_shared: int = BRIDGE_MIN) -> np.ndarray:
+    """Scores for the empty cells of K (kinds x experts): an expert's missing kind estimated
+    from each expert `a` scored in that kind and on at least `min_shared` questions with it,
+    as a's score there shifted by their gap on the shared questions (in logits, so a gap never
+    leaves [0, 1]); the mean over such bridges, weighted by shared questions. Sources scored
+    differently (F1 beside exact match) are thus compared only through questions both experts
+    answered. No bridge: the expert's overall mean, as before."""
+    observed = ~np.isnan(Y)
+    shared = observed.T.astype(np.float64) @ observed          # experts x experts
+    filled = np.nan_to_num(Y)
+    total = np.zeros(K.shape)
+    weight = np.zeros(K.shape)
+    for e in np.flatnonzero(np.isnan(K).any(0)):
+        for a in range(Y.shape[1]):
+            if a == e or shared[e, a] < min_shared:
+                continue
+            both = observed[:, e] & observed[:, a]
+            gap = _logit(filled[both, e].mean()) - _logit(filled[both, a].mean())
+            rows = np.isnan(K[:, e]) & ~np.isnan(K[:, a])
+            total[rows, e] += shared[e, a] / (1 + np.exp(-(_logit(K[rows, a]) + gap)))
+            weight[rows, e] += shared[e, a]
+    return np.where(weight > 0, total / np.maximum(weight, 1e-12), overall[None, :])
 
 
 @dataclass
