@@ -7,10 +7,10 @@ and the neighbourhood blend (training side; train.py writes it, bench/policy_cv.
 
 With `kinds` (each training question's task or category, when the data has one), the blend
 may also take the kind estimate (kinds.py): the recognised kind's expert scores. Everything
-chosen from data is chosen on a held-out share of the training questions: the L2 strength
-(model.py) and the classifier's (kinds.py), then, on the same share, the blend weights and the
-cluster count (and k, with kNN) (neighbours.py). Each is refitted on all training questions
-afterwards.
+chosen from data is chosen on held-out training questions: the L2 strength (model.py) and the
+classifier's (kinds.py) on one fifth, then the blend weights and the cluster count (and k, with
+kNN) (neighbours.py) on that fifth and `BLEND_FOLDS - 1` more, each predicted by models fitted
+without it. Each is refitted on all training questions afterwards.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .embed import Pieces, load_table, piece_idf, pooled, unit_rows
 from .features import FeatureConfig, Featurizer, build_vocab
 from .kinds import KindModel, fit_kinds, kind_labels, select_kinds
 from .model import LinearModel, base_model, fit_logistic, select_l2_holdout
-from .neighbours import Blend, Neighbourhoods, select_blend
+from .neighbours import Blend, HeldOut, Neighbourhoods, select_blend_folds
 from .sparse import CSR, smooth_idf, tfidf_values
 
 MIN_FOR_SELECTION = 100   # below this, the L2 strength is the path's middle value, not selected
@@ -33,6 +33,10 @@ MIN_FOR_SELECTION = 100   # below this, the L2 strength is the path's middle val
 # starter questions the choice chased noise. The head alone routes.
 MIN_FOR_BLEND = 1000
 DEFAULT_L2_X_N = 1.0
+# Disjoint held-out shares (a fifth each) the blend weights are chosen on: the L2 path's own,
+# and more with the head and kind model refitted at their chosen strengths. On the mixed-task
+# data one fifth let the weights swing between folds (kind 0.25 to 0.75); three agree.
+BLEND_FOLDS = 3
 DEFAULT_EMBEDDER = Path(__file__).resolve().parents[1] / "data" / "static_minilm"
 
 
@@ -117,6 +121,14 @@ class FittedPolicy:
         return self.kinds.posterior(transform(self.design.featurizer, self.design.idf, texts))
 
 
+def _more_shares(rest: np.ndarray, size: int, count: int, seed: int) -> list[np.ndarray]:
+    """`count` disjoint held-out shares of `size` rows from `rest` (the rows the L2 path fitted
+    on), sorted; fewer when `rest` runs out."""
+    order = np.random.default_rng(seed + 1).permutation(rest)
+    return [np.sort(order[i * size:(i + 1) * size]) for i in range(count)
+            if (i + 1) * size <= len(order)]
+
+
 def fit_head(X: CSR, Y: np.ndarray, seed: int = 0):
     """The logistic head: L2 chosen on held-out questions, then refit on all of them
     (strength None: base rates only). Also returns the held-out selection, or None."""
@@ -153,7 +165,7 @@ def fit_policy_variants(texts: Sequence[str], Y: np.ndarray, costs: np.ndarray,
     out = [FittedPolicy(config, d, model, strength, trials, Blend()) for _ in knn]
     if embedder is None or chosen is None or not neighbourhoods or len(texts) < MIN_FOR_BLEND:
         return out
-    kind_model, kind_val = None, None
+    kind_model, kind_strength, kind_val = None, None, None
     names, kind = kind_labels(kinds) if kinds is not None else ([], None)
     if len(names) >= 2:
         val_model, kind_strength = select_kinds(d.X, Y, kind, names, chosen.fit, chosen.val)
@@ -162,10 +174,19 @@ def fit_policy_variants(texts: Sequence[str], Y: np.ndarray, costs: np.ndarray,
         kind_model.trials = val_model.trials
     dense = DenseEncoder.fit(embedder, texts, config.max_chars)
     V = dense.vectors(texts)
-    head_val = chosen.model.predict(d.X.rows(chosen.val))
+    parts = [HeldOut(chosen.model.predict(d.X.rows(chosen.val)), V[chosen.fit], Y[chosen.fit],
+                     V[chosen.val], Y[chosen.val], kind_val)]
+    for val in _more_shares(chosen.fit, len(chosen.val), BLEND_FOLDS - 1, seed):
+        fit = np.setdiff1d(np.arange(len(texts)), val)
+        Xf, Xv = d.X.rows(fit), d.X.rows(val)
+        head = base_model(Y[fit], d.X.n_cols) if strength is None else \
+            fit_logistic(Xf, Y[fit], strength / len(fit))  # cold: every model so far saw `val`
+        kv = None
+        if kind_model is not None:
+            kv = fit_kinds(Xf, Y[fit], kind[fit], names, kind_strength).predict(Xv)
+        parts.append(HeldOut(head.predict(Xv), V[fit], Y[fit], V[val], Y[val], kv))
     for fitted, with_knn in zip(out, knn):
-        blend = select_blend(head_val, V[chosen.fit], Y[chosen.fit], V[chosen.val], Y[chosen.val],
-                             np.asarray(costs, np.float64), seed, knn=with_knn, kind_val=kind_val)
+        blend = select_blend_folds(parts, np.asarray(costs, np.float64), seed, knn=with_knn)
         fitted.blend = blend
         if blend.kind:
             fitted.kinds = kind_model
