@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -31,6 +32,7 @@ class HostState(BaseModel):
     host: Host
     up: bool
     detail: str = Field(description="ready, loading, or why it cannot be reached.")
+    checked_at: float = Field(default_factory=time.time, description="Unix time of the check.")
 
 
 def _save(hosts: list[Host]) -> None:

@@ -79,9 +79,16 @@ class UniverseRouter:
     def covers_any(self) -> bool:
         return len(self.missing) < len(self.members)
 
+    def _names(self, member: Member) -> set[str]:
+        """The names the policy may know a member by: its id, and for a remote member the model
+        its host serves (a host's `tiny-1` is `desk.tiny-1` here; hosts.py)."""
+        expert = self.catalog.get(member.expert)
+        model = getattr(expert.source, "model", None) if expert.remote else None
+        return {member.expert, model} - {None}
+
     def _bind(self, member: Member, quants: list[str | None]) -> _Binding:
         degrade = default_model()
-        outputs = [j for j, e in enumerate(self.router.experts) if e == member.expert]
+        outputs = [j for j, e in enumerate(self.router.experts) if e in self._names(member)]
         if not outputs:
             return _Binding(None, 1.0)
         exact = [j for j in outputs if (quants[j] or "").upper() == member.quant.upper()]
