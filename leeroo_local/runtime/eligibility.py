@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .. import capabilities as caps
-from ..catalog import Catalog
+from ..catalog import Catalog, OpenAISource
 from ..errors import (BudgetTooSmall, CorruptModel, ExpertCrashed, MissingCapability,
                       NoExpertLeft, NotPresent, RemoteError, UnsupportedModel)
 from ..privacy import detect
@@ -139,7 +139,7 @@ class Eligibility:
     def host_of(self, expert: str) -> str | None:
         """The URL of the host that serves a remote expert (None: this machine)."""
         source = self.catalog.get(expert).source
-        return source.base_url.rstrip("/") if getattr(source, "kind", "") == "openai" else None
+        return source.base_url.rstrip("/") if isinstance(source, OpenAISource) else None
 
     def failed(self, member_expert: str, exc: BaseException) -> None:
         """A host that failed is left out for a while, with every expert it serves."""

@@ -97,6 +97,7 @@ class HostMonitor:
         url = host.url.rstrip("/")
         backoff, _ = self._eligibility.host_record(url)
         last = self._last(host)
+        state: Literal["up", "down", "backing-off", "unknown"]
         if backoff is not None:
             state = "backing-off"
         elif last is None:

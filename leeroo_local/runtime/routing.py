@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..catalog import Catalog
+from ..catalog import Catalog, OpenAISource
 from ..degradation import default_model
 from ..errors import NoExpertLeft
 from ..policy.base import Budget, Router, decide
@@ -82,9 +82,8 @@ class UniverseRouter:
     def _names(self, member: Member) -> set[str]:
         """The names the policy may know a member by: its id, and for a remote member the model
         its host serves (a host's `tiny-1` is `desk.tiny-1` here; hosts.py)."""
-        expert = self.catalog.get(member.expert)
-        model = getattr(expert.source, "model", None) if expert.remote else None
-        return {member.expert, model} - {None}
+        source = self.catalog.get(member.expert).source
+        return {member.expert, source.model} if isinstance(source, OpenAISource) else {member.expert}
 
     def _bind(self, member: Member, quants: list[str | None]) -> _Binding:
         degrade = default_model()

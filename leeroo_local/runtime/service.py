@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Literal
 from pydantic import BaseModel, Field
 
 from ..backends.base import Final, Request, Sampling
-from ..catalog import Catalog, load_user_catalog
+from ..catalog import Catalog, OpenAISource, load_user_catalog
 from ..errors import Cancelled, LeerooError, MissingCapability, NoExpertLeft
 from ..hardware import EnergyMeter
 from ..settings import Settings
@@ -201,8 +201,8 @@ class Service:
         from .routing import UniverseRouter
 
         # A remote member is known to a policy by its id or by the model its host serves.
-        names = self.universe.ids() + [getattr(self.catalog.get(i).source, "model", i)
-                                       for i in self.universe.ids()]
+        sources = [self.catalog.get(i).source for i in self.universe.ids()]
+        names = self.universe.ids() + [s.model for s in sources if isinstance(s, OpenAISource)]
         folder = resolve_policy(self.settings.policy, names)
         if folder is None:
             log.warning("no routing policy knows any of %s: routing to the first member",
