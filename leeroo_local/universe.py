@@ -26,6 +26,9 @@ class Member(BaseModel):
     expert: str = Field(description="Catalog id of the expert.")
     quant: str = Field(description="Quantization type, e.g. Q4_K_M.")
     memory_bytes: int | None = Field(default=None, description="Predicted memory at n_ctx.")
+    host: str | None = Field(default=None, description="The host that serves it (`hosts add`), "
+                             "for a remote member `fit --host` placed; None: this machine or "
+                             "a remote expert added by hand.")
 
 
 class Universe(BaseModel):
@@ -73,7 +76,11 @@ def save_universe(universe: Universe, path: Path | None = None) -> Path:
     path = path or paths.universe_path()
     tmp = path.with_suffix(".tmp")
     with disk_errors(tmp), removed_on_failure(tmp):
-        tmp.write_text(json.dumps(universe.model_dump(), indent=2), encoding="utf-8")
+        data = universe.model_dump()
+        for member in data["members"]:  # a universe of one machine reads as it always did
+            if member["host"] is None:
+                del member["host"]
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
         tmp.replace(path)
     return path
 

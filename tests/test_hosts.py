@@ -53,6 +53,10 @@ def test_a_host_is_added_listed_used_and_removed(far, tiny_dir):
 
     listed = json.loads(cli("hosts", "list", "--json"))
     assert [(s["host"]["name"], s["up"], s["detail"]) for s in listed] == [("desk", True, "ready")]
+    rows = {r["id"]: r for r in json.loads(cli("experts", "--json"))}
+    assert rows["desk.tiny-1"]["host"] == "desk" and rows["desk.tiny-1"]["host_state"] == "up"
+    assert rows["desk.tiny-1"]["host_url"] == far and rows["desk.tiny-1"]["local"] is False
+    assert "host desk up at" in cli("experts")
 
     # The far side answers through the remote expert.
     svc = Service(Settings(), catalog=catalog,
@@ -62,12 +66,30 @@ def test_a_host_is_added_listed_used_and_removed(far, tiny_dir):
         events = list(svc.chat([{"role": "user", "content": "hi"}], "desk.tiny-2",
                                svc.sampling(max_tokens=2)))
         assert events[-1].expert == "desk.tiny-2" and events[-1].tokens["completion"] >= 1
+        (state,) = svc.hosts(probe=False)  # known from the answer, no probe needed
+        assert (state["name"], state["state"], state["members"]) == ("desk", "up", ["desk.tiny-2"])
+        assert state["url"] == far and "answered" in state["detail"]
     finally:
         svc.close()
 
     assert "removed desk and 2 experts" in cli("hosts", "remove", "desk")
     assert "desk.tiny-1" not in {e.id for e in load_user_catalog().experts}
     assert json.loads(cli("hosts", "list", "--json")) == []
+
+
+def test_a_host_that_stops_answering_is_down_after_a_probe(tmp_path):
+    from leeroo_local.provision.hosts import _save
+    from leeroo_local.hosts import Host
+
+    _save([Host(name="gone", url="http://127.0.0.1:9/v1", kind="leeroo")])
+    svc = Service(Settings(), universe=Universe(members=[Member(expert="gemma-3-270m",
+                                                                quant="Q4_K_M")]))
+    try:
+        assert svc.hosts(probe=False)[0]["state"] == "unknown"
+        (state,) = svc.hosts()
+        assert state["state"] == "down" and state["last_check"] and state["members"] == []
+    finally:
+        svc.close()
 
 
 def test_a_host_that_is_down_or_not_an_api_is_a_clear_error(tmp_path):

@@ -33,6 +33,12 @@ def fit(
     min_share: float = typer.Option(2.0, "--min-share", min=0.0, max=100.0,
                                     help="Drop a member the router sends fewer than this % of "
                                          "questions (routed objective)."),
+    host: list[str] = typer.Option(None, "--host", help="Place experts on several machines: "
+                                   "NAME=SIZE (RAM) or NAME=gpu:SIZE, repeated; `local` is this "
+                                   "machine (as are --vram/--ram), other names are `hosts add`'s."),
+    network_penalty: float = typer.Option(0.2, "--network-penalty", min=0.0, max=100.0,
+                                          help="With --host: points of accuracy charged per "
+                                               "question routed to another host."),
     save: bool = typer.Option(False, "--save", help="Save the universe for run, serve and chat."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -46,8 +52,14 @@ def fit(
         raise typer.BadParameter("use --data or --from-store, not both")
     check_choice(FitBudget, "objective", objective, "--objective")
     try:
+        vram_b, ram_b = (parse_size(vram) if vram else None), (parse_size(ram) if ram else None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    hosts = _hosts(host, vram_b, ram_b) if host else None
+    try:
         budget = FitBudget(
-            vram_bytes=parse_size(vram) if vram else None, ram_bytes=parse_size(ram) if ram else None,
+            vram_bytes=None if hosts else vram_b,
+            ram_bytes=sum(h.memory_bytes for h in hosts) if hosts else ram_b,
             disk_bytes=parse_size(disk) if disk else None, n_ctx=ctx,
             mode="swap" if swap else "resident", max_experts=max_experts, min_gain=min_gain / 100,
             objective=objective, min_share=min_share / 100,
@@ -57,17 +69,39 @@ def fit(
     matrix, label = fit_outcomes(data, open_db() if from_store else None)
     log = None if as_json else (lambda line: typer.echo(f"cross-validating the router "
                                                         f"(once per data, then cached): {line}"))
-    report = plan(user_catalog(), matrix, budget, data_label=label, degradation=fit_degradation(),
-                  log=log)
-    saved = None
-    if save:
+    if hosts:
+        from ..fit.hosts_plan import plan_hosts
+
+        report = plan_hosts(user_catalog(), matrix, hosts, budget, data_label=label,
+                            degradation=fit_degradation(), log=log,
+                            network_penalty=network_penalty / 100)
+    else:
+        report = plan(user_catalog(), matrix, budget, data_label=label,
+                      degradation=fit_degradation(), log=log)
+    saved, theirs = None, {}
+    if save and hosts:
+        from ..provision.hosts import save_placed
+
+        saved, theirs = save_placed(report.universe(), user_catalog())
+    elif save:
         from ..universe import save_universe
 
         saved = save_universe(report.universe())
     if as_json:
-        echo_json({**report.model_dump(), "saved": str(saved) if saved else None})
+        echo_json({**report.model_dump(), "saved": str(saved) if saved else None,
+                   **({"saved_hosts": {k: str(v) for k, v in theirs.items()}} if hosts else {})})
         return
-    _render(report, saved)
+    _render(report, saved, theirs)
+
+
+def _hosts(specs: list[str], vram: int | None, ram: int | None):
+    from ..errors import ConfigError
+    from ..fit.hosts_plan import hosts_of
+
+    try:
+        return hosts_of(specs, vram, ram)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _first_error(exc: ValueError) -> str:
@@ -85,7 +119,7 @@ def _quality(m) -> str:
 _STRATEGY = {"cost-benefit": "cost-benefit greedy", "plain": "plain greedy", "single": "best single"}
 
 
-def _render(report, saved) -> None:
+def _render(report, saved, theirs=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -106,16 +140,25 @@ def _render(report, saved) -> None:
                   f"shipped trainer's policy, {pred.folds}-fold cross-validated "
                   f"({_SOURCE[pred.source].format(s=pred.seconds)})")
     measure = "routed" if routed else "S(U)"
-    table = Table("#", "expert", "quant", "memory", "gain", measure, "share", "oracle share",
-                  "quality")
+    where = ["host"] if report.hosts else []
+    table = Table("#", "expert", "quant", *where, "memory", "gain", measure, "share",
+                  "oracle share", "quality")
     for i, m in enumerate(report.experts, 1):
-        table.add_row(str(i), m.id, m.quant, size(m.memory_bytes), f"{100 * m.gain:+.2f}",
-                      pct(m.score), f"{100 * m.share:.1f}%", f"{100 * m.oracle_share:.0f}%",
-                      _quality(m))
+        table.add_row(str(i), m.id, m.quant, *([m.host or ""] if report.hosts else []),
+                      size(m.memory_bytes), f"{100 * m.gain:+.2f}", pct(m.score),
+                      f"{100 * m.share:.1f}%", f"{100 * m.oracle_share:.0f}%", _quality(m))
     console.print(table)
     capacity = report.budget.capacity_bytes
+    for h in report.hosts or []:
+        kind = "GPU" if h.gpu else "RAM"
+        console.print(f"Host {h.name}{' (this machine)' if h.local else ''}: "
+                      f"{size(h.used_bytes)} of {kind} {size(h.capacity_bytes)}, "
+                      f"{', '.join(h.members) or 'nothing placed'}")
+        for command in h.pull:
+            console.print(f"  on {h.name}: {command}")
     if report.mode == "resident":
-        console.print(f"Total memory {size(report.total_memory_bytes)} of {size(capacity)}")
+        console.print(f"Total memory {size(report.total_memory_bytes)} of {size(capacity)}"
+                      + (f" on {len(report.hosts)} hosts" if report.hosts else ""))
     else:
         console.print(f"Largest expert {size(max(m.memory_bytes for m in report.experts))} of "
                       f"{size(capacity)}; files {size(report.total_disk_bytes)}")
@@ -158,6 +201,8 @@ def _render(report, saved) -> None:
         console.print(f"Skipped ({reason}): {', '.join(names)}")
     if saved:
         console.print(f"Saved to {saved}")
+    for name, path in (theirs or {}).items():
+        console.print(f"Universe for host {name}: {path} (copy it there as its universe.json)")
 
 
 _SOURCE = {"shipped": "predictions shipped with the data", "cache": "predictions cached",

@@ -63,6 +63,22 @@ class FitMember(BaseModel):
     disk_bytes: int
     gpu_bytes: int = Field(description="On the GPU when loaded alone (0 without --vram).")
     cpu_bytes: int = Field(description="In RAM when loaded alone.")
+    host: str | None = Field(default=None, description="The host that serves it (fit --host); "
+                                                       "None: this machine, no --host given.")
+
+
+class HostPlan(BaseModel):
+    """One host of a placement (fit --host): its budget, what it serves and must pull."""
+
+    name: str
+    local: bool = Field(description="This machine.")
+    gpu: bool = Field(description="Its budget is GPU memory (GPU compute buffers counted).")
+    capacity_bytes: int
+    used_bytes: int
+    network_penalty: float = Field(description="Accuracy charged per question routed to it "
+                                               "(0 for this machine).")
+    members: list[str] = Field(description="expert@quant it serves.")
+    pull: list[str] = Field(description="Commands to run on it so that its files are there.")
 
 
 class BestSingle(BaseModel):
@@ -107,11 +123,16 @@ class FitReport(BaseModel):
     data: str
     skipped: list[Skipped]
     notes: list[str]
+    hosts: list[HostPlan] | None = Field(default=None, description="With --host: each host's "
+                                         "share of the placement (None: one machine).")
 
     def universe(self) -> Universe:
-        """The universe to save for run, serve and chat."""
+        """The universe to save for run, serve and chat; with hosts, each member names its host
+        (provision.hosts.bind_hosts turns the remote ones into that host's catalog entries)."""
+        local = {h.name for h in self.hosts or [] if h.local}
         return Universe(
-            members=[Member(expert=m.id, quant=m.quant, memory_bytes=m.memory_bytes)
+            members=[Member(expert=m.id, quant=m.quant, memory_bytes=m.memory_bytes,
+                            host=None if m.host in local else m.host)
                      for m in self.experts],
             n_ctx=self.n_ctx, mode=self.mode, origin="fit",
             budget={k: v for k, v in self.budget.model_dump().items()

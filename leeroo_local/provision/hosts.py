@@ -4,34 +4,26 @@ remote catalog entry per model (`HOST.MODEL`, an `openai` source), so that routi
 and `experts` see them like any other expert. A model the local catalog knows keeps its facts
 (instruct, outcome-data column), so the routing policy scores it there as here.
 
-Hosts are kept in $LEEROO_HOME/config/hosts.toml.
+Hosts are kept in $LEEROO_HOME/config/hosts.toml (leeroo_local.hosts reads it).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tomllib
+import time
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from .. import paths
 from ..catalog import Catalog
-from ..errors import ConfigError, LeerooError, UnknownExpert, one_line
+from ..errors import ConfigError, LeerooError, UnknownExpert
+from ..hosts import Host, hosts_file, load_hosts
+from ..universe import Member, Universe
 from .catalog_edit import add_expert, remove_expert, user_expert_ids
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-
-
-class Host(BaseModel):
-    """One machine, and the catalog entries its models became."""
-
-    name: str = Field(description="Short name: lower case, digits and dashes.")
-    url: str = Field(description="Its API root, e.g. http://192.168.1.20:8642/v1.")
-    kind: str = Field(description="leeroo (another leeroo-local serve) or openai (an engine).")
-    api_key_env: str | None = Field(default=None, description="Variable holding its API key.")
-    experts: list[str] = Field(default_factory=list, description="Catalog ids made for it.")
 
 
 class HostState(BaseModel):
@@ -40,23 +32,7 @@ class HostState(BaseModel):
     host: Host
     up: bool
     detail: str = Field(description="ready, loading, or why it cannot be reached.")
-
-
-def hosts_file() -> Path:
-    return paths.config_dir() / "hosts.toml"
-
-
-def load_hosts() -> list[Host]:
-    """The hosts added so far (ConfigError naming the file when it is invalid)."""
-    file = hosts_file()
-    if not file.exists():
-        return []
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-        return [Host(**h) for h in data.get("hosts", [])]
-    except (tomllib.TOMLDecodeError, ValidationError, TypeError) as exc:
-        detail = one_line(exc, "hosts") if isinstance(exc, ValidationError) else str(exc)
-        raise ConfigError(f"{file}: {detail}") from None
+    checked_at: float = Field(default_factory=time.time, description="Unix time of the check.")
 
 
 def _save(hosts: list[Host]) -> None:
@@ -105,7 +81,7 @@ def _entry(host: Host, model: str, catalog: Catalog) -> dict:
     source = {"kind": "openai", "base_url": host.url, "model": model}
     if host.api_key_env:
         source["api_key_env"] = host.api_key_env
-    entry = {"id": f"{host.name}.{re.sub(r'[^a-z0-9._-]', '-', model.lower())}",
+    entry = {"id": remote_id(host, model),
              "name": f"{known.name if known else model} on {host.name}",
              "license": known.license if known else "unknown",
              "instruct": known.instruct if known else True,
@@ -170,3 +146,54 @@ def host_states(timeout_s: float = 3.0) -> list[HostState]:
         except (httpx.HTTPError, ValueError) as exc:
             out.append(HostState(host=host, up=False, detail=f"{type(exc).__name__}: {exc}"))
     return out
+
+
+def remote_id(host: Host, model: str) -> str:
+    """The catalog id of `model` served by `host` (what `add_host` writes)."""
+    return f"{host.name}.{re.sub(r'[^a-z0-9._-]', '-', model.lower())}"
+
+
+def bind_hosts(universe: Universe, catalog: Catalog) -> tuple[Universe, dict[str, Universe]]:
+    """A universe `fit --host` placed, made runnable here: each member another host serves
+    becomes that host's remote catalog entry (written when the host did not list the expert
+    yet), keeping its host and quantization. Also returns, per other host, the universe it must
+    serve (its members, local there). ConfigError when a host was never added."""
+    hosts = {h.name: h for h in load_hosts()}
+    missing = sorted({m.host for m in universe.members if m.host and m.host not in hosts})
+    if missing:
+        raise ConfigError(f"host(s) {', '.join(missing)} not added: `leeroo-local hosts add NAME "
+                          "URL` first (the universe must say where each expert is served)")
+    members: list[Member] = []
+    theirs: dict[str, list[Member]] = {}
+    changed: dict[str, Host] = {}
+    known = {e.id for e in catalog.experts} | set(user_expert_ids())
+    for m in universe.members:
+        if not m.host:
+            members.append(m)
+            continue
+        host = changed.get(m.host) or hosts[m.host].model_copy(deep=True)
+        entry = _entry(host, m.expert, catalog)
+        if entry["id"] not in known:
+            add_expert(entry, f"host {host.name}")
+            known.add(entry["id"])
+            host.experts.append(entry["id"])
+            changed[host.name] = host
+        members.append(m.model_copy(update={"expert": entry["id"]}))
+        theirs.setdefault(m.host, []).append(Member(expert=m.expert, quant=m.quant,
+                                                    memory_bytes=m.memory_bytes))
+    if changed:
+        _save([changed.get(h.name, h) for h in hosts.values()])
+    bound = universe.model_copy(update={"members": members})
+    return bound, {name: universe.model_copy(update={"members": ms}) for name, ms in theirs.items()}
+
+
+def save_placed(universe: Universe, catalog: Catalog) -> tuple[Path, dict[str, Path]]:
+    """Save a universe `fit --host` placed: this machine's (spanning hosts, bind_hosts) as the
+    universe, and each other host's next to it as universe.HOST.json, to copy there as its
+    universe.json."""
+    from ..universe import save_universe
+
+    bound, theirs = bind_hosts(universe, catalog)
+    folder = paths.universe_path().parent
+    others = {name: save_universe(u, folder / f"universe.{name}.json") for name, u in theirs.items()}
+    return save_universe(bound), others

@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .. import capabilities as caps
-from ..catalog import Catalog
+from ..catalog import Catalog, OpenAISource
 from ..errors import (BudgetTooSmall, CorruptModel, ExpertCrashed, MissingCapability,
                       NoExpertLeft, NotPresent, RemoteError, UnsupportedModel)
 from ..privacy import detect
@@ -31,7 +31,7 @@ FALLBACK = (BudgetTooSmall, CorruptModel, UnsupportedModel, NotPresent, ExpertCr
 """Failures of an expert, not of the request: another member may answer."""
 
 BACKOFF_S = 30.0
-"""Seconds a remote expert whose host failed is left out of routing."""
+"""Seconds a host that failed (every remote expert it serves) is left out of routing."""
 
 Privacy = Literal["allow-remote", "local-only"]
 
@@ -62,7 +62,8 @@ class Eligibility:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._backoff: dict[str, float] = {}
+        self._backoff: dict[str, float] = {}  # by host URL: monotonic time it ends
+        self._outcomes: dict[str, tuple[float, bool, str]] = {}  # by host URL: (time, ok, detail)
         self._local_conversations: set[str] = set()
         self._asked_log: set[str] = set()  # conversations whose earlier turns were looked up
         self._capabilities: dict[str, set[str]] = {}
@@ -135,11 +136,32 @@ class Eligibility:
             self._asked_log.add(conversation)
         return first
 
+    def host_of(self, expert: str) -> str | None:
+        """The URL of the host that serves a remote expert (None: this machine)."""
+        source = self.catalog.get(expert).source
+        return source.base_url.rstrip("/") if isinstance(source, OpenAISource) else None
+
     def failed(self, member_expert: str, exc: BaseException) -> None:
-        """A remote expert's host that failed is left out for a while."""
-        if isinstance(exc, RemoteError) and self.catalog.get(member_expert).remote:
+        """A host that failed is left out for a while, with every expert it serves."""
+        host = self.host_of(member_expert)
+        if isinstance(exc, RemoteError) and host:
             with self._lock:
-                self._backoff[member_expert] = time.monotonic() + self.backoff_s
+                self._backoff[host] = time.monotonic() + self.backoff_s
+                self._outcomes[host] = (time.time(), False, f"{type(exc).__name__}: {exc}")
+
+    def answered(self, member_expert: str) -> None:
+        """A remote expert answered: its host is up."""
+        host = self.host_of(member_expert)
+        if host:
+            with self._lock:
+                self._outcomes[host] = (time.time(), True, f"answered through {member_expert}")
+
+    def host_record(self, url: str) -> tuple[float | None, tuple[float, bool, str] | None]:
+        """(Seconds of back-off left or None, the last request's outcome there or None)."""
+        url = url.rstrip("/")
+        with self._lock:
+            left = self._backoff.get(url, 0.0) - time.monotonic()
+            return (left if left > 0 else None), self._outcomes.get(url)
 
     def check_named(self, expert: str, kept: PrivacyDecision) -> None:
         """NoExpertLeft when the request named a remote expert for a prompt kept here."""
@@ -153,10 +175,10 @@ class Eligibility:
         gone = {f.expert for f in failed}
         now = time.monotonic()
         with self._lock:
-            backing_off = {e for e, until in self._backoff.items() if until > now}
+            backing_off = {h for h, until in self._backoff.items() if until > now}
 
         def eligible(member: Member) -> bool:
-            if member.expert in gone or member.expert in backing_off:
+            if member.expert in gone or (backing_off and self.host_of(member.expert) in backing_off):
                 return False
             have = self.capabilities(member)
             if needs and not needs <= have:

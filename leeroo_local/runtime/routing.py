@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..catalog import Catalog
+from ..catalog import Catalog, OpenAISource
 from ..degradation import default_model
 from ..errors import NoExpertLeft
 from ..policy.base import Budget, Router, decide
@@ -80,9 +80,15 @@ class UniverseRouter:
     def covers_any(self) -> bool:
         return len(self.missing) < len(self.members)
 
+    def _names(self, member: Member) -> set[str]:
+        """The names the policy may know a member by: its id, and for a remote member the model
+        its host serves (a host's `tiny-1` is `desk.tiny-1` here; hosts.py)."""
+        source = self.catalog.get(member.expert).source
+        return {member.expert, source.model} if isinstance(source, OpenAISource) else {member.expert}
+
     def _bind(self, member: Member, quants: list[str | None]) -> _Binding:
         degrade = default_model()
-        outputs = [j for j, e in enumerate(self.router.experts) if e == member.expert]
+        outputs = [j for j, e in enumerate(self.router.experts) if e in self._names(member)]
         if not outputs:
             return _Binding(None, 1.0)
         exact = [j for j in outputs if (quants[j] or "").upper() == member.quant.upper()]

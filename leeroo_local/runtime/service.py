@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Literal
 from pydantic import BaseModel, Field
 
 from ..backends.base import Final, Request, Sampling
-from ..catalog import Catalog, load_user_catalog
+from ..catalog import Catalog, OpenAISource, load_user_catalog
 from ..errors import Cancelled, LeerooError, MissingCapability, NoExpertLeft
 from ..hardware import EnergyMeter
 from ..settings import Settings
@@ -28,6 +28,7 @@ from ..store.requests import RequestLog
 from ..textcheck import require_encodable
 from ..universe import Member, Universe, current_universe
 from .eligibility import FALLBACK, Eligibility, Failure, PrivacyDecision
+from .hosts import HostMonitor
 from .runners import Runners, present
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ class Service:
         self._router: UniverseRouter | Literal[False] | None = None  # False: no policy knows it
         self._load_s: dict[str, float] = {}
         self._eligibility = Eligibility(self.catalog)
+        self._hosts = HostMonitor(self.universe, self._eligibility, _added_hosts)
         self.client = client
         self.observers: list[Callable[[dict], None]] = []
         """Called with every request's log row (the server's /metrics counts them)."""
@@ -202,7 +204,10 @@ class Service:
         from ..policy.shipped import resolve_policy
         from .routing import UniverseRouter
 
-        folder = resolve_policy(self.settings.policy, self.universe.ids())
+        # A remote member is known to a policy by its id or by the model its host serves.
+        sources = [self.catalog.get(i).source for i in self.universe.ids()]
+        names = self.universe.ids() + [s.model for s in sources if isinstance(s, OpenAISource)]
+        folder = resolve_policy(self.settings.policy, names)
         if folder is None:
             log.warning("no routing policy knows any of %s: routing to the first member",
                         ", ".join(self.universe.ids()))
@@ -311,14 +316,18 @@ class Service:
                       conversation=asked.conversation)
         route_box: list[Route] = []
         sent: list[str] = []  # what the client received, kept in the row of a request cut short
+        logged = False
         try:
             for event in self._run(op, payload, prompt, expert, sampling, cancel, route_box, asked):
                 if isinstance(event, Result):
                     self.record_request(result=event, **record)
+                    logged = True
                 elif isinstance(event, TextEvent):
                     sent.append(event.text)
                 yield event
         except (GeneratorExit, Cancelled):
+            if logged:  # closed once its Result was out: answered, and logged once
+                raise
             why = getattr(cancel, "reason", None) or "the client went away"
             self.record_request(route=route_box[-1] if route_box else None, partial=sent,
                                 error=f"cancelled: {why}", **record)
@@ -375,6 +384,8 @@ class Service:
                 for event in self._answer(op, payload, route, sampling, cancel, started,
                                           asked.keep_alive_s, asked.suffix):
                     answered = answered or isinstance(event, TextEvent)
+                    if isinstance(event, Result):
+                        self._eligibility.answered(route.expert)  # its host is up
                     yield event
                 return
             except FALLBACK as exc:
@@ -450,6 +461,11 @@ class Service:
             row = {"expert": m.expert, "quant": m.quant, "name": expert.name}
             out.append({**row, **self._runners.of(m.expert).status(expert, m)})
         return out
+
+    def hosts(self, probe: bool = True) -> list[dict]:
+        """Each added host's state (runtime/hosts.py): up, down or backing off, when that was
+        last known, and the members it serves; with `probe`, stale ones are asked (~1 s at most)."""
+        return [s.model_dump() for s in self._hosts.states(probe=probe)]
 
     def count_tokens(self, messages: list[dict], expert: str = "auto") -> tuple[Route, int]:
         """(the route, the conversation's prompt tokens on that expert): what it would read."""
@@ -546,3 +562,15 @@ class LoglikResult(BaseModel):
     load_s: float = Field(default=0.0, description="Seconds spent loading the expert first.")
     total_s: float = Field(description="Seconds from the request to the values, load included.")
     energy: Energy = Field(description="Energy of the scoring itself (the load not included).")
+
+
+def _added_hosts() -> list:
+    """The hosts file's hosts; none when it cannot be read (`hosts list` names the problem)."""
+    from ..errors import ConfigError
+    from ..hosts import load_hosts
+
+    try:
+        return load_hosts()
+    except ConfigError as exc:
+        log.warning("hosts: %s", exc)
+        return []

@@ -65,12 +65,15 @@ class AppState:
 @router.get("/health")
 def health(request: Request) -> dict:
     """ready, or loading while an expert loads; which experts are loaded; whether the request
-    log is being written (`log.status`: ok or degraded). No key needed."""
-    rows = request.app.state.leeroo.service.status()
+    log is being written (`log.status`: ok or degraded); each added host's state (up, down or
+    backing-off, its last check, its members; a stale one is probed, a second at most). No key
+    needed."""
+    service = request.app.state.leeroo.service
+    rows = service.status()
     keys = ("expert", "quant", "loaded", "loading", "busy", "queued")
     return {"status": "loading" if any(r["loading"] for r in rows) else "ready",
             "experts": [{k: r[k] for k in keys} for r in rows],
-            "log": request.app.state.leeroo.service.log_state()}
+            "log": service.log_state(), "hosts": service.hosts()}
 
 
 @router.get("/metrics")

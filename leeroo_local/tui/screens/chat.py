@@ -80,10 +80,12 @@ class ChatScreen(Screen):
     class PoolStatus(Message):
         """A fresh Service.status(), or the error that prevented reading it."""
 
-        def __init__(self, rows: list[dict], error: str | None = None) -> None:
+        def __init__(self, rows: list[dict], error: str | None = None,
+                     hosts: list[dict] | None = None) -> None:
             super().__init__()
             self.rows = rows
             self.error = error
+            self.hosts = hosts or []
 
     class Reopened(Message):
         """A logged conversation's requests, read to be shown again."""
@@ -333,13 +335,15 @@ class ChatScreen(Screen):
     # -- pool ----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="pool")
     def refresh_pool(self) -> None:
-        """Read Service.status() off the event loop (it may read a GGUF header)."""
+        """Read Service.status() and the hosts' state off the event loop (it may read a GGUF
+        header, or probe a host for a second)."""
         try:
             rows = self.app.service.status()
+            hosts = self.app.service.hosts()
         except LeerooError as exc:
             self.post_message(self.PoolStatus([], f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(self.PoolStatus(rows))
+        self.post_message(self.PoolStatus(rows, hosts=hosts))
 
     def on_chat_screen_pool_status(self, event: PoolStatus) -> None:
         if event.error:
@@ -348,4 +352,4 @@ class ChatScreen(Screen):
             self._pool_error = event.error
             return
         self._pool_error = None
-        self.query_one(PoolPanel).show(event.rows)
+        self.query_one(PoolPanel).show(event.rows, event.hosts)
