@@ -100,3 +100,28 @@ def test_a_host_that_is_down_or_not_an_api_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit) as info:
         main(["hosts", "add", "Bad Name", "http://127.0.0.1:9/v1"])
     assert info.value.code == 2
+
+
+def test_health_shows_hosts_addresses_only_to_the_keys_holders(tmp_path):
+    """/health needs no key (a probe must reach it), but where the server has one, a caller
+    without it learns each host's name and state, not its address nor what it last said, and
+    never makes the server call out to a host."""
+    import httpx
+
+    from leeroo_local.hosts import Host
+    from leeroo_local.provision.hosts import _save
+
+    _save([Host(name="gone", url="http://127.0.0.1:9/v1", kind="leeroo")])
+    svc = Service(Settings(), universe=Universe(members=[Member(expert="gemma-3-270m",
+                                                                quant="Q4_K_M")]))
+    settings = ServerSettings(port=0, api_key="s3cret-key")
+    server = BackgroundServer(create_app(svc, settings), settings).start()
+    try:
+        anonymous = httpx.get(server.url + "/health", timeout=30).json()["hosts"]
+        assert anonymous == [{"name": "gone", "state": "unknown"}]  # not probed for a stranger
+        held = httpx.get(server.url + "/health", headers={"x-api-key": "s3cret-key"},
+                         timeout=30).json()["hosts"]
+        assert held[0]["url"] == "http://127.0.0.1:9/v1" and held[0]["state"] == "down"
+    finally:
+        server.stop()
+        svc.close()

@@ -25,7 +25,7 @@ from .infill import router as infill_router
 from .config import ServerSettings
 from .errors import install_handlers
 from .metrics import Metrics
-from .middleware import ApiKeyMiddleware, BodyLimitMiddleware
+from .middleware import ApiKeyMiddleware, BodyLimitMiddleware, key_matches
 from .schemas import ModelCard, ModelInfo, ModelList
 from .shutdown import Inflight
 
@@ -67,13 +67,22 @@ def health(request: Request) -> dict:
     """ready, or loading while an expert loads; which experts are loaded; whether the request
     log is being written (`log.status`: ok or degraded); each added host's state (up, down or
     backing-off, its last check, its members; a stale one is probed, a second at most). No key
-    needed."""
-    service = request.app.state.leeroo.service
+    needed; without one where the server has a key, a host is only its name and state: its
+    address and what it last said stay with the key's holders."""
+    state = request.app.state.leeroo
+    service = state.service
     rows = service.status()
     keys = ("expert", "quant", "loaded", "loading", "busy", "queued")
+    expected = state.settings.api_key
+    holder = not expected or key_matches(request.headers.get("authorization", "").encode(),
+                                         request.headers.get("x-api-key", "").encode(),
+                                         expected.encode())
+    hosts = service.hosts(probe=holder)  # an anonymous caller never makes us call out
+    if not holder:
+        hosts = [{"name": h["name"], "state": h["state"]} for h in hosts]
     return {"status": "loading" if any(r["loading"] for r in rows) else "ready",
             "experts": [{k: r[k] for k in keys} for r in rows],
-            "log": service.log_state(), "hosts": service.hosts()}
+            "log": service.log_state(), "hosts": hosts}
 
 
 @router.get("/metrics")

@@ -14,6 +14,13 @@ from .errors import ApiError, error_response
 from .refusals import log_refusal
 
 
+def key_matches(authorization: bytes, x_api_key: bytes, expected: bytes) -> bool:
+    """`Authorization: Bearer KEY` (the scheme in any case: RFC 7235) or `x-api-key: KEY`."""
+    scheme, _, token = authorization.strip().partition(b" ")
+    return (scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), expected)) or \
+        hmac.compare_digest(x_api_key.strip(), expected)
+
+
 class ApiKeyMiddleware:
     """401 for every request but /health without `Authorization: Bearer <key>` (or Anthropic's
     `x-api-key: <key>`), checked before the body is read (so a malformed body without a key is
@@ -23,16 +30,11 @@ class ApiKeyMiddleware:
         self.app = app
         self._expected = api_key.encode()
 
-    def _valid(self, header: bytes) -> bool:
-        """`Bearer KEY`, the scheme in any case (RFC 7235: schemes are case-insensitive)."""
-        scheme, _, token = header.strip().partition(b" ")
-        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._expected)
-
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] != "/health":  # all but the health probe
             headers = dict(scope["headers"])
-            if not (self._valid(headers.get(b"authorization", b""))
-                    or hmac.compare_digest(headers.get(b"x-api-key", b"").strip(), self._expected)):
+            if not key_matches(headers.get(b"authorization", b""), headers.get(b"x-api-key", b""),
+                               self._expected):
                 response = error_response(ApiError(
                     401, "a valid API key is required: send `Authorization: Bearer <key>` or "
                          "`x-api-key: <key>`", code="invalid_api_key"), path=scope["path"])
