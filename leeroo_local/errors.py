@@ -107,6 +107,11 @@ class MissingCapability(FieldError):
     tokens, say)."""
 
 
+class TemplateError(FieldError):
+    """A conversation the expert's own chat template refuses to render (it raised, say, "roles
+    must alternate" or "only supports single tool-calls at once")."""
+
+
 class NoExpertLeft(LeerooError):
     """Every member that could answer was ruled out (failed this request, backing off, remote
     for a prompt kept local)."""

@@ -146,7 +146,7 @@ class RemoteExpert:
         data = sorted(body["data"], key=lambda d: d["index"])
         return [d["embedding"] for d in data], int((body.get("usage") or {}).get("prompt_tokens", 0))
 
-    def count_tokens(self, messages: list[dict]) -> int:
+    def count_tokens(self, messages: list[dict], tools=None) -> int:
         raise RemoteError(f"{self.expert_id} is remote: an OpenAI-compatible server does not "
                           f"count tokens; name a local expert")
 
