@@ -82,12 +82,6 @@ class HomeError(LeerooError):
     exit_code = 2
 
 
-class SchemaError(LeerooError):
-    """A JSON schema for structured output that cannot be turned into a grammar."""
-
-    exit_code = 2
-
-
 class FieldError(LeerooError):
     """A request's own fault, in one field: `field` names it (the server's `param`)."""
 
@@ -96,6 +90,11 @@ class FieldError(LeerooError):
     def __init__(self, message: str, field: str = ""):
         super().__init__(message)
         self.field = field
+
+
+class SchemaError(FieldError):
+    """A JSON schema for structured output (or a function's parameters) that cannot be turned
+    into a grammar; `field` names where it came from (response_format when empty)."""
 
 
 class UnencodableText(FieldError):

@@ -122,7 +122,9 @@ def test_a_tool_round_trip_with_the_openai_sdk(client, served, expert):
     leeroo = first.model_extra["leeroo"]
     assert leeroo["expert"] == expert and leeroo["timings"]["total_s"] > 0
     assert leeroo["energy"]["joules"] >= 0 and leeroo["finish_reason"] == "tool_calls"
-    assert wait_for_row(served[0], f"tools-{expert}")["expert"] == expert
+    row = wait_for_row(served[0], f"tools-{expert}")
+    assert row["expert"] == expert and row["finish_reason"] == "tool_calls"
+    assert json.loads(row["response"]) == [call.model_dump()]  # the log keeps the call
 
     history = ASK + [choice.message.model_dump(exclude_none=True),
                      {"role": "tool", "tool_call_id": call.id, "content": RESULT}]
@@ -180,6 +182,17 @@ def test_a_tool_choice_or_tool_that_cannot_be_honoured_is_a_400(client):
             two, {"role": "tool", "tool_call_id": "abcdefgh1", "content": "noon"},
             {"role": "tool", "tool_call_id": "abcdefgh2", "content": "noon"}])
     assert info.value.param == "messages" and "single tool-calls" in info.value.message
+
+
+def test_parameters_llama_cpp_cannot_follow_are_a_400_naming_tools(client, served):
+    if served[0].settings.local_backend != "worker":
+        pytest.skip("llama-server reports its own grammar errors")
+    broken = {"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}, "required": ["a"]}}}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="qwen", messages=ASK, tools=[broken],
+                                       tool_choice="required", max_tokens=20)
+    assert (info.value.code, info.value.param) == ("invalid_json_schema", "tools")
 
 
 def test_a_client_s_own_call_ids_are_accepted_by_mistral_s_template(client):

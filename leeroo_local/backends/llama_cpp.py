@@ -296,8 +296,14 @@ class LlamaCppModel:
         content = messages[-1].get("content") or "" if messages else ""
         one_line = (self._formatter is None and len(messages) == 1
                     and "\n" not in str(content).strip())
-        stream = self.generate(tokens, sampling.model_copy(update={"stop": list(sampling.stop) + stops}),
-                               end_at_blank_line=one_line and sampling.json_schema is None)
+        try:
+            stream = self.generate(tokens, sampling.model_copy(update={"stop": list(sampling.stop) + stops}),
+                                   end_at_blank_line=one_line and sampling.json_schema is None)
+        except SchemaError as exc:
+            if not prefill and not (tools and tools.forced):
+                raise
+            raise SchemaError(str(exc).replace("response_format:", "tools: a function's "
+                                               "parameters:", 1), field="tools") from None
         return _after(prefill, stream) if prefill else stream
 
     def complete(self, prompt: str, sampling: Sampling) -> Iterator[Chunk]:
