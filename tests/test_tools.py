@@ -154,6 +154,31 @@ def test_a_streamed_call_arrives_in_openais_deltas(client, expert):
     assert chunks[-1].usage.completion_tokens > 0
 
 
+def test_with_auto_a_call_the_expert_writes_is_parsed_out_of_its_text(client):
+    """Llama 3.x writes a call as a bare JSON object; a schema (response_format) makes the random
+    expert write one, and `auto` finds the call in its text, whole and streamed."""
+    call = {"type": "object", "additionalProperties": False, "required": ["name", "parameters"],
+            "properties": {"name": {"const": "get_weather"}, "parameters": PARAMS}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "call", "schema": call}}
+    resp = client.chat.completions.create(model="llama", messages=ASK, tools=[WEATHER, CLOCK],
+                                          response_format=fmt, max_tokens=200)
+    assert resp.choices[0].finish_reason == "tool_calls"
+    (found,) = resp.choices[0].message.tool_calls
+    assert_weather_call(found.function.name, found.function.arguments)
+    chunks = list(client.chat.completions.create(
+        model="llama", messages=ASK, tools=[WEATHER, CLOCK], response_format=fmt,
+        max_tokens=200, stream=True))
+    deltas = [d for c in chunks for d in (c.choices[0].delta.tool_calls or [])]
+    assert deltas[0].function.name == "get_weather"
+    assert_weather_call("get_weather", "".join(d.function.arguments for d in deltas))
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert not any(c.choices[0].delta.content for c in chunks)  # no call leaks into the text
+    plain = client.chat.completions.create(model="llama", messages=ASK, response_format=fmt,
+                                           max_tokens=200)
+    assert plain.choices[0].message.tool_calls is None  # without tools, the JSON is the text
+    assert json.loads(plain.choices[0].message.content)["name"] == "get_weather"
+
+
 def test_auto_routes_tools_only_to_experts_whose_template_renders_them(client):
     resp = client.chat.completions.create(model="auto", messages=ASK, tools=[WEATHER],
                                           tool_choice="required", max_tokens=200)
@@ -184,15 +209,14 @@ def test_a_tool_choice_or_tool_that_cannot_be_honoured_is_a_400(client):
     assert info.value.param == "messages" and "single tool-calls" in info.value.message
 
 
-def test_parameters_llama_cpp_cannot_follow_are_a_400_naming_tools(client, served):
-    if served[0].settings.local_backend != "worker":
-        pytest.skip("llama-server reports its own grammar errors")
+def test_parameters_llama_cpp_cannot_follow_are_a_400_naming_tools(client):
     broken = {"type": "function", "function": {"name": "f", "parameters": {
         "type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}, "required": ["a"]}}}
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="qwen", messages=ASK, tools=[broken],
                                        tool_choice="required", max_tokens=20)
     assert (info.value.code, info.value.param) == ("invalid_json_schema", "tools")
+    assert "$defs" in info.value.message or "missing" in info.value.message
 
 
 def test_a_client_s_own_call_ids_are_accepted_by_mistral_s_template(client):

@@ -300,7 +300,7 @@ class LlamaCppModel:
             stream = self.generate(tokens, sampling.model_copy(update={"stop": list(sampling.stop) + stops}),
                                    end_at_blank_line=one_line and sampling.json_schema is None)
         except SchemaError as exc:
-            if not prefill and not (tools and tools.forced):
+            if tools is None or not tools.forced:
                 raise
             raise SchemaError(str(exc).replace("response_format:", "tools: a function's "
                                                "parameters:", 1), field="tools") from None

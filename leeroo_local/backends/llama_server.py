@@ -24,7 +24,8 @@ from typing import Iterator, Literal
 
 from .. import paths
 from ..catalog import OpenAISource
-from ..errors import ConfigError, CorruptModel, ExpertCrashed, MissingCapability, RemoteError
+from ..errors import (ConfigError, CorruptModel, ExpertCrashed, MissingCapability, RemoteError,
+                      SchemaError)
 from ..capabilities import EMBEDDINGS, from_header
 from ..hardware import physical_cores
 from ..gguf_info import read_gguf
@@ -157,6 +158,7 @@ class LlamaServer:
                ) -> Iterator[str | Final]:
         if not self.alive() or self._client is None:
             raise ExpertCrashed(f"llama-server (pid {self.pid}) died")
+        original = request
         request, prefill = self._adapted(request)
         try:
             if prefill:
@@ -170,6 +172,11 @@ class LlamaServer:
                 yield event
         except ExpertCrashed:
             raise
+        except SchemaError as exc:
+            if original.tools is None or not original.tools.forced:
+                raise
+            raise SchemaError(str(exc).replace("response_format:", "tools: a function's "
+                                               "parameters:", 1), field="tools") from None
         except Exception:
             if not self.alive():
                 code = self.process.returncode if self.process else None

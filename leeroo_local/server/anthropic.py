@@ -221,7 +221,7 @@ class MessagesShape:
 
     def whole(self, call: Call, r: Result) -> MessageObject:
         blocks: list[TextBlock | ToolUseBlock] = []
-        if r.answer or not r.tool_calls:
+        if r.answer.strip() or not r.tool_calls:
             blocks.append(TextBlock(text=r.answer))
         blocks += [ToolUseBlock(id=c.id, name=c.name, input=c.input()) for c in r.tool_calls]
         return MessageObject(id=call.id, content=blocks, model=r.expert,
