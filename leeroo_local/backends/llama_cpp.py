@@ -296,8 +296,9 @@ class LlamaCppModel:
         content = messages[-1].get("content") or "" if messages else ""
         one_line = (self._formatter is None and len(messages) == 1
                     and "\n" not in str(content).strip())
+        stopping = sampling.model_copy(update={"stop": list(sampling.stop) + stops})
         try:
-            stream = self.generate(tokens, sampling.model_copy(update={"stop": list(sampling.stop) + stops}),
+            stream = self.generate(tokens, stopping,
                                    end_at_blank_line=one_line and sampling.json_schema is None)
         except SchemaError as exc:
             if tools is None or not tools.forced:

@@ -11,5 +11,5 @@ from .formats import ForcedCall, forced_call
 from .parse import ToolCallParser
 from .render import render_chat
 
-__all__ = ["ToolCall", "ToolCallDelta", "Tools", "has_tool_turns", "new_call_id", "ForcedCall", "forced_call",
-           "ToolCallParser", "render_chat"]
+__all__ = ["ToolCall", "ToolCallDelta", "Tools", "has_tool_turns", "new_call_id", "ForcedCall",
+           "forced_call", "ToolCallParser", "render_chat"]

@@ -1,11 +1,12 @@
 """How each family of chat templates writes a tool call, and how one is forced.
 
-| family | the template shows | the expert writes |
-|---|---|---|
-| Hermes (Qwen2.5, Hermes 2/3) | `<tool_call>` | `<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`, one block per call |
-| Mistral (v0.3, Nemo) | `[TOOL_CALLS]` | `[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]` |
-| Llama 3.x | `"parameters"` in its tool prompt | `{"name": ..., "parameters": {...}}`, maybe after `<|python_tag|>` |
-| other templates that render tools | | `{"name": ..., "arguments": {...}}` |
+- Hermes (Qwen2.5, Hermes 2/3); the template shows `<tool_call>`; the expert writes one block
+  per call: `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`.
+- Mistral (v0.3, Nemo); `[TOOL_CALLS]`; one array: `[TOOL_CALLS][{"name": ..., "arguments":
+  {...}}, ...]` (v0.3 with a space before the array).
+- Llama 3.x; `"parameters"` in its tool prompt; `{"name": ..., "parameters": {...}}`, maybe
+  after `<|python_tag|>`.
+- Other templates that render tools: `{"name": ..., "arguments": {...}}`.
 
 With `tool_choice` `required` or a named function, the answer is forced: the family's opening
 (`<tool_call>\\n`, `[TOOL_CALLS]`) is appended to the rendered prompt, as if the expert had
