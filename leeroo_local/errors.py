@@ -82,12 +82,6 @@ class HomeError(LeerooError):
     exit_code = 2
 
 
-class SchemaError(LeerooError):
-    """A JSON schema for structured output that cannot be turned into a grammar."""
-
-    exit_code = 2
-
-
 class FieldError(LeerooError):
     """A request's own fault, in one field: `field` names it (the server's `param`)."""
 
@@ -98,6 +92,11 @@ class FieldError(LeerooError):
         self.field = field
 
 
+class SchemaError(FieldError):
+    """A JSON schema for structured output (or a function's parameters) that cannot be turned
+    into a grammar; `field` names where it came from (response_format when empty)."""
+
+
 class UnencodableText(FieldError):
     """Text that UTF-8 cannot encode (a lone surrogate)."""
 
@@ -105,6 +104,11 @@ class UnencodableText(FieldError):
 class MissingCapability(FieldError):
     """The request needs what no eligible expert can do (fill-in-the-middle without FIM
     tokens, say)."""
+
+
+class TemplateError(FieldError):
+    """A conversation the expert's own chat template refuses to render (it raised, say, "roles
+    must alternate" or "only supports single tool-calls at once")."""
 
 
 class NoExpertLeft(LeerooError):

@@ -17,6 +17,7 @@ from pydantic import Field
 from ..hardware import EnergyReading
 from ..limits import MAX_CONTEXT, MAX_STOP, MAX_STOP_CHARS, SEED_MAX, SEED_MIN
 from ..settings import SamplingDefaults
+from ..toolcalls import Tools
 
 
 class Sampling(SamplingDefaults):
@@ -88,6 +89,9 @@ class Request:
     prompt: str | None = None
     suffix: str | None = None
     """With `prompt` as the prefix: fill in the middle (an expert with FIM tokens)."""
+    tools: Tools | None = None
+    """Functions the chat offers: rendered by the expert's own template, a call forced by grammar
+    when `tools.forced` (toolcalls/); the service parses the calls out of the text."""
 
     @property
     def op(self) -> Literal["chat", "complete"]:
@@ -137,8 +141,9 @@ class Backend(Protocol):
         """Log-probability of each continuation after `context`."""
         ...
 
-    def count_tokens(self, messages: list[dict]) -> int:
-        """Tokens of the conversation as this expert's chat template renders it."""
+    def count_tokens(self, messages: list[dict], tools: Tools | None = None) -> int:
+        """Tokens of the conversation (and the tools it offers) as this expert's chat template
+        renders it."""
         ...
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:

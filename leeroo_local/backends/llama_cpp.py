@@ -28,6 +28,7 @@ from ..capabilities import EMBEDDINGS, from_header
 from ..gguf_info import read_gguf
 from ..hardware import physical_cores
 from ..limits import seed32
+from ..toolcalls import Tools, forced_call, has_tool_turns, render_chat
 from .base import Chunk, LoadInfo, Sampling
 
 if TYPE_CHECKING:
@@ -157,6 +158,13 @@ def transcript(messages: list[dict]) -> str:
     return "\n".join(lines) + "\nAssistant:"
 
 
+def _after(prefill: str, stream: Iterator[Chunk]) -> Iterator[Chunk]:
+    """The forced call's opening (in the prompt, as if the expert had written it), then the
+    expert's own text: the answer the parser reads."""
+    yield Chunk(text=prefill)
+    yield from stream
+
+
 class PromptCache:
     """KV states of the conversations an expert left for another, so that the next turn of each
     is not computed again: one context holds one conversation, and an editor interleaves chat,
@@ -226,7 +234,9 @@ class LlamaCppModel:
         self._lib = llama_cpp
         self._batch: Any = None  # llama_batch for _decode, made on first use
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-        self._formatter = _formatter(self._llm, header.metadata.get("tokenizer.chat_template"))
+        template = header.metadata.get("tokenizer.chat_template")
+        self._template = template if isinstance(template, str) and template else None
+        self._formatter = _formatter(self._llm, self._template)
         self.info = LoadInfo(
             load_s=time.perf_counter() - started, n_ctx=min(n_ctx, self._llm.n_ctx()),
             n_gpu_layers=n_gpu_layers, chat_template=self._formatter is not None,
@@ -240,13 +250,26 @@ class LlamaCppModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def render_chat(self, messages: list[dict]) -> tuple[list[int], list[str]]:
+    def render_chat(self, messages: list[dict], tools: Tools | None = None,
+                    prefill: str = "") -> tuple[list[int], list[str]]:
         """Prompt tokens and extra stop strings for a conversation.
 
-        Uses the GGUF's chat template (Jinja, as llama.cpp's own handlers do). A base model
-        without one continues a lone user message as a plain prompt, and sees a longer
-        conversation as a transcript that stops before the next "User:" turn.
+        Uses the GGUF's chat template (Jinja, as llama.cpp's own handlers do). A conversation
+        with tools, calls or tool results is rendered by toolcalls.render (the same for both
+        local backends), `prefill` after it. A base model without a template continues a lone
+        user message as a plain prompt, and sees a longer conversation as a transcript that
+        stops before the next "User:" turn.
         """
+        if tools is not None or has_tool_turns(messages):
+            if self._template is None:
+                raise MissingCapability(f"tools: {self.path.name} has no chat template to "
+                                        f"render tools with", field="tools")
+            assert self._formatter is not None  # made whenever there is a template
+            piece = self._formatter.bos_token, self._formatter.eos_token
+            prompt = render_chat(self._template, messages,
+                                 list(tools.functions) if tools else None,
+                                 bos_token=piece[0], eos_token=piece[1])
+            return self.tokenize(prompt + prefill, add_bos=False), [s for s in piece[1:] if s]
         if self._formatter is None:
             if len(messages) == 1 and messages[0].get("role") == "user":
                 return self.tokenize(messages[0].get("content") or ""), []  # a base model continues
@@ -255,19 +278,34 @@ class LlamaCppModel:
         tokens = self.tokenize(result.prompt, add_bos=not result.added_special)
         return tokens, [s for s in (result.stop if isinstance(result.stop, list) else [result.stop]) if s]
 
-    def chat(self, messages: list[dict], sampling: Sampling) -> Iterator[Chunk]:
+    def chat(self, messages: list[dict], sampling: Sampling,
+             tools: Tools | None = None) -> Iterator[Chunk]:
         """Stream a reply to chat messages.
 
         A base model (no chat template) continuing a one-line prompt stops at the first blank
         line after its answer: left alone it goes on to write the next paragraph of an imagined
-        document, often the same sentence again.
+        document, often the same sentence again. With forced tools (`required`, a named
+        function) the answer is the template's call opening, then JSON its schema accepts.
         """
-        tokens, stops = self.render_chat(messages)
+        prefill = ""
+        if tools is not None and tools.forced and self._template is not None:
+            forced = forced_call(self._template, tools)
+            prefill = forced.prefill
+            sampling = sampling.model_copy(update={"json_schema": forced.schema})
+        tokens, stops = self.render_chat(messages, tools, prefill)
         content = messages[-1].get("content") or "" if messages else ""
         one_line = (self._formatter is None and len(messages) == 1
                     and "\n" not in str(content).strip())
-        return self.generate(tokens, sampling.model_copy(update={"stop": list(sampling.stop) + stops}),
-                             end_at_blank_line=one_line and sampling.json_schema is None)
+        stopping = sampling.model_copy(update={"stop": list(sampling.stop) + stops})
+        try:
+            stream = self.generate(tokens, stopping,
+                                   end_at_blank_line=one_line and sampling.json_schema is None)
+        except SchemaError as exc:
+            if tools is None or not tools.forced:
+                raise
+            raise SchemaError(str(exc).replace("response_format:", "tools: a function's "
+                                               "parameters:", 1), field="tools") from None
+        return _after(prefill, stream) if prefill else stream
 
     def complete(self, prompt: str, sampling: Sampling) -> Iterator[Chunk]:
         """Stream a plain completion of `prompt`."""

@@ -24,10 +24,13 @@ from typing import Iterator, Literal
 
 from .. import paths
 from ..catalog import OpenAISource
-from ..errors import ConfigError, CorruptModel, ExpertCrashed, MissingCapability, RemoteError
+from ..errors import (ConfigError, CorruptModel, ExpertCrashed, MissingCapability, RemoteError,
+                      SchemaError)
 from ..capabilities import EMBEDDINGS, from_header
 from ..hardware import physical_cores
+from ..gguf_info import read_gguf
 from ..limits import seed32
+from ..toolcalls import Tools, forced_call, has_tool_turns, render_chat
 from .base import Final, Request
 from .openai_remote import RemoteExpert
 
@@ -76,6 +79,8 @@ class LlamaServer:
         self.loaded: dict | None = None
         self._threads: tuple[int, int] | None = None
         self._client: RemoteExpert | None = None
+        self._template: tuple[str, str, str] | None = None  # chat template, BOS and EOS text
+        self._path = Path()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Nothing to wait for before a load (the pool asks this of every backend)."""
@@ -93,6 +98,8 @@ class LlamaServer:
         log_dir = paths.home() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = log_dir / "llama-server.log"
+        self._path = Path(path)
+        self._template = None
         cmd = [self.binary, "-m", str(path), "--host", "127.0.0.1", "--port", str(port),
                "-c", str(n_ctx), "-np", str(self.parallel), "--kv-unified", "--cont-batching",
                "-t", str(threads), "-tb", str(batch_threads), "-ngl", str(n_gpu_layers),
@@ -151,8 +158,11 @@ class LlamaServer:
                ) -> Iterator[str | Final]:
         if not self.alive() or self._client is None:
             raise ExpertCrashed(f"llama-server (pid {self.pid}) died")
-        request = self._adapted(request)
+        original = request
+        request, prefill = self._adapted(request)
         try:
+            if prefill:
+                yield prefill  # the forced call's opening, written into the prompt
             events = (self._infill(request, cancel) if request.suffix is not None
                       else self._client.stream(request, cancel))
             for event in events:
@@ -162,6 +172,11 @@ class LlamaServer:
                 yield event
         except ExpertCrashed:
             raise
+        except SchemaError as exc:
+            if original.tools is None or not original.tools.forced:
+                raise
+            raise SchemaError(str(exc).replace("response_format:", "tools: a function's "
+                                               "parameters:", 1), field="tools") from None
         except Exception:
             if not self.alive():
                 code = self.process.returncode if self.process else None
@@ -209,20 +224,63 @@ class LlamaServer:
             raise RemoteError(f"llama-server (pid {self.pid}) /infill: {exc}") from None
         yield final
 
-    def _adapted(self, request: Request) -> Request:
+    def _adapted(self, request: Request) -> tuple[Request, str]:
         """As the worker does: a penalty window within the context, the seed's low 32 bits. A
         chat with a JSON schema is rendered here and completed: the chat endpoint puts the
         template's generation prompt inside the schema's grammar, which fails on some
-        templates."""
+        templates. A chat with tools (or calls and results in its history) is rendered by
+        toolcalls.render, as the worker renders it, and completed; a forced call's opening
+        (returned beside the request) goes into the prompt and its JSON is held to a schema."""
         s = request.sampling
         n_ctx = (self.loaded or {}).get("n_ctx", s.repeat_last_n)
         update: dict = {"repeat_last_n": min(s.repeat_last_n, n_ctx)}
         if s.seed is not None:
             update["seed"] = seed32(s.seed)
         sampling = s.model_copy(update=update)
+        if request.messages is not None and (request.tools is not None
+                                             or has_tool_turns(request.messages)):
+            prompt, prefill, schema = self._render_tools(request.messages, request.tools)
+            if schema is not None:
+                sampling = sampling.model_copy(update={"json_schema": schema})
+            return Request(sampling=sampling, prompt=prompt + prefill), prefill
         if request.messages is not None and s.json_schema is not None:
-            return Request(sampling=sampling, prompt=self._apply_template(request.messages))
-        return dataclasses.replace(request, sampling=sampling)
+            return Request(sampling=sampling, prompt=self._apply_template(request.messages)), ""
+        return dataclasses.replace(request, sampling=sampling), ""
+
+    def _render_tools(self, messages: list[dict], tools: Tools | None
+                      ) -> tuple[str, str, dict | None]:
+        """(the prompt, a forced call's opening, its schema) from the GGUF's own template."""
+        template, bos, eos = self._template_facts()
+        prompt = render_chat(template, messages, list(tools.functions) if tools else None,
+                             bos_token=bos, eos_token=eos)
+        if bos and prompt.startswith(bos):
+            prompt = prompt[len(bos):]  # the server adds BOS itself when the vocabulary asks
+        if tools is None or not tools.forced:
+            return prompt, "", None
+        forced = forced_call(template, tools)
+        return prompt, forced.prefill, forced.schema
+
+    def _template_facts(self) -> tuple[str, str, str]:
+        if self._template is None:
+            template = read_gguf(self._path).metadata.get("tokenizer.chat_template")
+            if not isinstance(template, str) or not template:
+                raise MissingCapability(f"tools: {self._path.name} has no chat template to "
+                                        f"render tools with", field="tools")
+            props = self._get("/props")
+            self._template = (template, str(props.get("bos_token") or ""),
+                              str(props.get("eos_token") or ""))
+        return self._template
+
+    def _get(self, path: str) -> dict:
+        import httpx
+
+        if self._client is None:
+            raise ExpertCrashed(f"llama-server (pid {self.pid}) is not running")
+        base = self._client.source.base_url.removesuffix("/v1")
+        try:
+            return httpx.get(base + path, timeout=60).raise_for_status().json()
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"llama-server (pid {self.pid}) {path}: {exc}") from None
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """Its /v1/embeddings (started with --embeddings for an embedding model)."""
@@ -230,9 +288,14 @@ class LlamaServer:
             raise ExpertCrashed(f"llama-server (pid {self.pid}) is not running")
         return self._client.embed(texts)
 
-    def count_tokens(self, messages: list[dict]) -> int:
-        """The server's own chat template, then its tokenizer (/apply-template, /tokenize)."""
-        prompt = self._apply_template(messages)
+    def count_tokens(self, messages: list[dict], tools: Tools | None = None) -> int:
+        """The server's own chat template, then its tokenizer (/apply-template, /tokenize); a
+        conversation with tools as the worker renders it."""
+        if tools is not None or has_tool_turns(messages):
+            prompt, prefill, _ = self._render_tools(messages, tools)
+            prompt += prefill
+        else:
+            prompt = self._apply_template(messages)
         return len(self._post("/tokenize", {"content": prompt, "add_special": True})["tokens"])
 
     def _apply_template(self, messages: list[dict]) -> str:

@@ -14,7 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Iterator, Literal
 
 from ..catalog import OpenAISource
-from ..errors import ContextOverflow, LeerooError, RemoteError
+from ..errors import ContextOverflow, LeerooError, RemoteError, SchemaError
 from ..hardware import EnergyReading
 from .base import Final, Request
 
@@ -146,7 +146,7 @@ class RemoteExpert:
         data = sorted(body["data"], key=lambda d: d["index"])
         return [d["embedding"] for d in data], int((body.get("usage") or {}).get("prompt_tokens", 0))
 
-    def count_tokens(self, messages: list[dict]) -> int:
+    def count_tokens(self, messages: list[dict], tools=None) -> int:
         raise RemoteError(f"{self.expert_id} is remote: an OpenAI-compatible server does not "
                           f"count tokens; name a local expert")
 
@@ -181,5 +181,9 @@ class RemoteExpert:
             prompt = error.get("prompt_tokens") or error.get("n_prompt_tokens") or 0
             n_ctx = error.get("n_ctx") or 0
             raise ContextOverflow(int(prompt), int(n_ctx), self.expert_id)
+        if response.status_code == 400 and (error.get("code") == "invalid_json_schema"
+                                            or "json_schema" in message):
+            # the request's own schema (llama-server: "JSON schema conversion failed")
+            raise SchemaError(f"response_format: the JSON schema cannot be followed: {message}")
         raise RemoteError(f"remote expert {self.expert_id} at {self.source.base_url} answered "
                           f"{response.status_code}: {message}")

@@ -11,7 +11,7 @@ pair wrapped in a multiprocessing Connection, with small tuples:
                         prompt_cache_bytes)
                        ("generate", Request)
                        ("loglik", context, [continuations])
-                       ("count", messages)  (prompt tokens of a conversation)
+                       ("count", messages, tools)  (prompt tokens of a conversation)
                        ("embed", [texts])  (an embedding model's vectors)
                        ("more",)  (after the first chunk of a stream: go on)
                        ("cancel",)  (between tokens of a stream)
@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Iterator, Literal
 
 from .. import errors, paths
 from ..errors import ExpertCrashed, LeerooError
+from ..toolcalls import Tools
 from .base import Final, Request
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _serve(conn: Connection) -> None:
                 request: Request = msg[1]
                 loaded = _loaded(model)
                 if request.messages is not None:
-                    stream = loaded.chat(request.messages, request.sampling)
+                    stream = loaded.chat(request.messages, request.sampling, request.tools)
                 elif request.suffix is not None:
                     stream = loaded.infill(request.prompt or "", request.suffix, request.sampling)
                 else:
@@ -109,7 +110,7 @@ def _serve(conn: Connection) -> None:
             elif op == "embed":
                 conn.send(("result", _loaded(model).embed(msg[1])))
             elif op == "count":
-                conn.send(("result", len(_loaded(model).render_chat(msg[1])[0])))
+                conn.send(("result", len(_loaded(model).render_chat(msg[1], msg[2])[0])))
             elif op in ("cancel", "more"):
                 continue  # arrived after the stream ended
             else:
@@ -253,8 +254,8 @@ class Worker:
     def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
         return self.call("loglik", context, continuations)
 
-    def count_tokens(self, messages: list[dict]) -> int:
-        return self.call("count", messages)
+    def count_tokens(self, messages: list[dict], tools: Tools | None = None) -> int:
+        return self.call("count", messages, tools)
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         vectors, count = self.call("embed", texts)

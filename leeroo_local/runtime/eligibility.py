@@ -85,10 +85,12 @@ class Eligibility:
                 self._capabilities[key] = found
         return found
 
-    def needs(self, members: list[Member], op: str, fim: bool = False) -> set[str]:
+    def needs(self, members: list[Member], op: str, fim: bool = False,
+              tools: bool = False) -> set[str]:
         """What the request needs of its expert: a chat needs an instruct expert when the
         universe has one (else a base model continues the conversation, and the route says so);
-        fill-in-the-middle needs FIM tokens (MissingCapability when no member has them)."""
+        fill-in-the-middle needs FIM tokens, a chat with tools (or calls and results in its
+        history) a template that renders tools (MissingCapability when no member has them)."""
         if op == "embed":
             if not any(caps.EMBEDDINGS in self.capabilities(m) for m in members):
                 raise MissingCapability(
@@ -102,6 +104,15 @@ class Eligibility:
                     f"suffix: fill-in-the-middle needs an expert with FIM tokens, and none of "
                     f"{', '.join(m.expert for m in members)} has them", field="suffix")
             return {caps.FIM}
+        if tools:
+            lacking = [m.expert for m in members if caps.TOOLS not in self.capabilities(m)]
+            if len(lacking) == len(members):
+                raise MissingCapability(
+                    f"tools: tool calls need an expert whose chat template renders tools, and "
+                    f"none of {', '.join(lacking)} has one: add one (a Qwen2.5, Llama 3.1 or "
+                    f"Mistral v0.3 instruct GGUF, say) and put it in the universe, or send the "
+                    f"request without tools (or with tool_choice none)", field="tools")
+            return {caps.CHAT, caps.TOOLS}
         if op == "chat" and any(caps.CHAT in self.capabilities(m) for m in members):
             return {caps.CHAT}
         return set()
@@ -162,6 +173,13 @@ class Eligibility:
         with self._lock:
             left = self._backoff.get(url, 0.0) - time.monotonic()
             return (left if left > 0 else None), self._outcomes.get(url)
+
+    def check_tools(self, route) -> None:
+        """MissingCapability when the request named an expert whose template renders no tools."""
+        if caps.TOOLS not in self.capabilities(Member(expert=route.expert, quant=route.quant)):
+            raise MissingCapability(f"tools: {route.expert} cannot call tools (its chat template "
+                                    f"does not render them); name an expert that can, or send "
+                                    f"model auto", field="tools")
 
     def check_named(self, expert: str, kept: PrivacyDecision) -> None:
         """NoExpertLeft when the request named a remote expert for a prompt kept here."""

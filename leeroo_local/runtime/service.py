@@ -26,6 +26,7 @@ from ..hardware import EnergyMeter
 from ..settings import Settings
 from ..store.requests import RequestLog
 from ..textcheck import require_encodable
+from ..toolcalls import ToolCall, ToolCallDelta, ToolCallParser, Tools, has_tool_turns
 from ..universe import Member, Universe, current_universe
 from .eligibility import FALLBACK, Eligibility, Failure, PrivacyDecision
 from .hosts import HostMonitor
@@ -98,6 +99,9 @@ class Result(BaseModel):
     energy: Energy
     finish_reason: str
     threads: Threads | None = Field(default=None, description="None: computed elsewhere.")
+    tool_calls: list[ToolCall] = Field(
+        default_factory=list, description="The functions the expert called (a request with "
+        "tools); `answer` is then the text beside the calls. finish_reason is tool_calls.")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Asked:
     privacy: str | None = None
     keep_alive_s: float | None = None
     suffix: str | None = None  # fill in the middle between the prompt and this
+    tools: Tools | None = None  # functions a chat offers (toolcalls.Tools)
 
 
 @dataclass
@@ -253,16 +258,19 @@ class Service:
 
     def chat(self, messages: list[dict], expert: str = "auto", sampling: Sampling | None = None,
              cancel: threading.Event | None = None, conversation: str | None = None,
-             privacy: str | None = None, keep_alive_s: float | None = None
-             ) -> Iterator[Progress | TextEvent | Result]:
-        """Stream Progress events, TextEvents, then one Result with the route, timings, tokens
-        and energy.
+             privacy: str | None = None, keep_alive_s: float | None = None,
+             tools: Tools | None = None
+             ) -> Iterator[Progress | TextEvent | ToolCallDelta | Result]:
+        """Stream Progress events, TextEvents (and ToolCallDeltas, with `tools`), then one Result
+        with the route, timings, tokens, energy and the calls made.
 
-        Closing the iterator early (a client that went away) cancels the generation.
+        A chat with tools, or with calls and results in its history, goes only to an expert whose
+        chat template renders tools. Closing the iterator early (a client that went away)
+        cancels the generation.
         """
         prompt = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
         return self._logged("chat", messages, prompt, expert, sampling, cancel,
-                            Asked(conversation, privacy, keep_alive_s))
+                            Asked(conversation, privacy, keep_alive_s, tools=tools))
 
     def complete(self, prompt: str, expert: str = "auto", sampling: Sampling | None = None,
                  cancel: threading.Event | None = None, privacy: str | None = None,
@@ -365,8 +373,11 @@ class Service:
                                          self._kept_local_before)
         failed: list[Failure] = []
         fim = asked.suffix is not None
-        needs = (self._eligibility.needs(self.universe.members, op, fim) if expert == "auto"
-                 else set())
+        tools = op == "chat" and (asked.tools is not None or has_tool_turns(payload))
+        needs = (self._eligibility.needs(self.universe.members, op, fim, tools)
+                 if expert == "auto" else set())
+        if tools and expert != "auto":
+            self._eligibility.check_tools(self.route(prompt, expert))
         started = time.perf_counter()
         while True:
             route = self.route(prompt, expert,
@@ -382,8 +393,8 @@ class Service:
             answered = False
             try:
                 for event in self._answer(op, payload, route, sampling, cancel, started,
-                                          asked.keep_alive_s, asked.suffix):
-                    answered = answered or isinstance(event, TextEvent)
+                                          asked.keep_alive_s, asked.suffix, asked.tools):
+                    answered = answered or isinstance(event, (TextEvent, ToolCallDelta))
                     if isinstance(event, Result):
                         self._eligibility.answered(route.expert)  # its host is up
                     yield event
@@ -401,8 +412,9 @@ class Service:
                     raise exc  # nobody left: the last failure is the answer
 
     def _answer(self, op, payload, route: Route, sampling, cancel, started, keep_alive_s=None,
-                suffix=None):
-        """One expert's answer: Progress, TextEvents, then the Result."""
+                suffix=None, tools: Tools | None = None):
+        """One expert's answer: Progress, TextEvents (ToolCallDeltas with tools), then the
+        Result."""
         if not self._is_warm(route):
             yield Progress("loading", route)
         with self._expert(route, cancel, keep_alive_s) as (backend, load_s, on_gpu):
@@ -413,8 +425,9 @@ class Service:
             parts: list[str] = []
             first_at = None
             final = Final(finish_reason="stop")
-            request = (Request(sampling, messages=payload) if op == "chat"
+            request = (Request(sampling, messages=payload, tools=tools) if op == "chat"
                        else Request(sampling, prompt=payload, suffix=suffix))
+            parser = ToolCallParser(tools.names, tools.parallel) if tools is not None else None
             stream = backend.stream(request, cancel)
             try:
                 for event in stream:
@@ -424,7 +437,13 @@ class Service:
                     if first_at is None:
                         first_at = time.perf_counter()
                     parts.append(event)
-                    yield TextEvent(event)
+                    if parser is None:
+                        yield TextEvent(event)
+                        continue
+                    for piece in parser.feed(event):
+                        yield TextEvent(piece) if isinstance(piece, str) else piece
+                for piece in parser.finish() if parser is not None else ():
+                    yield TextEvent(piece) if isinstance(piece, str) else piece
             except GeneratorExit:
                 cancel.set()
                 for _ in stream:  # drain up to the worker's Final, so the backend stays in sync
@@ -435,8 +454,11 @@ class Service:
         energy = final.energy or measured  # a backend that knows its energy says so
         produced = final.completion_tokens
         decode_s = ended - (first_at or ended)
+        calls = parser.calls if parser is not None else []
+        finish = final.finish_reason or "stop"
         yield Result(
-            answer="".join(parts), expert=route.expert, quant=route.quant, route=route,
+            answer=parser.content if parser is not None else "".join(parts),
+            expert=route.expert, quant=route.quant, route=route, tool_calls=calls,
             timings=Timings(
                 route_s=route.route_s, load_s=load_s,
                 ttft_s=(first_at - gen_start) if first_at else 0.0,
@@ -446,7 +468,7 @@ class Service:
             tokens={"prompt": final.prompt_tokens, "completion": produced,
                     "cached": final.cached_tokens},
             energy=Energy(joules=energy.joules, method=energy.method, source=energy.source),
-            finish_reason=final.finish_reason or "stop",
+            finish_reason="tool_calls" if calls and finish == "stop" else finish,
             threads=Threads(generation=final.threads[0], batch=final.threads[1])
             if final.threads else None,
         )
@@ -467,14 +489,21 @@ class Service:
         last known, and the members it serves; with `probe`, stale ones are asked (~1 s at most)."""
         return [s.model_dump() for s in self._hosts.states(probe=probe)]
 
-    def count_tokens(self, messages: list[dict], expert: str = "auto") -> tuple[Route, int]:
-        """(the route, the conversation's prompt tokens on that expert): what it would read."""
+    def count_tokens(self, messages: list[dict], expert: str = "auto",
+                     tools: Tools | None = None) -> tuple[Route, int]:
+        """(the route, the conversation's prompt tokens on that expert): what it would read,
+        tools included."""
         require_encodable(messages, "messages")
         prompt = next((m.get("content") or "" for m in reversed(messages)
                        if m.get("role") == "user"), "")
-        route = self.route(prompt, expert)
+        if expert == "auto":
+            needs = self._eligibility.needs(self.universe.members, "chat",
+                                            tools=tools is not None or has_tool_turns(messages))
+            route = self.route(prompt, expert, self._eligibility.test([], False, needs))
+        else:
+            route = self.route(prompt, expert)
         with self._expert(route) as (backend, _, _):
-            return route, backend.count_tokens(messages)
+            return route, backend.count_tokens(messages, tools)
 
     def embed(self, texts: list[str], expert: str = "auto") -> EmbedResult:
         """One vector per text from an embedding model of the universe (the one named, or the

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Protocol
 
 from fastapi import APIRouter, Request
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from ..errors import LeerooError
 from ..runtime.service import Progress, Result, Route, TextEvent
+from ..toolcalls import ToolCallDelta
 from . import requests as convert
 from .refusals import mark_reached
 from .bridge import END, TIMEOUT, EventPump
@@ -44,10 +45,15 @@ class Call:
     created: int
     include_usage: bool
     notes: list[str]
+    forced_tool: bool = False
+    """The answer is a tool call whatever the expert writes (tool_choice required or named)."""
+    state: dict = field(default_factory=dict)
+    """What a stream's shape keeps between events (Anthropic's open content block)."""
 
 
 def _finish(result: Result) -> str:
-    return result.finish_reason if result.finish_reason in ("stop", "length") else "stop"
+    return (result.finish_reason if result.finish_reason in ("stop", "length", "tool_calls")
+            else "stop")
 
 
 def leeroo_of(call: Call, r: Result) -> Leeroo:
@@ -71,6 +77,7 @@ class Shape(Protocol):
     def whole(self, call: Call, r: Result) -> BaseModel: ...
     def opening(self, call: Call, model: str) -> str: ...
     def piece(self, call: Call, model: str, text: str) -> str: ...
+    def tool(self, call: Call, model: str, delta: ToolCallDelta) -> str: ...
     def closing(self, call: Call, r: Result) -> str: ...
     def end(self) -> str: ...
     def failed(self, exc: BaseException) -> str: ...
@@ -86,6 +93,9 @@ class OpenAIEvents:
 
     def piece(self, call, model, text):
         return _data(self.chunk(call, model, text)) if text else ""
+
+    def tool(self, call, model, delta):
+        return ""  # only chat answers call tools
 
     def closing(self, call, r):
         return _data(self.last(call, r)) + (_data(self.usage(call, r)) if call.include_usage else "")
@@ -106,10 +116,16 @@ class ChatShape(OpenAIEvents):
     prefix = "chatcmpl"
 
     def whole(self, call, r):
+        calls = [c.openai() for c in r.tool_calls] or None
+        content = None if calls and not r.answer.strip() else r.answer
+        message = AssistantMessage(content=content, tool_calls=calls)
         return ChatCompletion(id=call.id, created=call.created, model=r.expert,
-                              choices=[ChatChoice(message=AssistantMessage(content=r.answer),
-                                                  finish_reason=_finish(r))],
+                              choices=[ChatChoice(message=message, finish_reason=_finish(r))],
                               usage=_usage(r), leeroo=leeroo_of(call, r))
+
+    def tool(self, call, model, delta):
+        return _data(self._chunk(call, model, [ChunkChoice(delta=Delta(
+            tool_calls=[delta.openai()]))]))
 
     def _chunk(self, call, model, choices, **extra):
         return ChatCompletionChunk(id=call.id, created=call.created, model=model,
@@ -240,7 +256,7 @@ async def _stream(pump: EventPump, shape: Shape, call: Call, route: Route,
         if isinstance(event, Progress) and event.stage == "routed" and event.route is not route:
             route = event.route  # it fell back before the stream started: say which answers
             headers = route_headers(route, call.notes)
-        if event is END or isinstance(event, (TextEvent, Result)):
+        if event is END or isinstance(event, (TextEvent, ToolCallDelta, Result)):
             break
     body = _sse(pump, early, shape, call, route.expert, keepalive_s)
     return StreamingResponse(body, media_type="text/event-stream",
@@ -260,6 +276,8 @@ def _render(event, shape: Shape, call: Call, model: str) -> tuple[str, bool]:
         return _comment(event) or "", False
     if isinstance(event, TextEvent):
         return shape.piece(call, model, event.text), False
+    if isinstance(event, ToolCallDelta):
+        return shape.tool(call, model, event), False
     if isinstance(event, Result):
         return shape.closing(call, event), False
     return "", False
@@ -290,10 +308,10 @@ async def _sse(pump: EventPump, early: list, shape: Shape, call: Call, model: st
 
 
 async def answer(request: Request, shape: Shape, stream: bool, include_usage: bool,
-                  start: Callable, notes: list[str]) -> Response:
+                  start: Callable, notes: list[str], forced_tool: bool = False) -> Response:
     state = request.app.state.leeroo
     call = Call(id=f"{shape.prefix}-{uuid.uuid4().hex}", created=int(time.time()),
-                include_usage=include_usage, notes=notes)
+                include_usage=include_usage, notes=notes, forced_tool=forced_tool)
     pump = EventPump(start, name=call.id, hold_first=stream, threads=state.threads)
     state.inflight.track(pump)
     headers: dict[str, str] = {}
@@ -322,6 +340,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
     expert = state.resolve(req.model)
     convert.check_text(req)
     messages = convert.chat_messages(req)
+    offered = convert.tools(req.tools, req.tool_choice, req.parallel_tool_calls)
     notes: list[str] = []
     sampling = convert.sampling(req, state.service.universe.n_ctx, state.service.settings.sampling,
                                 notes)
@@ -331,10 +350,12 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
 
     def start(cancel):
         return state.service.chat(messages, expert, sampling, cancel=cancel,
-                                  conversation=conversation, privacy=privacy, keep_alive_s=keep)
+                                  conversation=conversation, privacy=privacy, keep_alive_s=keep,
+                                  tools=offered)
 
     mark_reached(request)
-    return await answer(request, ChatShape(), req.stream, req.include_usage, start, notes)
+    return await answer(request, ChatShape(), req.stream, req.include_usage, start, notes,
+                        forced_tool=bool(offered and offered.forced))
 
 
 @router.post("/v1/completions", response_model=None)

@@ -54,6 +54,7 @@ ERRORS: dict[type[BaseException], HttpError] = {
     core.SchemaError: HttpError(400, "invalid_request_error", "invalid_json_schema",
                                 param="response_format"),
     core.MissingCapability: HttpError(400, "invalid_request_error", "unsupported_capability"),
+    core.TemplateError: HttpError(400, "invalid_request_error", "invalid_value", param="messages"),
     core.BudgetTooSmall: HttpError(503, "server_error", "expert_unavailable"),
     core.CorruptModel: HttpError(503, "server_error", "expert_unavailable"),
     core.NotAvailableOffline: HttpError(503, "server_error", "expert_unavailable"),

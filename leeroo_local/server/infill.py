@@ -83,6 +83,9 @@ class InfillShape:
     def piece(self, call: Call, model: str, text: str) -> str:
         return _data({"content": text, "stop": False}) if text else ""
 
+    def tool(self, call: Call, model: str, delta) -> str:
+        return ""  # an infill calls no tools
+
     def closing(self, call: Call, r: Result) -> str:
         return _data({**self.whole(call, r).model_dump(mode="json"), "content": ""})
 

@@ -9,6 +9,7 @@ from ..backends.base import Sampling
 from ..limits import MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH
 from ..settings import SamplingDefaults
 from ..textcheck import require_encodable
+from ..toolcalls import Tools
 from .errors import ApiError
 from .schemas import (ChatCompletionRequest, CompletionRequest, GenerationRequest, Message,
                       ResponseFormat)
@@ -74,13 +75,16 @@ def json_schema(fmt: ResponseFormat | None) -> dict | None:
     if not isinstance(schema, dict):
         raise ApiError(400, "response_format.json_schema.schema: a JSON schema is required",
                        param="response_format.json_schema.schema", code="invalid_json_schema")
+    _bounded(schema, "response_format.json_schema.schema")
+    return schema
+
+
+def _bounded(schema: dict, field: str) -> None:
     size, depth = len(json.dumps(schema)), _depth(schema)
     if size > MAX_SCHEMA_BYTES or depth > MAX_SCHEMA_DEPTH:
-        raise ApiError(400, f"response_format.json_schema.schema: {size:,} bytes nested {depth} "
-                            f"deep; at most {MAX_SCHEMA_BYTES:,} bytes and {MAX_SCHEMA_DEPTH} "
-                            f"levels", param="response_format.json_schema.schema",
-                       code="invalid_json_schema")
-    return schema
+        raise ApiError(400, f"{field}: {size:,} bytes nested {depth} deep; at most "
+                            f"{MAX_SCHEMA_BYTES:,} bytes and {MAX_SCHEMA_DEPTH} levels",
+                       param=field, code="invalid_json_schema")
 
 
 def _depth(value, level: int = 0) -> int:
@@ -113,19 +117,68 @@ def _plain(message: Message, index: int) -> dict:
                            code="unsupported_value")
         content = "".join(p.text or "" for p in content)
     role = "system" if message.role == "developer" else message.role
-    return {"role": role, "content": content or ""}
+    out: dict = {"role": role, "content": content or ""}
+    if message.tool_calls:
+        out["tool_calls"] = [c.model_dump() for c in message.tool_calls]
+    if role == "tool":
+        if not message.tool_call_id:
+            raise ApiError(400, f"messages.{index}.tool_call_id: a tool message answers a call; "
+                                f"name it", param=f"messages.{index}.tool_call_id",
+                           code="invalid_value")
+        out["tool_call_id"] = message.tool_call_id
+    return out
 
 
 def chat_messages(req: ChatCompletionRequest) -> list[dict]:
-    """The conversation as the service takes it: roles and plain strings."""
+    """The conversation as the service takes it: roles, plain strings, an assistant's calls and
+    the tools' results."""
     if req.logprobs or req.top_logprobs is not None:
         raise ApiError(400, "logprobs are not supported by this server", param="logprobs",
                        code="unsupported_parameter")
-    if req.tools and req.tool_choice != "none":
-        raise ApiError(400, "tools: this server does not serve tool calls yet, so no expert of "
-                            "this universe can answer with one; send the request without tools "
-                            "(or tool_choice none)", param="tools", code="unsupported_capability")
     return [_plain(m, i) for i, m in enumerate(req.messages)]
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def tools(functions: list[dict] | None, choice, parallel: bool | None) -> Tools | None:
+    """The functions a chat offers and how they may be used (None: no tools, or tool_choice
+    none); a 400 naming the field for a tool or a choice that cannot be honoured."""
+    if not functions or choice == "none":
+        if isinstance(choice, (dict, str)) and choice not in (None, "none", "auto"):
+            raise ApiError(400, "tool_choice: no tools were given to choose from",
+                           param="tool_choice", code="invalid_value")
+        return None
+    offered = []
+    for i, tool in enumerate(functions):
+        fn = tool.get("function") if tool.get("type", "function") == "function" else None
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ApiError(400, f"tools.{i}: a function tool with a name of 1 to 64 letters, "
+                                f"digits, _ or - is required", param=f"tools.{i}",
+                           code="invalid_value")
+        params = fn.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise ApiError(400, f"tools.{i}.function.parameters: a JSON schema (an object) is "
+                                f"required", param=f"tools.{i}.function.parameters",
+                           code="invalid_value")
+        _bounded(params or {}, f"tools.{i}.function.parameters")
+        offered.append({"type": "function", "function": {
+            k: v for k, v in fn.items() if k in ("name", "description", "parameters", "strict")}})
+    names = [t["function"]["name"] for t in offered]
+    if len(set(names)) != len(names):
+        raise ApiError(400, "tools: each function needs a name of its own", param="tools",
+                       code="invalid_value")
+    if choice in (None, "auto"):
+        return Tools(tuple(offered), "auto", parallel=parallel is not False)
+    if choice == "required":
+        return Tools(tuple(offered), "required", parallel=parallel is not False)
+    named = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    if named not in names:
+        raise ApiError(400, f"tool_choice: {choice!r} is not auto, none, required or one of the "
+                            f"functions given ({', '.join(names)})", param="tool_choice",
+                       code="invalid_value")
+    return Tools(tuple(offered), "function", name=named, parallel=parallel is not False)
 
 
 def completion_prompt(req: CompletionRequest) -> str:

@@ -1,7 +1,7 @@
 """OpenAI's request and response shapes, as far as `serve` speaks them.
 
 Requests accept OpenAI's fields, and llama-server's sampling extensions (top_k, min_p,
-repeat_penalty, repeat_last_n); ones that change nothing here (user, tools, ...) are ignored; ones
+repeat_penalty, repeat_last_n); ones that change nothing here (user, ...) are ignored; ones
 whose meaning cannot be honoured (n > 1, logprobs, echo) are refused with a 400 naming
 the field (by `requests.py`, which turns a request into service arguments). Every number, list and
 short string has a bound (limits.py; a 422 names the field and the bound); text is bounded by the
@@ -44,15 +44,35 @@ class TextPart(_Request):
     text: str | None = Field(default=None, description="The text of a `text` part.")
 
 
+class FunctionCall(_Request):
+    """The function an assistant called, and its arguments (JSON text)."""
+
+    name: str = Field(max_length=MAX_NAME_CHARS, description="The function's name.")
+    arguments: str = Field(default="{}", description="Its arguments: a JSON object as text.")
+
+
+class MessageToolCall(_Request):
+    """A call an assistant made, in the history."""
+
+    id: str = Field(max_length=MAX_NAME_CHARS, description="The call's id (a tool result "
+                                                           "names it).")
+    type: Literal["function"] = Field(default="function", description="Always function.")
+    function: FunctionCall = Field(description="What was called.")
+
+
 class Message(_Request):
     """One chat message."""
 
-    role: Literal["system", "developer", "user", "assistant"] = Field(
-        description="Who speaks; `developer` is treated as `system`.")
+    role: Literal["system", "developer", "user", "assistant", "tool"] = Field(
+        description="Who speaks; `developer` is treated as `system`; `tool` is a call's result.")
     content: str | Annotated[list[TextPart], Field(max_length=MAX_MESSAGES)] | None = Field(
         default=None, description="Text, or a list of text parts (joined).")
     name: str | None = Field(default=None, max_length=MAX_NAME_CHARS,
                              description="Accepted and ignored.")
+    tool_calls: Annotated[list[MessageToolCall], Field(max_length=MAX_MESSAGES)] | None = Field(
+        default=None, description="An assistant's calls.")
+    tool_call_id: str | None = Field(default=None, max_length=MAX_NAME_CHARS,
+                                     description="A tool result: the call it answers.")
 
 
 class JsonSchemaFormat(_Request):
@@ -131,9 +151,13 @@ class ChatCompletionRequest(GenerationRequest):
     logprobs: bool | None = Field(default=None, description="Not supported when true.")
     top_logprobs: int | None = Field(default=None, ge=0, le=20, description="Not supported.")
     tools: Annotated[list[dict], Field(max_length=MAX_MESSAGES)] | None = Field(
-        default=None, description="Refused (400) unless tool_choice is none: tool calls are not "
-                                  "served yet, and an agent must not wait for one.")
-    tool_choice: str | dict | None = Field(default=None, description="none lets tools pass.")
+        default=None, description="Functions the expert may call (routed to an expert whose "
+                                  "chat template renders tools).")
+    tool_choice: str | dict | None = Field(
+        default=None, description="auto (default), none (tools not offered), required (a "
+                                  "call, forced by grammar) or a named function (forced).")
+    parallel_tool_calls: bool | None = Field(
+        default=None, description="False: at most one call per answer.")
 
     def token_limit(self, n_ctx: int) -> int:
         """max_completion_tokens, else max_tokens, else whatever the context leaves."""
@@ -193,8 +217,10 @@ class AssistantMessage(BaseModel):
     """The answer of a chat completion."""
 
     role: Literal["assistant"] = Field(default="assistant", description="Always assistant.")
-    content: str = Field(description="The answer.")
+    content: str | None = Field(description="The answer (null when it is calls only).")
     refusal: None = Field(default=None, description="Experts never refuse in OpenAI's sense.")
+    tool_calls: list[dict] | None = Field(default=None, exclude_if=_omit_none,
+                                          description="The functions called, if any.")
 
 
 class ChatChoice(BaseModel):
@@ -202,7 +228,8 @@ class ChatChoice(BaseModel):
 
     index: int = Field(default=0, description="Always 0 (n is 1).")
     message: AssistantMessage = Field(description="The answer.")
-    finish_reason: Literal["stop", "length"] = Field(description="Why generation ended.")
+    finish_reason: Literal["stop", "length", "tool_calls"] = Field(
+        description="Why generation ended.")
     logprobs: None = Field(default=None, description="Not computed.")
 
 
@@ -224,6 +251,9 @@ class Delta(BaseModel):
     role: Literal["assistant"] | None = Field(
         default=None, exclude_if=_omit_none, description="In the first chunk only.")
     content: str | None = Field(default=None, exclude_if=_omit_none, description="New text.")
+    tool_calls: list[dict] | None = Field(
+        default=None, exclude_if=_omit_none,
+        description="Pieces of calls: index, id, type and name first, then arguments.")
 
 
 class ChunkChoice(BaseModel):
@@ -231,7 +261,7 @@ class ChunkChoice(BaseModel):
 
     index: int = Field(default=0, description="Always 0.")
     delta: Delta = Field(description="New text (empty in the last chunk).")
-    finish_reason: Literal["stop", "length"] | None = Field(
+    finish_reason: Literal["stop", "length", "tool_calls"] | None = Field(
         default=None, description="Null until the last chunk.")
     logprobs: None = Field(default=None, description="Not computed.")
 

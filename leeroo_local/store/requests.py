@@ -67,7 +67,9 @@ class RequestLog:
                 row["privacy"] = privacy.rule
         if result is not None:
             t = result.timings
-            row.update(response=result.answer, load_s=t.load_s, ttft_s=t.ttft_s,
+            calls = getattr(result, "tool_calls", None)  # kept beside the text they came with
+            response = result.answer + (json.dumps([c.openai() for c in calls]) if calls else "")
+            row.update(response=response, load_s=t.load_s, ttft_s=t.ttft_s,
                        total_s=t.total_s, tokens_per_s=t.tokens_per_s,
                        prompt_tokens=result.tokens.get("prompt"),
                        completion_tokens=result.tokens.get("completion"),
