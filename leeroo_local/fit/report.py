@@ -75,6 +75,21 @@ class BestSingle(BaseModel):
     data_column: str
 
 
+class SourceFit(BaseModel):
+    """What the universe is expected to do on one outcome source (fit over several sources)."""
+
+    name: str = Field(description="mmlu-pro, llmrouter, or the folder's name.")
+    label: str
+    n_questions: int
+    routed_score: float | None = Field(description="Routed accuracy on this source's questions "
+                                                   "(None: no member has outcomes on it).")
+    oracle_score: float | None
+    members: list[str] = Field(description="Members with outcomes on this source (expert@quant).")
+    best_single: BestSingle | None = Field(description="The best single expert that fits, on "
+                                                       "this source alone.")
+    predictions: PredictionsUsed
+
+
 class FitReport(BaseModel):
     """The chosen universe and everything the output shows."""
 
@@ -107,6 +122,9 @@ class FitReport(BaseModel):
     data: str
     skipped: list[Skipped]
     notes: list[str]
+    sources: list[SourceFit] = Field(
+        default_factory=list, description="Per outcome source: what the universe is expected to "
+        "do there. With several, the objective is the mean of their routed accuracies.")
 
     def universe(self) -> Universe:
         """The universe to save for run, serve and chat."""
