@@ -8,6 +8,7 @@ import numpy as np
 
 from .report import Skipped
 
+NO_OUTCOMES = "no outcomes in this data"  # why an expert with a column elsewhere is left out
 
 @dataclass(frozen=True)
 class Candidate:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .candidates import Candidate, CandidateSet
+from .candidates import NO_OUTCOMES, Candidate, CandidateSet
+from .report import Skipped
 
 # A prediction below any real one (the policy's are in [0, 1]); finite, as the search needs.
 MISSING = -1e6
@@ -75,12 +76,12 @@ def combine(parts: list[SourcePart]) -> Combined:
     question_ids = [f"{p.name}:{q}" if len(parts) > 1 else q
                     for p in parts for q in p.cs.question_ids]
     present = {c.expert for c in candidates}
-    skipped, seen = [], set()
-    for part in parts:
+    skipped: dict[tuple[str, str | None], Skipped] = {}
+    for part in parts:  # an expert no source could use; the telling reason over "no outcomes"
         for s in part.cs.skipped:
-            if s.id not in present and (s.id, s.quant) not in seen:
-                seen.add((s.id, s.quant))
-                skipped.append(s)
+            key = (s.id, s.quant)
+            if s.id not in present and (key not in skipped or skipped[key].reason == NO_OUTCOMES):
+                skipped[key] = s
     notes = [f"{p.name}: {n}" if len(parts) > 1 else n for p in parts for n in p.cs.notes]
-    cs = CandidateSet(candidates, quality, question_ids, skipped, notes)
+    cs = CandidateSet(candidates, quality, question_ids, list(skipped.values()), notes)
     return Combined(cs, pred, raw, weights, rows, has, [p.name for p in parts])

@@ -35,7 +35,7 @@ from ..degradation import DegradationModel, default_model
 from ..errors import BudgetTooSmall, DataError
 from ..memory import estimate, gpu_compute_bytes, shape_from_catalog
 from ..store.outcomes import OutcomeMatrix, column_name, split_column
-from .candidates import Candidate, CandidateSet
+from .candidates import NO_OUTCOMES, Candidate, CandidateSet
 from .report import (BestSingle, FitMember, FitReport, PlanBudget, PredictionsUsed, Skipped,
                      SourceFit)
 from ..units import format_size
@@ -159,7 +159,7 @@ def _collect(catalog, matrix, budget, degradation, include_base):
             skipped.append(Skipped(id=e.id, reason="no outcome data column in the catalog"))
             continue
         if not any(split_column(c)[0] == name for c in present):
-            skipped.append(Skipped(id=e.id, reason="no outcomes in this data"))
+            skipped.append(Skipped(id=e.id, reason=NO_OUTCOMES))
             continue
         if not e.instruct and not include_base:
             skipped.append(Skipped(id=e.id, reason=BASE_REASON))
