@@ -12,7 +12,8 @@ from leeroo_local.catalog import load_catalog
 from leeroo_local.errors import DataError
 from leeroo_local.fit import combine as fit_combine
 from leeroo_local.fit.outcome_sources import SHIPPED_SOURCES, fit_sources
-from leeroo_local.fit.plan import FitBudget, SourceData, build_candidates, plan_sources
+from leeroo_local.fit.plan import (FitBudget, SourceData, build_candidates, plan_sources,
+                                   routed_predictions)
 from leeroo_local.fit.predictions import Predictions
 from leeroo_local.store.outcomes import load_matrix
 
@@ -56,7 +57,6 @@ def test_an_expert_is_scored_only_where_it_has_outcomes_and_sources_weigh_the_sa
     parts = []
     for src in (a, b):
         cs = build_candidates(catalog, src.matrix, budget)
-        from leeroo_local.fit.plan import routed_predictions
         parts.append(fit_combine.SourcePart(src.name, cs, routed_predictions(cs, src.predictions)))
     combined = fit_combine.combine(parts)
     experts = [c.expert for c in combined.cs.candidates]
