@@ -157,9 +157,20 @@ class Expert(_Strict):
     license: str = Field(description="License of the weights (SPDX id or the vendor's name).")
     domains: list[str] = Field(default_factory=list, description="What the expert is good at.")
     instruct: bool = Field(description="Instruction/chat tuned (else a base model).")
+    chat_template: str | None = Field(
+        default=None, description="Family of the chat template its GGUF carries (chatml, gemma, "
+        "llama3, mistral, ...); None for a base model or where none was verified.")
+    kind: Literal["open", "open-large"] = Field(
+        default="open", description="open: runs quantized on one consumer GPU or a laptop; "
+        "open-large: 40B and more, for a big machine or a remote server (fit picks it only "
+        "when it fits the budget).")
     data_column: str | None = Field(
         default=None, description="Column of this expert in outcome data, e.g. mmlu-pro-dev."
     )
+    data_aliases: list[str] = Field(
+        default_factory=list, description="The same expert's columns in other outcome sources "
+        "(one expert, whatever source its outcomes come from), e.g. the mixed-task data's "
+        "llama-3.1-8b-instruct beside MMLU-Pro's Meta-Llama-3_1-8B-Instruct.")
     notes: str = Field(default="", description="Provenance of the facts, caveats.")
     provenance: dict[str, str] = Field(
         default_factory=dict, description="Where each fact came from, by field (arch, quants, "
@@ -168,6 +179,11 @@ class Expert(_Strict):
     @property
     def remote(self) -> bool:
         return isinstance(self.source, OpenAISource)
+
+    def columns(self) -> list[str]:
+        """Every outcome-data column of this expert: data_column, then its aliases."""
+        return ([self.data_column] if self.data_column else []) + [
+            c for c in self.data_aliases if c != self.data_column]
 
     @model_validator(mode="after")
     def _default_quant_offered(self) -> Expert:
@@ -225,8 +241,13 @@ class Catalog(_Strict):
         raise UnknownExpert(f"unknown expert {expert_id!r}; the catalog has: {known}")
 
     def by_column(self) -> dict[str, Expert]:
-        """Experts keyed by their outcome-data column."""
-        return {e.data_column: e for e in self.experts if e.data_column}
+        """Experts keyed by their outcome-data columns (data_column and aliases; the first
+        expert of a column, as a remote copy of an expert shares its column)."""
+        out: dict[str, Expert] = {}
+        for e in self.experts:
+            for c in e.columns():
+                out.setdefault(c, e)
+        return out
 
     def ids(self) -> list[str]:
         return [e.id for e in self.experts]

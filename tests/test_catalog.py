@@ -80,3 +80,53 @@ def test_experts_lists_catalog_and_local_state(tiny_dir):
     assert by_id[("tiny-1", "F32")]["local"] is True
     assert by_id[("llama-3.1-8b-instruct", "Q4_K_M")]["local"] is False
     assert by_id[("gemma-3-270m", "Q4_K_M")]["size_bytes"] == 253113024
+
+
+def test_every_model_of_the_mixed_task_data_is_one_catalog_expert():
+    from leeroo_local.fit.outcome_sources import shipped_folder
+
+    catalog = load_catalog()
+    mixed = load_matrix(shipped_folder("llmrouter"), with_questions=False)
+    by_column = catalog.by_column()
+    assert set(mixed.experts) <= set(by_column), set(mixed.experts) - set(by_column)
+    for name, info in mixed.info.items():
+        expert = by_column[name]
+        assert expert.kind == info.kind, (name, expert.kind, info.kind)
+    # one expert whatever source its outcomes come from
+    llama = catalog.get("llama-3.1-8b-instruct")
+    assert by_column["llama-3.1-8b-instruct"] is by_column["Meta-Llama-3_1-8B-Instruct"] is llama
+    assert llama.columns() == ["Meta-Llama-3_1-8B-Instruct", "llama-3.1-8b-instruct"]
+
+
+def test_hub_experts_name_their_sources_and_open_large_ones_are_marked():
+    catalog = load_catalog()
+    for e in catalog.experts:
+        if isinstance(e.source, HubSource):
+            assert e.source.repo in e.notes, f"{e.id}: notes do not name its GGUF repo"
+            assert all(q.size_basis in ("exact", "listed", "computed") for q in e.quants)
+            if any(q.size_basis == "computed" for q in e.quants):
+                assert "computed" in e.notes, f"{e.id}: a computed size is not explained"
+            assert "params_b" in e.notes or "parameters" in e.notes.lower(), e.id
+        if e.instruct and e.data_column:
+            assert e.chat_template or e.remote or e.id in _OLD_ENTRIES, e.id
+        big = e.arch.params_b if e.arch else None
+        if e.kind == "open-large":
+            assert (big is None and e.remote) or big >= 40, e.id
+        elif big is not None and e.data_column:
+            assert big < 40 or e.id in _OLD_ENTRIES, f"{e.id}: {big}B should be open-large"
+
+
+# Entries from before the catalog had chat_template and kind (MMLU-Pro's 2024 experts).
+_OLD_ENTRIES = {"mistral-7b-instruct-v0.1", "mistral-7b-instruct-v0.2", "mixtral-8x7b-instruct-v0.1",
+                "mixtral-8x7b-v0.1", "yi-34b", "yi-6b-chat", "phi-3-mini-4k-instruct",
+                "qwen1.5-7b-chat", "command-r-v01", "mathstral-7b-v0.1"}
+
+
+def test_the_fim_and_embedding_experts_say_what_they_can_do():
+    catalog = load_catalog()
+    coder = catalog.get("qwen2.5-coder-1.5b-instruct")
+    assert "fim" in coder.domains and "<|fim_prefix|>" in coder.notes and coder.instruct
+    embed = catalog.get("nomic-embed-text-v1.5")
+    assert embed.domains == ["embeddings"] and not embed.instruct
+    assert embed.arch.architecture == "nomic-bert"
+    assert not coder.data_column and not embed.data_column  # fit never picks them

@@ -34,7 +34,27 @@ def test_fit_json_has_the_documented_shape():
     assert out["recommend"] in ("universe", "single") and out["noise"] >= 0
     assert out["predictions"]["source"] == "shipped"
     assert out["mode"] == "resident" and out["swap_share"] is None and out["saved"] is None
-    assert {s["id"] for s in out["skipped"]} == {"gemma-3-270m", "gemma-3-270m-q4_0"}
+    skipped = {s["id"]: s["reason"] for s in out["skipped"]}
+    assert {"gemma-3-270m", "gemma-3-270m-q4_0"} <= set(skipped)
+    assert "--base" in skipped["yi-6b"] and "--base" in skipped["codegemma-7b"]
+    # both shipped sources by default, each with what the universe does there
+    assert [s["name"] for s in out["sources"]] == ["mmlu-pro", "llmrouter"]
+    assert all(s["routed_score"] and s["best_single"] for s in out["sources"])
+
+
+def test_fit_data_keeps_one_source_and_base_lets_base_models_join():
+    mixed = fit_json("--vram", "24GB", "--data", "llmrouter")
+    assert mixed["sources"] == [] and mixed["n_questions"] == 4439
+    assert "mixed-task" in mixed["data"]
+    assert {e["id"] for e in mixed["experts"]} <= {"qwen2.5-7b-instruct", "gemma-2-9b-it",
+                                                   "llama-3.1-8b-instruct",
+                                                   "mistral-7b-instruct-v0.3", "llama3-chatqa-1.5-8b"}
+    based = fit_json("--vram", "24GB", "--data", "mmlu-pro", "--base")
+    assert not any("--base" in s["reason"] for s in based["skipped"])
+    text = runner.invoke(app, ["fit", "--vram", "24GB"], env={"COLUMNS": "160"}).output
+    assert "on mmlu-pro (9607 questions): routed" in text and "on llmrouter (4439 questions)" in text
+    bad = runner.invoke(app, ["fit", "--vram", "24GB", "--data", "nowhere-at-all"])
+    assert isinstance(bad.exception, DataError)
 
 
 def test_fit_table_shows_experts_budget_rule_and_skipped_ones():

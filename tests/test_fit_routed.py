@@ -124,3 +124,22 @@ def test_the_shipped_predictions_match_the_current_recipe():
     shipped = fp.load(default_data_dir() / fp.SHIPPED_FILE)
     assert shipped is not None
     assert fp.data_key(load_matrix(), shipped.columns) == shipped.key
+
+
+@pytest.mark.parametrize("name", ["mmlu-pro", "llmrouter"])
+def test_each_shipped_source_carries_predictions_for_the_catalogs_columns(name):
+    """`fit` finds every shipped source's predictions (no training on a fresh install) as long
+    as the catalog's columns and the recipe are those they were computed for; after a change,
+    `python bench/fit_holdout.py --write-shipped --data NAME` rebuilds the file."""
+    from leeroo_local.catalog import load_catalog
+    from leeroo_local.fit import predictions as fp
+    from leeroo_local.fit.outcome_sources import shipped_folder
+    from leeroo_local.fit.plan import prediction_columns
+    from leeroo_local.store.outcomes import load_matrix
+
+    folder = shipped_folder(name)
+    matrix = load_matrix(folder)
+    columns = prediction_columns(load_catalog(), matrix)
+    found = fp.predictions(matrix, columns)
+    assert found.source == "shipped" and found.columns == sorted(columns)
+    assert found.scores.shape == (len(matrix.question_ids), len(columns))

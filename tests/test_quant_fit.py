@@ -88,7 +88,8 @@ def test_fit_candidates_use_the_stored_measurements():
     db = open_db()
     record_measurement(db, row())
     catalog, shipped = load_catalog(), load_matrix(with_questions=False)
-    cs = build_candidates(catalog, shipped, FitBudget(ram_bytes=16 * GB), degradation_model(db))
+    budget = FitBudget(ram_bytes=16 * GB, include_base=True)  # llama-3.1-8b is a base model
+    cs = build_candidates(catalog, shipped, budget, degradation_model(db))
     by = {(c.expert, c.quant): c for c in cs.candidates}
     measured = by[("llama-3.1-8b", "Q4_K_M")]
     assert measured.basis_kind == "quant eval"

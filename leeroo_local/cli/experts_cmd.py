@@ -43,7 +43,8 @@ def experts(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
                 "id": e.id, "quant": q.type, "size_bytes": q.size_bytes, "size_basis": q.size_basis,
                 "source": e.source.kind, "local": path is not None and damaged is None,
                 "damaged": damaged, "path": str(path) if path else None,
-                "data_column": e.data_column,
+                "data_column": e.data_column, "data_aliases": list(e.data_aliases),
+                "kind": e.kind, "chat_template": e.chat_template,
                 "capabilities": sorted(of_expert(e, path if damaged is None else None)),
             })
     if as_json:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from .common import check_choice, echo_json, user_catalog
@@ -21,8 +19,11 @@ def fit(
     max_experts: int = typer.Option(None, "--max-experts", min=1,
                                     help="Largest universe (default: 4 with --swap, else none)."),
     disk: str = typer.Option(None, "--disk", help="Disk for the experts' files (with --swap)."),
-    data: Path = typer.Option(None, "--data", help="Outcome data folder (default: the shipped "
-                              "MMLU-Pro outcomes; the store is not merged in)."),
+    data: str = typer.Option(None, "--data", help="One outcome source: mmlu-pro, llmrouter (the "
+                             "shipped mixed-task data) or a folder (default: both shipped "
+                             "sources side by side; the store is not merged in)."),
+    base: bool = typer.Option(False, "--base", help="Let base models (no chat template) join; "
+                              "chat, serve and editors need instruct experts."),
     from_store: bool = typer.Option(False, "--from-store",
                                     help="Use the evaluation store's outcomes (all sources)."),
     min_gain: float = typer.Option(0.0, "--min-gain", min=0.0,
@@ -43,8 +44,8 @@ def fit(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Pick the most complementary experts (and their quantizations) that fit the budget."""
-    from ..fit.plan import FitBudget, plan
-    from ..fit.outcome_sources import fit_degradation, fit_outcomes
+    from ..fit.plan import FitBudget, SourceData, plan_sources
+    from ..fit.outcome_sources import fit_degradation, fit_sources
     from ..store import open_db
     from ..units import parse_size
 
@@ -62,22 +63,27 @@ def fit(
             ram_bytes=sum(h.memory_bytes for h in hosts) if hosts else ram_b,
             disk_bytes=parse_size(disk) if disk else None, n_ctx=ctx,
             mode="swap" if swap else "resident", max_experts=max_experts, min_gain=min_gain / 100,
-            objective=objective, min_share=min_share / 100,
+            objective=objective, min_share=min_share / 100, include_base=base,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise typer.BadParameter(_first_error(exc)) from None
-    matrix, label = fit_outcomes(data, open_db() if from_store else None)
+    sources = fit_sources(data, open_db() if from_store else None)
     log = None if as_json else (lambda line: typer.echo(f"cross-validating the router "
                                                         f"(once per data, then cached): {line}"))
     if hosts:
         from ..fit.hosts_plan import plan_hosts
 
-        report = plan_hosts(user_catalog(), matrix, hosts, budget, data_label=label,
+        # placement across hosts weighs one source: --data's, else the mixed-task data (the
+        # kinds of work people bring; its experts are today's instruct models)
+        src = sources[0] if len(sources) == 1 else next(
+            (s for s in sources if s.name == "llmrouter"), sources[0])
+        report = plan_hosts(user_catalog(), src.matrix, hosts, budget, data_label=src.label,
                             degradation=fit_degradation(), log=log,
                             network_penalty=network_penalty / 100)
     else:
-        report = plan(user_catalog(), matrix, budget, data_label=label,
-                      degradation=fit_degradation(), log=log)
+        report = plan_sources(user_catalog(), [SourceData(s.name, s.label, s.matrix)
+                                               for s in sources],
+                              budget, degradation=fit_degradation(), log=log)
     saved, theirs = None, {}
     if save and hosts:
         from ..provision.hosts import save_placed
@@ -171,6 +177,18 @@ def _render(report, saved, theirs=None) -> None:
                   "member: an upper bound, not what the router gets)")
     console.print(f"Best single expert that fits: {b.id} {b.quant} ({size(b.memory_bytes)}), "
                   f"{pct(b.score)}%")
+    for src in report.sources:
+        routed_src = "no member has outcomes here" if src.routed_score is None else \
+            f"routed {pct(src.routed_score)}%"
+        single = src.best_single
+        best = "none fits" if single is None else \
+            f"{single.id} {single.quant} {pct(single.score)}%"
+        console.print(f"  on {src.name} ({src.n_questions} questions): {routed_src}; best single "
+                      f"that fits there: {best}")
+    if report.sources:
+        console.print("  (expected accuracy and best single above: the mean over the sources, "
+                      "each source weighing the same; an expert is scored only where it has "
+                      "outcomes)")
     lead = report.routed_score - b.score
     if report.recommend == "universe":
         console.print(f"Recommended: this universe, {100 * lead:+.2f} points over the single "

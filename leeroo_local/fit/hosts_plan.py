@@ -100,7 +100,8 @@ def plan_hosts(
     sets = {(h.gpu, h.memory_bytes): build_candidates(
         catalog, matrix, FitBudget(vram_bytes=h.memory_bytes if h.gpu else None,
                                    ram_bytes=None if h.gpu else h.memory_bytes,
-                                   n_ctx=budget.n_ctx), degradation) for h in hosts}
+                                   n_ctx=budget.n_ctx, include_base=budget.include_base),
+        degradation) for h in hosts}
     cs = next(iter(sets.values()))
     cost = np.stack([sets[(h.gpu, h.memory_bytes)].memory() for h in hosts], axis=1)
     capacity = np.array([h.memory_bytes for h in hosts], np.float64)

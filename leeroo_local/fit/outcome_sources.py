@@ -7,15 +7,60 @@ evaluation store (some sources, or all).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from ..degradation import DegradationModel
 from ..errors import DataError
-from ..store.outcomes import OutcomeMatrix, load_matrix
+from ..store.outcomes import OutcomeMatrix, default_data_dir, load_matrix
 
 SHIPPED_LABEL = "shipped MMLU-Pro development outcomes"
+# The shipped outcome sources `fit` chooses over by default, by the name `fit --data` takes:
+# (folder under leeroo_local/data, label for the report).
+SHIPPED_SOURCES = {
+    "mmlu-pro": ("mmlu_pro_dev", SHIPPED_LABEL),
+    "llmrouter": ("llmrouter_dev", "shipped mixed-task development outcomes (LLMRouter)"),
+}
+
+
+@dataclass(frozen=True)
+class OutcomeSource:
+    """One source of outcomes a fit scores on: a name (mmlu-pro, llmrouter, a folder's name),
+    a label for the report, and the matrix with its question texts."""
+
+    name: str
+    label: str
+    matrix: OutcomeMatrix
+
+
+def shipped_folder(name: str) -> Path:
+    """The folder of a shipped source named as `fit --data` names it."""
+    return default_data_dir().parent / SHIPPED_SOURCES[name][0]
+
+
+def fit_sources(data: str | Path | None = None, db: Database | None = None) -> list[OutcomeSource]:
+    """The sources a fit chooses over: every shipped source side by side by default; with
+    `data`, one shipped source by name (mmlu-pro, llmrouter) or a folder; with `db`, the
+    evaluation store (all its sources as one matrix, as before)."""
+    if data is not None and db is not None:
+        raise DataError("use an outcome folder or the evaluation store, not both")
+    if db is not None:
+        matrix, label = fit_outcomes(db=db)
+        return [OutcomeSource("store", label, matrix)]
+    if data is None:
+        return [OutcomeSource(name, label, load_matrix(shipped_folder(name), with_questions=True))
+                for name, (_, label) in SHIPPED_SOURCES.items()]
+    if str(data) in SHIPPED_SOURCES:
+        name = str(data)
+        return [OutcomeSource(name, SHIPPED_SOURCES[name][1],
+                              load_matrix(shipped_folder(name), with_questions=True))]
+    folder = Path(data)
+    if not folder.is_dir():
+        raise DataError(f"--data {data}: neither a folder nor a shipped source "
+                        f"({', '.join(SHIPPED_SOURCES)})")
+    return [OutcomeSource(folder.name, str(folder), load_matrix(folder, with_questions=True))]
 
 
 def fit_outcomes(data: Path | None = None, db: Database | None = None) -> tuple[OutcomeMatrix, str]:

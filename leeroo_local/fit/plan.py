@@ -35,7 +35,9 @@ from ..degradation import DegradationModel, default_model
 from ..errors import BudgetTooSmall, DataError
 from ..memory import estimate, gpu_compute_bytes, shape_from_catalog
 from ..store.outcomes import OutcomeMatrix, column_name, split_column
-from .report import BestSingle, FitMember, FitReport, PlanBudget, PredictionsUsed, Skipped
+from .candidates import NO_OUTCOMES, Candidate, CandidateSet
+from .report import (BestSingle, FitMember, FitReport, PlanBudget, PredictionsUsed, Skipped,
+                     SourceFit)
 from ..units import format_size
 
 SWAP_MAX_EXPERTS = 4
@@ -57,6 +59,10 @@ class FitBudget(BaseModel):
         "picks among the members; oracle: the paper's S(U), the best member per question.")
     min_share: float = Field(default=0.02, ge=0.0, le=1.0, description="With the routed objective, "
                              "a member the router sends fewer questions is dropped.")
+    include_base: bool = Field(
+        default=False, description="Let base models (no chat template) join. Chat, serve and "
+        "editors need instruct experts, so base models join only when asked (`fit --base`), or "
+        "when the data has outcomes for no instruct expert (the starter data).")
 
     @model_validator(mode="after")
     def _some_memory(self) -> FitBudget:
@@ -115,49 +121,32 @@ class FitBudget(BaseModel):
                f"{self.memory_words()}; at most {self.size_limit} experts{disk}"
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One (expert, quantization) pair that fit may choose."""
-
-    expert: str
-    quant: str
-    data_column: str
-    column: str  # the data column its quality comes from
-    factor: float  # 1.0 when measured
-    basis: str
-    memory_bytes: int
-    gpu_bytes: int
-    cpu_bytes: int
-    disk_bytes: int
-    basis_kind: str = "outcomes"  # outcomes | quant eval | calibrated | table | unquantized
-
-
-@dataclass
-class CandidateSet:
-    """Candidates with their quality matrix [questions x candidates] (no missing cells)."""
-
-    candidates: list[Candidate]
-    quality: np.ndarray
-    question_ids: list[str]
-    skipped: list[Skipped] = field(default_factory=list)
-
-    def groups(self) -> np.ndarray:
-        ids = {c.expert: i for i, c in reversed(list(enumerate(self.candidates)))}
-        return np.array([ids[c.expert] for c in self.candidates])
-
-    def memory(self) -> np.ndarray:
-        return np.array([c.memory_bytes for c in self.candidates], dtype=np.float64)
-
-    def disk(self) -> np.ndarray:
-        return np.array([c.disk_bytes for c in self.candidates], dtype=np.float64)
-
-
 def build_candidates(
     catalog: Catalog, matrix: OutcomeMatrix, budget: FitBudget,
     degradation: DegradationModel | None = None,
 ) -> CandidateSet:
-    """Every catalog (expert, quant) with outcome data, its quality column and its memory."""
+    """Every catalog (expert, quant) with outcome data, its quality column and its memory.
+
+    Base models are left out unless the budget includes them, except when the data has
+    outcomes for no instruct expert at all (then they join, with a note)."""
     degradation = degradation or default_model()
+    cands, skipped = _collect(catalog, matrix, budget, degradation, budget.include_base)
+    notes = []
+    if not cands and not budget.include_base and any(s.reason == BASE_REASON for s in skipped):
+        cands, skipped = _collect(catalog, matrix, budget, degradation, True)
+        notes.append("the data has outcomes for base models only (no chat template): they join, "
+                     "but chat needs an instruct expert")
+    if not cands:
+        raise DataError("no catalog expert has outcomes in the data (their data_column must "
+                        "match a column of outcomes.csv) and holds the context: "
+                        + "; ".join(f"{s.id}: {s.reason}" for s in skipped))
+    return CandidateSet(cands, *_quality(matrix, cands), skipped, notes)
+
+
+BASE_REASON = "base model (no chat template): `fit --base` includes it"
+
+
+def _collect(catalog, matrix, budget, degradation, include_base):
     present = set(matrix.experts)
     cands: list[Candidate] = []
     skipped: list[Skipped] = []
@@ -165,9 +154,15 @@ def build_candidates(
         if e.remote:
             skipped.append(Skipped(id=e.id, reason="remote expert (served by another machine)"))
             continue
-        name = outcome_name(e)
-        if not e.data_column and not any(split_column(c)[0] == name for c in present):
+        name = outcome_name(e, present)
+        if not e.columns() and not any(split_column(c)[0] == name for c in present):
             skipped.append(Skipped(id=e.id, reason="no outcome data column in the catalog"))
+            continue
+        if not any(split_column(c)[0] == name for c in present):
+            skipped.append(Skipped(id=e.id, reason=NO_OUTCOMES))
+            continue
+        if not e.instruct and not include_base:
+            skipped.append(Skipped(id=e.id, reason=BASE_REASON))
             continue
         if e.arch.n_ctx_train < budget.n_ctx:
             skipped.append(Skipped(id=e.id, reason=f"trained for {e.arch.n_ctx_train} tokens of "
@@ -197,16 +192,18 @@ def build_candidates(
             memory = est.total_bytes + (gpu_compute_bytes(shape, budget.n_ctx) if budget.vram_bytes else 0)
             cands.append(Candidate(e.id, q.type, name, column, factor, basis, int(memory),
                                    est.gpu_bytes, est.cpu_bytes, q.size_bytes, kind))
-    if not cands:
-        raise DataError("no catalog expert has outcomes in the data (their data_column must "
-                        "match a column of outcomes.csv) and holds the context: "
-                        + "; ".join(f"{s.id}: {s.reason}" for s in skipped))
-    return CandidateSet(cands, *_quality(matrix, cands), skipped)
+    return cands, skipped
 
 
-def outcome_name(expert) -> str:
-    """The name an expert's outcomes are stored under: its data_column, else its catalog id
-    (self-play writes outcomes for experts the shipped data does not cover)."""
+def outcome_name(expert, present: set[str] | None = None) -> str:
+    """The name an expert's outcomes are stored under: the first of its columns (data_column,
+    then aliases) that the data has, else its data_column, else its catalog id (self-play
+    writes outcomes for experts the shipped data does not cover)."""
+    if present is not None:
+        bases = {split_column(c)[0] for c in present}
+        for name in expert.columns() + [expert.id]:
+            if name in bases:
+                return name
     return expert.data_column or expert.id
 
 
@@ -245,29 +242,64 @@ def plan(
     degradation: DegradationModel | None = None,
     predictions: fit_predictions.Predictions | None = None, log=None,
 ) -> FitReport:
-    """Choose the universe for `budget`; BudgetTooSmall when no expert fits.
+    """Choose the universe for `budget` on one outcome source; BudgetTooSmall when no expert fits.
 
     The routed objective and the report need cross-validated predictions for the data's
     questions (their texts: load the matrix with questions); they are computed once per data
     and cached (fit_predictions), or passed in as `predictions`."""
-    cs = build_candidates(catalog, matrix, budget, degradation)
+    return plan_sources(catalog, [SourceData("data", data_label, matrix, predictions)], budget,
+                        degradation, log)
+
+
+@dataclass
+class SourceData:
+    """One outcome source for plan_sources: its name, label, matrix (with question texts) and,
+    optionally, its cross-validated predictions."""
+
+    name: str
+    label: str
+    matrix: OutcomeMatrix
+    predictions: fit_predictions.Predictions | None = None
+
+
+def plan_sources(catalog: Catalog, sources: list[SourceData], budget: FitBudget,
+                 degradation: DegradationModel | None = None, log=None) -> FitReport:
+    """Choose one universe over several outcome sources (fit.combine: each source's questions
+    score only the experts measured on them, every source weighs the same) and report what it
+    does on each. A source no catalog expert has outcomes for is left out with a note."""
+    from . import combine as fit_combine
+
+    parts, used, notes = [], [], []
+    for src in sources:
+        try:
+            cs = build_candidates(catalog, src.matrix, budget, degradation)
+        except DataError as exc:
+            if len(sources) == 1:
+                raise
+            notes.append(f"{src.name} left out: {exc}")
+            continue
+        preds = src.predictions or fit_predictions.predictions(
+            src.matrix, prediction_columns(catalog, src.matrix), log=log)
+        parts.append(fit_combine.SourcePart(src.name, cs, routed_predictions(cs, preds)))
+        used.append((src, preds))
+        if not any(src.matrix.questions.get(q) for q in cs.question_ids[:50]):
+            notes.append(("" if len(sources) == 1 else f"{src.name}: ") + "the data has no "
+                         "question texts: the router can only predict each expert's mean, so it "
+                         "routes every question to one expert")
+    if not parts:
+        raise DataError("; ".join(notes))
+    combined = fit_combine.combine(parts)
+    cs, pred = combined.cs, combined.pred
     memory = cs.memory()
     fits = budget.fits_alone(memory)
     if not fits.any():
         raise BudgetTooSmall(_too_small(cs, budget))
-    notes = []
     cost, limit = budget.costs(memory, cs.disk())
     too_big = sorted({cs.candidates[i].expert for i in np.flatnonzero(~fits)}
                      - {cs.candidates[i].expert for i in np.flatnonzero(fits)})
     if too_big:
-        notes.append(f"{len(too_big)} expert(s) need more than the budget at every "
-                     f"quantization: {', '.join(too_big)}")
-    predictions = predictions or fit_predictions.predictions(
-        matrix, prediction_columns(catalog, matrix), log=log)
-    pred = routed_predictions(cs, predictions)
-    if not any(matrix.questions.get(q) for q in cs.question_ids[:50]):
-        notes.append("the data has no question texts: the router can only predict each expert's "
-                     "mean, so it routes every question to one expert")
+        notes.insert(0, f"{len(too_big)} expert(s) need more than the budget at every "
+                        f"quantization: {', '.join(too_big)}")
     usable = np.flatnonzero(np.isfinite(cost))
     q, p, groups = cs.quality[:, usable], pred[:, usable], cs.groups()[usable]
     if budget.objective == "routed":
@@ -303,30 +335,64 @@ def plan(
         total_disk_bytes=int(cs.disk()[members].sum()),
         objective=budget.objective, score=choice.score, routed_score=routed_score,
         oracle_score=fitlib.coverage(cs.quality, members), noise=noise, recommend=recommend,
-        best_single=BestSingle(
-            id=cs.candidates[single].expert, quant=cs.candidates[single].quant,
-            memory_bytes=cs.candidates[single].memory_bytes,
-            score=float(cs.quality[:, single].mean(dtype=np.float64)),
-            data_column=cs.candidates[single].data_column),
+        best_single=_best_single(cs, single, cs.quality[:, single]),
         dropped=dropped, min_share=budget.min_share if budget.objective == "routed" else 0.0,
-        predictions=PredictionsUsed(source=predictions.source,
-                                    folds=int(predictions.fold.max()) + 1,
-                                    seconds=round(predictions.seconds, 1), key=predictions.key),
+        predictions=_predictions_used([pr for _, pr in used]),
         mode=budget.mode, n_ctx=budget.n_ctx,
         budget=PlanBudget(vram_bytes=budget.vram_bytes, ram_bytes=budget.ram_bytes,
                           disk_bytes=budget.disk_bytes, capacity_bytes=budget.capacity,
                           max_experts=budget.size_limit),
         rule=budget.rule(), strategy=choice.strategy, alternatives=choice.alternatives,
         swap_share=swap if budget.mode == "swap" else None,
-        n_questions=cs.quality.shape[0], n_candidates=int(usable.size), data=data_label,
-        skipped=cs.skipped, notes=notes,
+        n_questions=cs.quality.shape[0], n_candidates=int(usable.size),
+        data=" + ".join(src.label for src, _ in used), skipped=cs.skipped,
+        notes=notes + cs.notes,
+        sources=[] if len(sources) == 1 else _per_source(combined, used, members, usable, cost, limit),
     )
+
+
+def _per_source(combined, used, members, usable, cost, limit) -> list[SourceFit]:
+    """Each source's routed and oracle accuracy of the universe, and its best single expert."""
+    out = []
+    cs, candidates = combined.cs, combined.cs.candidates
+    fits = usable[cost[usable] <= limit + 1e-9]
+    for i, (src, preds) in enumerate(used):
+        rows, has = combined.rows[i], combined.has[i]
+        raw, pred = combined.raw[rows], combined.pred[rows]
+        on = [j for j in members if has[j]]
+        single = [j for j in fits if has[j]]
+        best = max(single, key=lambda j: (float(raw[:, j].mean(dtype=np.float64)), -cost[j]),
+                   default=None)
+        out.append(SourceFit(
+            name=src.name, label=src.label, n_questions=raw.shape[0],
+            routed_score=float(fit_routed.routed_values(raw, pred, on).mean(dtype=np.float64))
+            if on else None,
+            oracle_score=fitlib.coverage(raw, on) if on else None,
+            members=[f"{candidates[j].expert}@{candidates[j].quant}" for j in on],
+            best_single=None if best is None else _best_single(cs, best, raw[:, best]),
+            predictions=_predictions_used([preds])))
+    return out
+
+
+def _best_single(cs: CandidateSet, j: int, values: np.ndarray) -> BestSingle:
+    c = cs.candidates[j]
+    return BestSingle(id=c.expert, quant=c.quant, memory_bytes=c.memory_bytes,
+                      score=float(values.mean(dtype=np.float64)), data_column=c.data_column)
+
+
+def _predictions_used(preds: list[fit_predictions.Predictions]) -> PredictionsUsed:
+    """Where the predictions came from: shipped only when every source's were."""
+    sources = {p.source for p in preds}
+    source = next(s for s in ("computed", "cache", "shipped") if s in sources)
+    return PredictionsUsed(source=source, folds=int(preds[0].fold.max()) + 1,
+                           seconds=round(sum(p.seconds for p in preds), 1),
+                           key="+".join(p.key for p in preds))
 
 
 def prediction_columns(catalog: Catalog, matrix: OutcomeMatrix) -> list[str]:
     """The data columns of every local catalog expert: one prediction matrix serves any budget
     and context (so the shipped one and the cache are found again)."""
-    names = {outcome_name(e) for e in catalog.experts if not e.remote}
+    names = {n for e in catalog.experts if not e.remote for n in e.columns() + [e.id]}
     return sorted(c for c in matrix.experts if split_column(c)[0] in names)
 
 

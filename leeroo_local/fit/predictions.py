@@ -9,10 +9,10 @@ an expert's predictions barely depend on which other experts are trained beside 
 
 Minutes on the shipped data, so the matrix is cached under $LEEROO_HOME/cache/fit, keyed by a
 hash of the data (question ids, columns, outcomes, texts) and of the recipe (folds, seed, feature
-configuration, RECIPE). The shipped MMLU-Pro data carries its matrix for the catalog's columns
-(leeroo_local/data/mmlu_pro_dev/fit_predictions.npz), so `fit` on it is interactive on a fresh
-install; `python bench/fit_holdout.py --write-shipped` rebuilds it after a trainer change
-(raise RECIPE then).
+configuration, RECIPE). The shipped MMLU-Pro and mixed-task data carry their matrices for the
+catalog's columns (leeroo_local/data/{mmlu_pro_dev,llmrouter_dev}/fit_predictions.npz), so `fit`
+on them is interactive on a fresh install; `python bench/fit_holdout.py --write-shipped [--data
+llmrouter]` rebuilds one after a trainer or catalog change (raise RECIPE for a trainer change).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ RECIPE = 1      # raise when the trainer changes what it predicts
 FOLDS = 5
 SEED = 0
 SHIPPED_FILE = "fit_predictions.npz"
+SHIPPED_DATA = ("mmlu_pro_dev", "llmrouter_dev")  # folders under leeroo_local/data
 
 
 @dataclass
@@ -162,6 +163,13 @@ def cross_validated(matrix: OutcomeMatrix, columns: Sequence[str], folds: int = 
                     time.perf_counter() - started)
 
 
+def shipped_folders() -> list[Path]:
+    """The shipped outcome folders that carry their cross-validated predictions (the MMLU-Pro
+    and the mixed-task development data); a file is used only when its key matches."""
+    data = default_data_dir().parent
+    return [data / name for name in SHIPPED_DATA]
+
+
 def cache_dir() -> Path:
     return paths.home() / "cache" / "fit"
 
@@ -204,8 +212,8 @@ def predictions(matrix: OutcomeMatrix, columns: Sequence[str], folds: int = FOLD
     matches, else computed and cached."""
     columns = sorted(columns)
     key = data_key(matrix, columns, folds, seed)
-    for path, source in ((default_data_dir() / SHIPPED_FILE, "shipped"),
-                         (cache_dir() / f"{key}.npz", "cache")):
+    for path, source in ([(f / SHIPPED_FILE, "shipped") for f in shipped_folders()]
+                         + [(cache_dir() / f"{key}.npz", "cache")]):
         found = load(path, key)
         if found is not None:
             found.source = source

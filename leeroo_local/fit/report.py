@@ -91,6 +91,21 @@ class BestSingle(BaseModel):
     data_column: str
 
 
+class SourceFit(BaseModel):
+    """What the universe is expected to do on one outcome source (fit over several sources)."""
+
+    name: str = Field(description="mmlu-pro, llmrouter, or the folder's name.")
+    label: str
+    n_questions: int
+    routed_score: float | None = Field(description="Routed accuracy on this source's questions "
+                                                   "(None: no member has outcomes on it).")
+    oracle_score: float | None
+    members: list[str] = Field(description="Members with outcomes on this source (expert@quant).")
+    best_single: BestSingle | None = Field(description="The best single expert that fits, on "
+                                                       "this source alone.")
+    predictions: PredictionsUsed
+
+
 class FitReport(BaseModel):
     """The chosen universe and everything the output shows."""
 
@@ -125,6 +140,9 @@ class FitReport(BaseModel):
     notes: list[str]
     hosts: list[HostPlan] | None = Field(default=None, description="With --host: each host's "
                                          "share of the placement (None: one machine).")
+    sources: list[SourceFit] = Field(
+        default_factory=list, description="Per outcome source: what the universe is expected to "
+        "do there. With several, the objective is the mean of their routed accuracies.")
 
     def universe(self) -> Universe:
         """The universe to save for run, serve and chat; with hosts, each member names its host

@@ -88,6 +88,8 @@ def _entry(host: Host, model: str, catalog: Catalog) -> dict:
              "source": source, "notes": f"served by host {host.name} ({host.kind})"}
     if known and known.data_column:
         entry["data_column"] = known.data_column
+    if known and known.data_aliases:
+        entry["data_aliases"] = list(known.data_aliases)
     return entry
 
 

@@ -82,9 +82,10 @@ def current_budget(universe: Universe, settings: Settings) -> FitBudget:
         ram = parse_size(settings.ram_budget) if settings.ram_budget else None
     if not vram and not ram:
         ram = int(available_ram() * 0.8)
+    # include_base: the universe's members and the candidate are the user's choice already
     return FitBudget(vram_bytes=vram or None, ram_bytes=ram or None,
                      disk_bytes=b.get("disk_bytes") or None, n_ctx=universe.n_ctx,
-                     mode=universe.mode)
+                     mode=universe.mode, include_base=True)
 
 
 def sample_questions(db: Database, catalog: Catalog, universe: Universe, n: int,
