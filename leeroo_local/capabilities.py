@@ -39,10 +39,18 @@ def from_header(path: Path) -> set[str]:
     return found
 
 
+def in_catalog(catalog, capability: str) -> list[str]:
+    """Catalog experts that state `capability`: what to pull when no member has it."""
+    return [e.id for e in catalog.experts if capability in e.capabilities]
+
+
 def of_expert(expert: Expert, path: Path | None) -> set[str]:
-    """The expert's capabilities: its file's header when present, and the catalog's facts."""
+    """The expert's capabilities: its file's header when present (else what the catalog
+    states), and the catalog's facts."""
     found = {CHAT} if expert.instruct else set()
-    if path is not None:
+    if path is None:
+        found |= set(expert.capabilities)
+    else:
         try:
             found |= from_header(path)
         except Exception:  # noqa: BLE001 - a damaged file says nothing; the catalog still does
@@ -50,3 +58,8 @@ def of_expert(expert: Expert, path: Path | None) -> set[str]:
     if CHAT not in found:
         found.discard(TOOLS)  # tools are called in a chat
     return found
+
+
+def in_catalog(catalog, capability: str) -> list[str]:
+    """Catalog experts that state `capability`: what to pull when no member has it."""
+    return [e.id for e in catalog.experts if capability in e.capabilities]

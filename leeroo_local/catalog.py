@@ -160,6 +160,10 @@ class Expert(_Strict):
     chat_template: str | None = Field(
         default=None, description="Family of the chat template its GGUF carries (chatml, gemma, "
         "llama3, mistral, ...); None for a base model or where none was verified.")
+    capabilities: list[Literal["tools", "fim", "embeddings"]] = Field(
+        default_factory=list, description="What it serves beyond chat, as its model card states: "
+        "known before its file is here, so a request that needs it can name this expert to pull; "
+        "once pulled, the GGUF header decides (capabilities.py).")
     kind: Literal["open", "open-large"] = Field(
         default="open", description="open: runs quantized on one consumer GPU or a laptop; "
         "open-large: 40B and more, for a big machine or a remote server (fit picks it only "

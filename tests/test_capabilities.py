@@ -95,3 +95,18 @@ def test_experts_json_lists_capabilities(files):
     assert rows["local-fim"]["capabilities"] == ["fim"]
     assert rows["gemma-3-270m"]["capabilities"] == []  # the starter is a base model
     assert "chat" in rows["llama-3.1-8b-instruct"]["capabilities"]
+
+
+def test_the_catalog_states_what_an_expert_serves_before_its_file_is_here():
+    """A request that needs embeddings or fill-in-the-middle can name what to pull: the
+    catalog's embedding and code experts state their capabilities; once a file is here its
+    header decides."""
+    from leeroo_local import capabilities as caps
+    from leeroo_local.catalog import load_catalog
+
+    catalog = load_catalog()
+    assert caps.in_catalog(catalog, caps.EMBEDDINGS) == ["nomic-embed-text-v1.5"]
+    assert "qwen2.5-coder-1.5b-instruct" in caps.in_catalog(catalog, caps.FIM)
+    coder = catalog.get("qwen2.5-coder-1.5b-instruct")
+    assert caps.of_expert(coder, None) >= {caps.FIM, caps.CHAT}
+    assert caps.EMBEDDINGS in caps.of_expert(catalog.get("nomic-embed-text-v1.5"), None)

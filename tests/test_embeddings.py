@@ -95,7 +95,7 @@ def test_without_an_embedding_model_a_400_says_what_to_do(tmp_path, tiny_dir):
                           json={"model": "auto", "input": ["a", "b"]})
         assert resp.status_code == 400
         assert "embedding model" in resp.json()["error"]["message"]
-        assert "leeroo-local add" in resp.json()["error"]["message"]
+        assert "leeroo-local pull nomic-embed-text-v1.5" in resp.json()["error"]["message"]
     finally:
         server.stop()
         service.close()

@@ -105,8 +105,9 @@ def test_without_any_fim_expert_a_suffix_is_a_400_naming_the_members(tmp_path, t
         resp = httpx.post(server.url + "/infill", timeout=60,
                           json={"input_prefix": "a", "input_suffix": "b"})
         assert resp.status_code == 400
-        assert "FIM tokens" in resp.json()["error"]["message"] and "only" in \
-            resp.json()["error"]["message"]
+        message = resp.json()["error"]["message"]
+        assert "FIM tokens" in message and "only" in message
+        assert "leeroo-local pull qwen2.5-coder-1.5b-instruct" in message  # where to get one
     finally:
         server.stop()
         service.close()

@@ -95,14 +95,15 @@ class Eligibility:
             if not any(caps.EMBEDDINGS in self.capabilities(m) for m in members):
                 raise MissingCapability(
                     f"model: embeddings need an embedding model (one that pools), and none of "
-                    f"{', '.join(m.expert for m in members)} is one: add one (`leeroo-local add "
-                    f"REPO`) and put it in the universe", field="model")
+                    f"{', '.join(m.expert for m in members)} is one: "
+                    f"{self._to_pull(caps.EMBEDDINGS, 'an embedding GGUF')}", field="model")
             return {caps.EMBEDDINGS}
         if fim:
             if not any(caps.FIM in self.capabilities(m) for m in members):
                 raise MissingCapability(
                     f"suffix: fill-in-the-middle needs an expert with FIM tokens, and none of "
-                    f"{', '.join(m.expert for m in members)} has them", field="suffix")
+                    f"{', '.join(m.expert for m in members)} has them: "
+                    f"{self._to_pull(caps.FIM, 'a code GGUF with FIM tokens')}", field="suffix")
             return {caps.FIM}
         if tools:
             lacking = [m.expert for m in members if caps.TOOLS not in self.capabilities(m)]
@@ -116,6 +117,15 @@ class Eligibility:
         if op == "chat" and any(caps.CHAT in self.capabilities(m) for m in members):
             return {caps.CHAT}
         return set()
+
+    def _to_pull(self, capability: str, otherwise: str) -> str:
+        """What a user can do about a capability no member has: the catalog experts that state
+        it, else a kind of GGUF to add."""
+        known = caps.in_catalog(self.catalog, capability)
+        if known:
+            return (f"the catalog's {' or '.join(known)} has it (`leeroo-local pull {known[0]}`, "
+                    f"then put it in the universe)")
+        return f"add {otherwise} (`leeroo-local add REPO`) and put it in the universe"
 
     def privacy(self, texts: list[str], setting: Privacy, header: str | None,
                 conversation: str | None,
