@@ -24,11 +24,8 @@ def catalog_names(matrix: OutcomeMatrix, catalog: Catalog, experts: list[str] | 
     `Meta-Llama-3_1-8B-Instruct` and the mixed-task data's `llama-3.1-8b-instruct`, both
     the catalog's `llama-3.1-8b-instruct`) become one column (merge_columns). Returns
     (matrix, rename, costs, cost unit)."""
-    by_column = {}
-    for e in catalog.experts:
-        by_column[e.id] = e
-        if e.data_column:
-            by_column[e.data_column] = e
+    by_column = {e.id: e for e in catalog.experts}
+    by_column.update(catalog.by_column())  # data_column and data_aliases
     keep = [c for c in matrix.experts if split_column(c)[0] in by_column]
     if experts:
         unknown = [x for x in experts if x not in by_column]
