@@ -7,7 +7,8 @@ On the Gemma starter (assembled into a private home from its PyPI packages; no n
      in-process at its best thread count (1 .. logical cores), interleaved rounds;
   2. 8 concurrent streaming clients on one expert through `leeroo-local serve` at default
      settings: aggregate tokens/s against one client's, and against llama.cpp's own llama-server
-     driven directly with 8 slots (when a binary is found: LEEROO_LLAMA_SERVER or PATH);
+     driven directly with the very command line `serve` started it with (read from its
+     process; both printed), in interleaved rounds with both servers up;
   3. time to first token of a conversation's fourth turn with about 2,000 tokens of history,
      against a 50-token single-turn prompt; then two such conversations alternating on one
      expert (each turn after the other conversation's).
@@ -150,35 +151,70 @@ def aggregate(base: str, model: str, clients: int, tokens: int) -> float:
     return sum(r[0] for r in results) / (time.perf_counter() - started)
 
 
-def concurrency_section(home: Path, path: Path, tokens: int) -> dict:
+def serve_llama_server_cmd(serve: subprocess.Popen) -> list[str] | None:
+    """The command line `serve` started its llama-server expert with (its child process)."""
+    import psutil
+
+    for child in psutil.Process(serve.pid).children(recursive=True):
+        try:
+            cmd = child.cmdline()
+        except psutil.Error:
+            continue
+        if cmd and "llama-server" in Path(cmd[0]).name:
+            return cmd
+    return None
+
+
+def direct_cmd(cmd: list[str], port: int) -> list[str]:
+    """The same command on another port: llama-server driven directly, like with like."""
+    out = list(cmd)
+    out[out.index("--port") + 1] = str(port)
+    return out
+
+
+def concurrency_section(home: Path, path: Path, tokens: int, rounds: int) -> dict:
+    """Interleaved rounds (serve 1 client, serve 8, direct 8; the order of the last two swaps
+    each round) with both servers up, so the machine's drift hits both alike; medians."""
     env = {**os.environ, "LEEROO_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     proc, line = start([sys.executable, "-m", "leeroo_local.cli", "serve", "--port", "0"], env,
                        "serving")
     base = line.split(" at ")[-1].strip().removesuffix("/v1")
+    direct = None
+    ones, eights, directs = [], [], []
+    out: dict = {}
     try:
         stream_tokens(base, EXPERT, PROMPT, 8)  # loaded
-        one = aggregate(base, EXPERT, 1, tokens)
-        eight = aggregate(base, EXPERT, 8, tokens)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    out = {"serve_backend": "llama-server" if (os.environ.get("LEEROO_LLAMA_SERVER")
-                                                or shutil.which("llama-server")) else "worker",
-           "serve_1_client_tok_s": one, "serve_8_clients_tok_s": eight,
-           "scaling": eight / one, "target_scaling": 2.0}
-    binary = os.environ.get("LEEROO_LLAMA_SERVER") or shutil.which("llama-server")
-    if binary:
-        threads = str(os.cpu_count() or 2)
-        proc, _ = start([binary, "-m", str(path), "--port", "18931", "-c", "8192", "-np", "8",
-                         "-t", threads, "-tb", threads, "--no-webui"], env, "listening")
-        try:
+        served_cmd = serve_llama_server_cmd(proc)
+        out["serve_backend"] = "llama-server" if served_cmd else "worker"
+        if served_cmd:
+            own = direct_cmd(served_cmd, 18931)
+            out["serve_llama_server_cmd"] = " ".join(served_cmd)
+            out["direct_llama_server_cmd"] = " ".join(own)
+            direct, _ = start(own, env, "listening")
             stream_tokens("http://127.0.0.1:18931", "x", PROMPT, 8)
-            out["llama_server_8_clients_tok_s"] = aggregate("http://127.0.0.1:18931", "x", 8, tokens)
-            out["vs_llama_server"] = eight / out["llama_server_8_clients_tok_s"]
-            out["target_vs_llama_server"] = 0.9
-        finally:
-            proc.terminate()
-            proc.wait(30)
+        for r in range(rounds):
+            ones.append(aggregate(base, EXPERT, 1, tokens))
+            order = ["serve", "direct"] if r % 2 == 0 else ["direct", "serve"]
+            for who in order:
+                if who == "serve":
+                    eights.append(aggregate(base, EXPERT, 8, tokens))
+                elif direct is not None:
+                    directs.append(aggregate("http://127.0.0.1:18931", "x", 8, tokens))
+    finally:
+        for p in (proc, direct):
+            if p is not None:
+                p.terminate()
+                p.wait(30)
+    one, eight = statistics.median(ones), statistics.median(eights)
+    out.update({"serve_1_client_tok_s": one, "serve_8_clients_tok_s": eight,
+                "scaling": eight / one, "target_scaling": 2.0,
+                "serve_8_clients_rounds": eights})
+    if directs:
+        out["llama_server_8_clients_tok_s"] = statistics.median(directs)
+        out["llama_server_8_clients_rounds"] = directs
+        out["vs_llama_server"] = eight / out["llama_server_8_clients_tok_s"]
+        out["vs_llama_server_by_round"] = [a / b for a, b in zip(eights, directs)]
+        out["target_vs_llama_server"] = 0.9
     return out
 
 
@@ -252,7 +288,7 @@ def main() -> None:
         if args.only in (None, "threads"):
             results["threads"] = threads_section(home, path, args.rounds, args.tokens)
         if args.only in (None, "concurrency"):
-            results["concurrency"] = concurrency_section(home, path, args.tokens)
+            results["concurrency"] = concurrency_section(home, path, args.tokens, args.rounds)
         if args.only in (None, "multiturn"):
             results["multiturn"] = multiturn_section(home, args.rounds)
     finally:
@@ -260,6 +296,8 @@ def main() -> None:
     for section, numbers in results.items():
         print(f"[{section}]")
         for key, value in numbers.items():
+            if isinstance(value, list):
+                value = " ".join(f"{v:.2f}" for v in value)
             print(f"  {key:38} {value:.3f}" if isinstance(value, float) else f"  {key:38} {value}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

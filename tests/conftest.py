@@ -53,6 +53,7 @@ SLOW_MODULES = {
     "test_server", "test_server_faults", "test_service", "test_tui", "test_tui_snapshots",
     "test_types", "test_anthropic", "test_broken_home", "test_disk_errors", "test_hostile",
     "test_metrics", "test_structured_output", "test_fallback", "test_capabilities",
+    "test_tune_speculative",
 }
 
 

@@ -64,10 +64,17 @@ def fit(
         from ..universe import save_universe
 
         saved = save_universe(report.universe())
+    from ..fit.drafts import for_universe
+
+    drafts = for_universe(user_catalog(), report.universe())  # the chosen members, from headers
     if as_json:
-        echo_json({**report.model_dump(), "saved": str(saved) if saved else None})
+        echo_json({**report.model_dump(), "drafts": drafts,
+                   "saved": str(saved) if saved else None})
         return
     _render(report, saved)
+    for target, candidates in drafts.items():
+        typer.echo(f"draft candidates for {target} (same tokenizer, smaller): "
+                   f"{', '.join(candidates)}; `leeroo-local tune --speculative` measures them")
 
 
 def _first_error(exc: ValueError) -> str:
