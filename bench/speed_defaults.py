@@ -7,7 +7,8 @@ On the Gemma starter (assembled into a private home from its PyPI packages; no n
      in-process at its best thread count (1 .. logical cores), interleaved rounds;
   2. 8 concurrent streaming clients on one expert through `leeroo-local serve` at default
      settings: aggregate tokens/s against one client's, and against llama.cpp's own llama-server
-     driven directly with 8 slots (when a binary is found: LEEROO_LLAMA_SERVER or PATH);
+     driven directly with the very command line `serve` started it with (read from its
+     process; both printed), in interleaved rounds with both servers up;
   3. time to first token of a conversation's fourth turn with about 2,000 tokens of history,
      against a 50-token single-turn prompt; then two such conversations alternating on one
      expert (each turn after the other conversation's).
@@ -15,7 +16,7 @@ On the Gemma starter (assembled into a private home from its PyPI packages; no n
 Only public surfaces are used (the CLI, HTTP, llama_cpp), so the numbers are what a user sees.
 Prints a table; --json FILE writes the numbers.
 
-    python bench/speed_defaults.py [--rounds 3] [--tokens 128] [--json FILE]
+    python bench/speed_defaults.py [--rounds 3] [--tokens 128] [--json FILE] [--baseline TREE]
 """
 
 from __future__ import annotations
@@ -103,9 +104,10 @@ def threads_section(home: Path, path: Path, rounds: int, tokens: int) -> dict:
 
 # -- 2. concurrency --------------------------------------------------------------------------
 
-def start(cmd: list[str], env: dict, ready: str, timeout: float = 120) -> tuple[subprocess.Popen, str]:
+def start(cmd: list[str], env: dict, ready: str, timeout: float = 120, cwd: Path = ROOT
+          ) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=ROOT)
+                            text=True, cwd=cwd)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -150,35 +152,86 @@ def aggregate(base: str, model: str, clients: int, tokens: int) -> float:
     return sum(r[0] for r in results) / (time.perf_counter() - started)
 
 
-def concurrency_section(home: Path, path: Path, tokens: int) -> dict:
-    env = {**os.environ, "LEEROO_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    proc, line = start([sys.executable, "-m", "leeroo_local.cli", "serve", "--port", "0"], env,
-                       "serving")
-    base = line.split(" at ")[-1].strip().removesuffix("/v1")
-    try:
-        stream_tokens(base, EXPERT, PROMPT, 8)  # loaded
-        one = aggregate(base, EXPERT, 1, tokens)
-        eight = aggregate(base, EXPERT, 8, tokens)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    out = {"serve_backend": "llama-server" if (os.environ.get("LEEROO_LLAMA_SERVER")
-                                                or shutil.which("llama-server")) else "worker",
-           "serve_1_client_tok_s": one, "serve_8_clients_tok_s": eight,
-           "scaling": eight / one, "target_scaling": 2.0}
-    binary = os.environ.get("LEEROO_LLAMA_SERVER") or shutil.which("llama-server")
-    if binary:
-        threads = str(os.cpu_count() or 2)
-        proc, _ = start([binary, "-m", str(path), "--port", "18931", "-c", "8192", "-np", "8",
-                         "-t", threads, "-tb", threads, "--no-webui"], env, "listening")
+def serve_llama_server_cmd(serve: subprocess.Popen) -> list[str] | None:
+    """The command line `serve` started its llama-server expert with (its child process)."""
+    import psutil
+
+    for child in psutil.Process(serve.pid).children(recursive=True):
         try:
-            stream_tokens("http://127.0.0.1:18931", "x", PROMPT, 8)
-            out["llama_server_8_clients_tok_s"] = aggregate("http://127.0.0.1:18931", "x", 8, tokens)
-            out["vs_llama_server"] = eight / out["llama_server_8_clients_tok_s"]
-            out["target_vs_llama_server"] = 0.9
-        finally:
-            proc.terminate()
-            proc.wait(30)
+            cmd = child.cmdline()
+        except psutil.Error:
+            continue
+        if cmd and "llama-server" in Path(cmd[0]).name:
+            return cmd
+    return None
+
+
+def direct_cmd(cmd: list[str], port: int) -> list[str]:
+    """The same command on another port: llama-server driven directly, like with like."""
+    out = list(cmd)
+    out[out.index("--port") + 1] = str(port)
+    return out
+
+
+def concurrency_section(home: Path, path: Path, tokens: int, rounds: int,
+                        baseline: Path | None = None) -> dict:
+    """Interleaved rounds with every server up (serve 1 client; then serve, llama-server direct
+    and, with `baseline`, serve from that source tree, 8 clients each, in an order that turns
+    each round), so the machine's drift hits all alike; medians."""
+    env = {**os.environ, "LEEROO_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    serve_cmd = [sys.executable, "-m", "leeroo_local.cli", "serve", "--port", "0"]
+    procs: list[subprocess.Popen] = []
+    bases: dict[str, tuple[str, str]] = {}
+    out: dict = {}
+    try:
+        proc, line = start(serve_cmd, env, "serving")
+        procs.append(proc)
+        bases["serve"] = (line.split(" at ")[-1].strip().removesuffix("/v1"), EXPERT)
+        stream_tokens(bases["serve"][0], EXPERT, PROMPT, 8)  # loaded
+        served_cmd = serve_llama_server_cmd(proc)
+        out["serve_backend"] = "llama-server" if served_cmd else "worker"
+        if served_cmd:
+            own = direct_cmd(served_cmd, 18931)
+            out["serve_llama_server_cmd"] = " ".join(served_cmd)
+            out["direct_llama_server_cmd"] = " ".join(own)
+            direct, _ = start(own, env, "listening")
+            procs.append(direct)
+            bases["direct"] = ("http://127.0.0.1:18931", "x")
+        if baseline is not None:  # python -m runs the package of its working directory
+            before, line = start(serve_cmd, env, "serving", cwd=baseline)
+            procs.append(before)
+            bases["serve_before"] = (line.split(" at ")[-1].strip().removesuffix("/v1"), EXPERT)
+            out["serve_before_tree"] = str(baseline)
+        for base, model in bases.values():
+            stream_tokens(base, model, PROMPT, 8)
+        ones, runs = [], {k: [] for k in bases}
+        names = list(bases)
+        for r in range(rounds):
+            ones.append(aggregate(bases["serve"][0], EXPERT, 1, tokens))
+            for who in names[r % len(names):] + names[:r % len(names)]:
+                runs[who].append(aggregate(*bases[who], 8, tokens))
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(30)
+    one, eight = statistics.median(ones), statistics.median(runs["serve"])
+    out.update({"serve_1_client_tok_s": one, "serve_8_clients_tok_s": eight,
+                "scaling": eight / one, "target_scaling": 2.0,
+                "serve_8_clients_rounds": runs["serve"]})
+    if runs.get("direct"):
+        direct_med = statistics.median(runs["direct"])
+        out["llama_server_8_clients_tok_s"] = direct_med
+        out["llama_server_8_clients_rounds"] = runs["direct"]
+        out["vs_llama_server"] = eight / direct_med
+        out["vs_llama_server_by_round"] = [a / b for a, b in zip(runs["serve"], runs["direct"])]
+        out["target_vs_llama_server"] = 0.9
+        if runs.get("serve_before"):
+            before_med = statistics.median(runs["serve_before"])
+            out["serve_before_8_clients_tok_s"] = before_med
+            out["serve_before_8_clients_rounds"] = runs["serve_before"]
+            out["before_vs_llama_server"] = before_med / direct_med
+            out["before_vs_llama_server_by_round"] = [
+                a / b for a, b in zip(runs["serve_before"], runs["direct"])]
     return out
 
 
@@ -243,6 +296,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--only", choices=["threads", "concurrency", "multiturn"])
     parser.add_argument("--json", type=Path, help="write the numbers here")
+    parser.add_argument("--baseline", type=Path,
+                        help="a source tree (e.g. a git worktree of an earlier commit) whose "
+                        "serve also runs in the concurrency rounds: before/after in one run")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="leeroo-speed-"))
     try:
@@ -252,7 +308,8 @@ def main() -> None:
         if args.only in (None, "threads"):
             results["threads"] = threads_section(home, path, args.rounds, args.tokens)
         if args.only in (None, "concurrency"):
-            results["concurrency"] = concurrency_section(home, path, args.tokens)
+            results["concurrency"] = concurrency_section(home, path, args.tokens, args.rounds,
+                                                         args.baseline)
         if args.only in (None, "multiturn"):
             results["multiturn"] = multiturn_section(home, args.rounds)
     finally:
@@ -260,6 +317,8 @@ def main() -> None:
     for section, numbers in results.items():
         print(f"[{section}]")
         for key, value in numbers.items():
+            if isinstance(value, list):
+                value = " ".join(f"{v:.2f}" for v in value)
             print(f"  {key:38} {value:.3f}" if isinstance(value, float) else f"  {key:38} {value}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

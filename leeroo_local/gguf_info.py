@@ -44,6 +44,10 @@ _SCALAR = {
 }
 # Arrays longer than this are skipped and only their length kept (vocabularies, merges).
 _KEEP_ARRAY = 4096
+# String arrays whose bytes are hashed while read (GGUFInfo.digests): the token list, which
+# says whether two files share a tokenizer (a draft model must share its target's).
+_DIGESTED = ("tokenizer.ggml.tokens",)
+_CACHE_FORMAT = 2  # bumped when a cached parse gains a field: older entries are parsed again
 
 
 @dataclass
@@ -66,6 +70,18 @@ class GGUFInfo:
     tensors: list[TensorInfo] = field(repr=False)
     data_offset: int = 0
     file_size: int = 0
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tokenizer(self) -> tuple[str, str, int, str] | None:
+        """(tokenizer model, pre-tokenizer, vocabulary size, SHA-1 of the token list): equal
+        for two files that turn text into the same token ids; None without a token list."""
+        digest = self.digests.get("tokenizer.ggml.tokens")
+        if digest is None:
+            return None
+        return (str(self.metadata.get("tokenizer.ggml.model", "")),
+                str(self.metadata.get("tokenizer.ggml.pre", "")),
+                int(self.array_lengths.get("tokenizer.ggml.tokens", 0)), digest)
 
     @property
     def architecture(self) -> str:
@@ -117,11 +133,15 @@ class _Reader:
     def unpack(self, fmt: str) -> Any:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
 
-    def string(self) -> str:
-        raw = self.take(self.unpack("<Q"))
+    def string(self, hasher=None) -> str:
+        head = self.take(8)
+        raw = self.take(struct.unpack("<Q", head)[0])
+        if hasher is not None:  # the bytes as stored: the same digest as skip_strings'
+            hasher.update(head)
+            hasher.update(raw)
         return raw.decode("utf-8", errors="replace")
 
-    def skip_strings(self, count: int) -> None:
+    def skip_strings(self, count: int, hasher=None) -> None:
         # One file read per megabyte instead of one per string (vocabularies hold ~262k).
         while count:
             base = self.fh.tell()
@@ -135,12 +155,15 @@ class _Reader:
                 count -= 1
             if count and off == 0:  # one string longer than the block, or the file ended
                 self.fh.seek(base)
-                self.take(self.unpack("<Q"))
+                self.string(hasher)
                 count -= 1
                 continue
+            if hasher is not None:
+                hasher.update(buf[:off])
             self.fh.seek(base + off)
 
-    def value(self, vtype: int, key: str, lengths: dict[str, int]) -> Any:
+    def value(self, vtype: int, key: str, lengths: dict[str, int],
+              digests: dict[str, str] | None = None) -> Any:
         try:
             vt = GGUFValueType(vtype)
         except ValueError:
@@ -156,10 +179,15 @@ class _Reader:
         count = self.unpack("<Q")
         lengths[key] = count
         if etype == GGUFValueType.STRING:
+            hasher = hashlib.sha1() if key in _DIGESTED and digests is not None else None
             if count > _KEEP_ARRAY:
-                self.skip_strings(count)
-                return None
-            return [self.string() for _ in range(count)]
+                self.skip_strings(count, hasher)
+                kept = None
+            else:
+                kept = [self.string(hasher) for _ in range(count)]
+            if hasher is not None:
+                digests[key] = hasher.hexdigest()
+            return kept
         if etype == GGUFValueType.ARRAY:
             raise self.fail(f"nested arrays are not supported (key {key!r})")
         fmt = _SCALAR[etype]
@@ -209,7 +237,7 @@ def read_gguf(path: str | Path, cache: bool = True) -> GGUFInfo:
         st = path.stat()
     except OSError as exc:
         raise CorruptModel(f"{path}: cannot open: {exc.strerror or exc}") from None
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{_CACHE_FORMAT}"
     entry = paths.home() / "cache" / "gguf" / (hashlib.sha1(key.encode()).hexdigest() + ".json")
     try:
         data = json.loads(entry.read_text(encoding="utf-8"))
@@ -232,14 +260,14 @@ def read_gguf(path: str | Path, cache: bool = True) -> GGUFInfo:
 def _to_json(info: GGUFInfo, key: str) -> dict:
     return {"key": key, "version": info.version, "metadata": info.metadata,
             "array_lengths": info.array_lengths, "data_offset": info.data_offset,
-            "file_size": info.file_size,
+            "file_size": info.file_size, "digests": info.digests,
             "tensors": [[t.name, list(t.shape), t.type, t.n_bytes, t.offset] for t in info.tensors]}
 
 
 def _from_json(path: Path, data: dict) -> GGUFInfo:
     tensors = [TensorInfo(n, tuple(s), ty, nb, off) for n, s, ty, nb, off in data["tensors"]]
     return GGUFInfo(path, data["version"], data["metadata"], data["array_lengths"], tensors,
-                    data["data_offset"], data["file_size"])
+                    data["data_offset"], data["file_size"], data["digests"])
 
 
 def _parse(path: Path) -> GGUFInfo:
@@ -268,9 +296,10 @@ def parse_stream(fh: BinaryIO, size: int, path: Path) -> GGUFInfo:
         raise r.fail(f"corrupt header: {n_tensors} tensors, {n_kv} keys in {size} bytes")
     metadata: dict[str, Any] = {}
     lengths: dict[str, int] = {}
+    digests: dict[str, str] = {}
     for _ in range(n_kv):
         key = r.string()
-        metadata[key] = r.value(r.unpack("<I"), key, lengths)
+        metadata[key] = r.value(r.unpack("<I"), key, lengths, digests)
     tensors = []
     for _ in range(n_tensors):
         name = r.string()
@@ -293,4 +322,4 @@ def parse_stream(fh: BinaryIO, size: int, path: Path) -> GGUFInfo:
             f"{path}: truncated: tensor data needs {end} bytes, the file has {size} "
             f"({(end - size) / end:.0%} missing; an interrupted download? pull it again)"
         )
-    return GGUFInfo(path, version, metadata, lengths, tensors, data_offset, size)
+    return GGUFInfo(path, version, metadata, lengths, tensors, data_offset, size, digests)

@@ -108,10 +108,11 @@ class Settings(BaseSettings):
         description="Requests one llama-server expert decodes at once.")
     speculative: dict[str, str] = Field(
         default_factory=dict,
-        description='Speculative decoding on the llama-server backend, per expert: the id of a '
-        'smaller expert with the same tokenizer that drafts for it, or "ngram" (prompt lookup: '
-        'drafts copied from the prompt, for edits that repeat their input). Measure before '
-        'choosing (bench/speculative.py): it pays only where drafts are accepted.')
+        description='Speculative decoding per expert: the id of a smaller expert with the same '
+        'tokenizer that drafts for it (llama-server backend), or "ngram" (prompt lookup, either '
+        'backend: drafts copied from the prompt, for edits that repeat their input). It pays '
+        'only where drafts are accepted: `leeroo-local tune --speculative --save` measures and '
+        'writes it.')
     llama_server_args: list[str] = Field(
         default_factory=list,
         description='More arguments for llama-server, e.g. ["--no-repack"] where its CPU '

@@ -53,7 +53,7 @@ SLOW_MODULES = {
     "test_server", "test_server_faults", "test_service", "test_tui", "test_tui_snapshots",
     "test_types", "test_anthropic", "test_broken_home", "test_disk_errors", "test_hostile",
     "test_metrics", "test_structured_output", "test_fallback", "test_capabilities",
-    "test_hosts_fleet", "test_tools",
+    "test_hosts_fleet", "test_tools", "test_tune_speculative",
 }
 
 

@@ -30,12 +30,16 @@ def write_tiny_llama(
     f16: bool = False,
     chat_template: str | None = None,
     metadata: dict[str, int | str] | None = None,
+    extra_tokens: list[str] | None = None,
 ) -> Path:
-    """Write a small random llama model whose vocabulary is <unk>, <s>, </s> and 256 bytes."""
+    """Write a small random llama model whose vocabulary is <unk>, <s>, </s> and 256 bytes
+    (and `extra_tokens`, which make it another tokenizer)."""
     path = Path(path)
     rng = np.random.default_rng(seed)
     tokens = [b"<unk>", b"<s>", b"</s>"] + [f"<0x{i:02X}>".encode() for i in range(256)]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL] + [TokenType.BYTE] * 256
+    tokens += [t.encode() for t in extra_tokens or []]
+    types += [TokenType.NORMAL] * len(extra_tokens or [])
     n_vocab = len(tokens)
     head_dim = n_embd // n_heads
     w = GGUFWriter(str(path), "llama")

@@ -204,12 +204,44 @@ class PromptCache:
             self._states.popitem(last=False)
 
 
+NGRAM_DRAFT_TOKENS = 10  # llama-cpp-python's LlamaPromptLookupDecoding default
+
+
+@functools.cache
+def _lookup_llama() -> type:
+    """llama_cpp.Llama that verifies prompt-lookup drafts without keeping every position's
+    logits. llama-cpp-python's own speculative path (draft_model=) sets logits_all, which keeps
+    n_ctx x vocabulary floats (4 GiB for Gemma's 262k tokens at 4k context) and computes the
+    output layer for every prompt token; a draft needs logits only for the few positions it
+    checks. So: logits for every position of a short batch (a sampled token and its drafts),
+    for the last one of a prompt, and none kept in `scores`."""
+
+    class LookupLlama(llama_cpp.Llama):
+        def eval(self, tokens: Sequence[int]) -> None:
+            every = len(tokens) <= NGRAM_DRAFT_TOKENS + 1
+            self._ctx.kv_cache_seq_rm(-1, self.n_tokens, -1)
+            for i in range(0, len(tokens), self.n_batch):
+                batch = tokens[i: min(len(tokens), i + self.n_batch)]
+                n_past = self.n_tokens
+                self._batch.set_batch(batch=batch, n_past=n_past, logits_all=every)
+                self._ctx.decode(self._batch)
+                self.input_ids[n_past: n_past + len(batch)] = batch
+                self.n_tokens += len(batch)
+                self._requires_eval = False
+
+    return LookupLlama
+
+
 class LlamaCppModel:
     """A GGUF expert loaded in this process."""
 
     def __init__(self, path: str | Path, n_ctx: int = 4096, n_threads: int | None = None,
                  n_gpu_layers: int = 0, seed: int = 0, n_threads_batch: int | None = None,
-                 prompt_cache_bytes: int = 0):
+                 prompt_cache_bytes: int = 0, draft: str | None = None):
+        """`draft`: "ngram" decodes with prompt lookup (tokens copied from the prompt and the
+        answer so far are drafted and checked in one batch: edits that repeat their input go
+        faster, the answer is the one sampling gives without it); a draft model is not
+        supported here (the llama-server backend has it)."""
         path = Path(path)
         header = read_gguf(path)  # clear CorruptModel before llama.cpp sees a bad file
         _install_logger()
@@ -220,8 +252,12 @@ class LlamaCppModel:
         # An embedding model (it pools) is loaded to embed, and only to embed.
         self.embedding = EMBEDDINGS in from_header(path)
         batch_threads = n_threads_batch or threads
+        if draft not in (None, "ngram"):
+            raise MissingCapability("speculative: the worker backend drafts only with prompt "
+                                    "lookup (\"ngram\"); a draft model needs the llama-server "
+                                    "backend", field="speculative")
         try:
-            self._llm = llama_cpp.Llama(
+            self._llm = (_lookup_llama() if draft else llama_cpp.Llama)(
                 str(path), n_ctx=n_ctx, n_threads=threads, n_gpu_layers=n_gpu_layers, seed=seed,
                 verbose=False,
                 # llama.cpp's own default (llama-cpp-python's is every core): prompt batches on
@@ -230,6 +266,10 @@ class LlamaCppModel:
             )
         except (ValueError, RuntimeError) as exc:
             raise CorruptModel(f"{path}: llama.cpp could not load it: {exc}. {last_log()}") from None
+        if draft:  # set after construction: draft_model= would turn logits_all on
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            self._llm.draft_model = LlamaPromptLookupDecoding(num_pred_tokens=NGRAM_DRAFT_TOKENS)
         self.path = path
         self._lib = llama_cpp
         self._batch: Any = None  # llama_batch for _decode, made on first use
@@ -241,6 +281,7 @@ class LlamaCppModel:
             load_s=time.perf_counter() - started, n_ctx=min(n_ctx, self._llm.n_ctx()),
             n_gpu_layers=n_gpu_layers, chat_template=self._formatter is not None,
             n_threads=threads, n_threads_batch=batch_threads,
+            extra={"draft": draft} if draft else {},
         )
         self.prompt_cache = PromptCache(prompt_cache_bytes) if prompt_cache_bytes else None
 

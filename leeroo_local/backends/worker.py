@@ -8,7 +8,7 @@ $LEEROO_HOME/logs/workers.log, never over a terminal UI. The parent talks to it 
 pair wrapped in a multiprocessing Connection, with small tuples:
 
     parent -> worker   ("load", path, n_ctx, n_threads, n_gpu_layers, n_threads_batch,
-                        prompt_cache_bytes)
+                        prompt_cache_bytes, draft)
                        ("generate", Request)
                        ("loglik", context, [continuations])
                        ("count", messages, tools)  (prompt tokens of a conversation)
@@ -66,11 +66,11 @@ def _serve(conn: Connection) -> None:
             if op == "exit":
                 return
             if op == "load":
-                _, path, n_ctx, n_threads, n_gpu_layers, n_threads_batch, cache_bytes = msg
+                _, path, n_ctx, n_threads, n_gpu_layers, n_threads_batch, cache_bytes, draft = msg
                 model = LlamaCppModel(path, n_ctx=n_ctx, n_threads=n_threads or None,
                                       n_gpu_layers=n_gpu_layers,
                                       n_threads_batch=n_threads_batch or None,
-                                      prompt_cache_bytes=cache_bytes)
+                                      prompt_cache_bytes=cache_bytes, draft=draft)
                 conn.send(("loaded", dataclasses.asdict(model.info)))
             elif op == "generate":
                 request: Request = msg[1]
@@ -206,11 +206,12 @@ class Worker:
     def load(self, path: str, n_ctx: int, n_threads: int = 0, n_gpu_layers: int = 0, *,
              n_threads_batch: int = 0, prompt_cache_bytes: int = 0,
              draft: str | None = None) -> dict:
-        """(`draft` is ignored here: llama-cpp-python's speculative decoding keeps every
-        position's logits, gigabytes for a large vocabulary; the llama-server backend has it.)"""
+        """`draft`: "ngram" (prompt lookup) runs here; a draft model's file is ignored (the
+        llama-server backend has it: llama-cpp-python's draft models keep every position's
+        logits, gigabytes for a large vocabulary)."""
         self.wait_ready()
         self._send(("load", str(path), n_ctx, n_threads, n_gpu_layers, n_threads_batch,
-                    prompt_cache_bytes))
+                    prompt_cache_bytes, "ngram" if draft == "ngram" else None))
         msg = self._recv()
         if msg[0] == "error":
             _raise(*msg[1:])

@@ -93,11 +93,17 @@ def fit(
         from ..universe import save_universe
 
         saved = save_universe(report.universe())
+    from ..fit.drafts import for_universe
+
+    drafts = for_universe(user_catalog(), report.universe())  # the chosen members, from headers
     if as_json:
-        echo_json({**report.model_dump(), "saved": str(saved) if saved else None,
+        echo_json({**report.model_dump(), "drafts": drafts, "saved": str(saved) if saved else None,
                    **({"saved_hosts": {k: str(v) for k, v in theirs.items()}} if hosts else {})})
         return
     _render(report, saved, theirs)
+    for target, candidates in drafts.items():
+        typer.echo(f"draft candidates for {target} (same tokenizer, smaller): "
+                   f"{', '.join(candidates)}; `leeroo-local tune --speculative` measures them")
 
 
 def _hosts(specs: list[str], vram: int | None, ram: int | None):

@@ -17,10 +17,17 @@ def tune(
     rounds: int = typer.Option(3, "--rounds", min=1, max=20, help="Interleaved rounds."),
     tokens: int = typer.Option(64, "--tokens", min=8, max=1024, help="Tokens decoded a run."),
     save: bool = typer.Option(False, "--save", help="Write the choice into config.toml."),
+    speculative: bool = typer.Option(
+        False, "--speculative", help="Measure speculative decoding instead: each local member "
+        "alone, with prompt lookup (ngram) and with each smaller member of its tokenizer "
+        "drafting; keep (--save) what pays."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Decode and read a prompt with 1 to all logical cores' threads; say (and with --save keep)
     the fastest, since the right count depends on the machine and its load."""
+    if speculative:
+        _speculative(expert, rounds, tokens, save, as_json)
+        return
     from ..errors import ConfigError
     from ..provision.ensure import ensure_local
     from ..tune import measure
@@ -52,3 +59,30 @@ def tune(
                    f"{c.prompt_tok_s:8.1f} tok/s  {'best ' + ', '.join(marks) if marks else ''}")
     typer.echo(f"n_threads = {tuning.n_threads}, n_threads_batch = {tuning.n_threads_batch}"
                + (f" written to {written}" if written else " (--save keeps them)"))
+
+
+def _speculative(expert: str | None, rounds: int, tokens: int, save: bool, as_json: bool) -> None:
+    from ..settings import load_settings
+    from ..tune import save_speculative, tune_speculative
+    from ..universe import current_universe
+
+    catalog = user_catalog()
+    log = None if as_json else typer.echo
+    results = tune_speculative(catalog, current_universe(catalog), load_settings(), expert,
+                               rounds, tokens, log=log)
+    written = save_speculative(results) if save else None
+    if as_json:
+        echo_json({"experts": [r.model_dump() for r in results],
+                   "saved": str(written) if written else None})
+        return
+    for r in results:
+        typer.echo(f"{r.expert} on {r.backend}, {r.rounds} rounds of {r.tokens} tokens:")
+        for o in r.options:
+            rates = ", ".join(f"{k} {v:6.1f} tok/s" + (f" ({o.speedup[k]:.2f}x)" if o.speedup
+                                                       else "") for k, v in o.tok_s.items())
+            typer.echo(f"  {o.option:24} {rates}{'  chosen' if o.option == r.chosen else ''}")
+        typer.echo(f"  speculative: {r.chosen or 'none pays'}")
+    if written:
+        typer.echo(f"written to {written}")
+    elif any(r.chosen for r in results):
+        typer.echo("(--save keeps the choice)")

@@ -109,13 +109,14 @@ class LocalRunner:
             yield backend, load_s, plan.n_gpu_layers > 0
 
     def _draft(self, expert: Expert) -> tuple[str | None, int]:
-        """Speculative decoding chosen for this expert on the llama-server backend (Settings.
-        speculative): a draft model's file and the memory it adds, or prompt lookup."""
+        """Speculative decoding chosen for this expert (Settings.speculative, which `tune
+        --speculative` writes): prompt lookup on either backend; a draft model's file and the
+        memory it adds on the llama-server backend (the worker has no draft models)."""
         chosen = self.settings.speculative.get(expert.id)
-        if not chosen or self.settings.local_backend != "llama-server":
-            return None, 0
         if chosen == "ngram":
             return "ngram", 0
+        if not chosen or self.settings.local_backend != "llama-server":
+            return None, 0
         drafter = self.catalog.get(chosen)
         member = next((m for m in self.universe.members if m.expert == chosen), None)
         path = present(self.catalog, chosen, member.quant if member else drafter.default_quant)

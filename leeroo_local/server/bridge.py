@@ -113,6 +113,7 @@ class EventPump:
         self._loop = asyncio.get_running_loop()
         self._items: collections.deque = collections.deque()
         self._ready = asyncio.Event()
+        self._waking = False  # a wake-up of the loop is scheduled (_put)
         if threads is not None:
             threads.run(lambda: self._run(start), name)
         else:
@@ -120,11 +121,21 @@ class EventPump:
                              name=f"leeroo-{name}").start()
 
     def _put(self, item) -> None:
+        """Queue an item; wake the event loop only if no wake-up is on its way already (each
+        one is a write to the loop's self-pipe and a turn of the loop: per token, 8 streams
+        at once, that is CPU the expert's threads lose)."""
         self._items.append(item)
+        if self._waking:
+            return
+        self._waking = True
         try:
-            self._loop.call_soon_threadsafe(self._ready.set)
+            self._loop.call_soon_threadsafe(self._wake)
         except RuntimeError:  # the loop has closed (server shut down): nobody is listening
             self.cancel.set()
+
+    def _wake(self) -> None:
+        self._waking = False  # first: an item queued after this line schedules its own wake-up
+        self._ready.set()
 
     def _run(self, start) -> None:
         try:
@@ -158,6 +169,14 @@ class EventPump:
             except asyncio.TimeoutError:
                 if not self._items:
                     return TIMEOUT
+        return self._items.popleft()
+
+    def ready(self) -> bool:
+        """Something is queued: get_nowait() returns it."""
+        return bool(self._items)
+
+    def get_nowait(self):
+        """The next queued item (call only when ready())."""
         return self._items.popleft()
 
     @property
