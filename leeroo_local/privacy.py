@@ -125,7 +125,8 @@ def _phone(match: str) -> bool:
     return 7 <= len(digits) <= 15 and len(set(digits.lstrip("0"))) > 1
 
 
-_SEPARATORS = re.compile(r"[ ().\-/]+")
+# North America's 3-3-4 groups anywhere in a span (exactly three, three and four digits).
+_NANP_GROUPS = re.compile(r"(?<!\d)\d{3}[ ().\-/]+\d{3}[ ().\-/]+\d{4}(?!\d)")
 
 
 def _may_be_phone(text: str, start: int, group: str) -> bool:
@@ -133,8 +134,7 @@ def _may_be_phone(text: str, start: int, group: str) -> bool:
     or North America's 3-3-4 groups somewhere in the span."""
     if text[start - 1:start] in ("+", "(") or group[0] == "0":
         return True
-    sizes = [len(g) for g in _SEPARATORS.split(group)]
-    return any(sizes[i:i + 3] == [3, 3, 4] for i in range(len(sizes) - 2))
+    return _NANP_GROUPS.search(group) is not None
 
 
 def detect(text: str) -> Finding | None:
