@@ -100,15 +100,15 @@ _CARD_GROUPS = {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4)}
 
 
 def _card(match: str) -> bool:
-    digits = re.sub(r"[ -]", "", match)
-    if not 13 <= len(digits) <= 19 or len(set(digits)) < 2:
-        return False
-    seps = set(re.findall(r"[ -]", match))
+    digits = match.replace(" ", "").replace("-", "")
+    if not 13 <= len(digits) <= 19 or digits[0] not in "23456" or len(set(digits)) < 2:
+        return False  # the card networks' first digits
+    seps = [sep for sep in " -" if sep in match]
     if len(seps) > 1:
         return False
-    if seps and tuple(len(g) for g in re.split(r"[ -]", match)) not in _CARD_GROUPS:
+    if seps and tuple(len(g) for g in match.split(seps[0])) not in _CARD_GROUPS:
         return False
-    return digits[0] in "23456" and _luhn(digits)  # the card networks' first digits
+    return _luhn(digits)
 
 
 def _iban(match: str) -> bool:
@@ -161,6 +161,8 @@ def detect(text: str) -> Finding | None:
     for span in _DIGITS.finditer(text):
         lo, hi = max(0, span.start() - 2), span.end() + 1  # 2: a leading "+" or "("
         group = span.group()
+        if len(group) < 12 and group[0] != "0" and text[span.start() - 1:span.start()] not in "+(":
+            continue  # too short for a card or 3-3-4 groups, and no phone's start: skip it cheaply
         digits = len(group.translate(_NOT_DIGIT))
         if digits < 7:
             continue
