@@ -62,3 +62,27 @@ def wait_for_row(service, conversation, timeout=60.0):
         assert time.monotonic() < deadline, f"no log row for {conversation}"
         time.sleep(0.02)
     return rows(service, conversation)[0]
+
+
+def anthropic_events(resp):
+    """(event, data) of an Anthropic Messages stream read raw, each data object checked against
+    the `anthropic` SDK's type for its event (ping has none) and naming its own event."""
+    from anthropic.types import (RawContentBlockDeltaEvent, RawContentBlockStartEvent,
+                                 RawContentBlockStopEvent, RawMessageDeltaEvent,
+                                 RawMessageStartEvent, RawMessageStopEvent)
+
+    types = {"message_start": RawMessageStartEvent,
+             "content_block_start": RawContentBlockStartEvent,
+             "content_block_delta": RawContentBlockDeltaEvent,
+             "content_block_stop": RawContentBlockStopEvent,
+             "message_delta": RawMessageDeltaEvent, "message_stop": RawMessageStopEvent}
+    event = None
+    for line in resp.iter_lines():
+        if line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            data = json.loads(line[len("data: "):])
+            assert data["type"] == event
+            if event in types:
+                types[event].model_validate(data)
+            yield event, data

@@ -9,20 +9,14 @@ import json
 import anthropic
 import httpx
 import pytest
-from anthropic.types import (Message, MessageTokensCount, RawContentBlockDeltaEvent,
-                             RawContentBlockStartEvent, RawContentBlockStopEvent,
-                             RawMessageDeltaEvent, RawMessageStartEvent, RawMessageStopEvent)
+from anthropic.types import Message, MessageTokensCount
 
-from helpers import wait_for_row
+from helpers import anthropic_events, wait_for_row
 from test_server import N_CTX, make_service
 from leeroo_local.server import BackgroundServer, ServerSettings, create_app
 
 KEY = "a-long-enough-key"
 HELLO = [{"role": "user", "content": "hello"}]
-EVENT_TYPES = {"message_start": RawMessageStartEvent, "content_block_start": RawContentBlockStartEvent,
-               "content_block_delta": RawContentBlockDeltaEvent,
-               "content_block_stop": RawContentBlockStopEvent, "message_delta": RawMessageDeltaEvent,
-               "message_stop": RawMessageStopEvent}
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +64,7 @@ def test_a_stream_follows_anthropics_event_sequence(client, served):
                       json={"model": "tiny-2", "max_tokens": 5, "messages": HELLO,
                             "stream": True}) as resp:
         assert resp.status_code == 200 and resp.headers["x-leeroo-expert"] == "tiny-2"
-        event = None
-        for line in resp.iter_lines():
-            if line.startswith("event: "):
-                event = line[len("event: "):]
-            elif line.startswith("data: "):
-                data = json.loads(line[len("data: "):])
-                assert data["type"] == event
-                if event in EVENT_TYPES:
-                    EVENT_TYPES[event].model_validate(data)
-                kinds.append(event)
+        kinds = [event for event, _ in anthropic_events(resp)]
     assert kinds[:3] == ["message_start", "content_block_start", "ping"]
     assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     assert set(kinds[3:-3]) == {"content_block_delta"}

@@ -17,13 +17,11 @@ import httpx2
 import jsonschema
 import openai
 import pytest
-from anthropic.types import (Message, RawContentBlockDeltaEvent, RawContentBlockStartEvent,
-                             RawContentBlockStopEvent, RawMessageDeltaEvent, RawMessageStartEvent,
-                             RawMessageStopEvent)
+from anthropic.types import Message
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from conftest import LLAMA_SERVER
-from helpers import tiny_expert_toml, wait_for_row
+from helpers import anthropic_events, tiny_expert_toml, wait_for_row
 from openai_contract import OpenAIContract, RecordingTransport
 from tiny_gguf import write_tiny_llama
 from leeroo_local.backends.llama_server import find_llama_server
@@ -50,11 +48,6 @@ ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
 RESULT = "Sunny, 21 C"
 BACKENDS = ["worker", pytest.param("llama-server", marks=pytest.mark.skipif(
     find_llama_server(LLAMA_SERVER) is None, reason="no llama-server binary"))]
-EVENT_TYPES = {"message_start": RawMessageStartEvent,
-               "content_block_start": RawContentBlockStartEvent,
-               "content_block_delta": RawContentBlockDeltaEvent,
-               "content_block_stop": RawContentBlockStopEvent,
-               "message_delta": RawMessageDeltaEvent, "message_stop": RawMessageStopEvent}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -269,22 +262,15 @@ def test_a_streamed_tool_use_follows_anthropics_events(claude, served):
             "tool_choice": {"type": "tool", "name": "get_weather"},
             "messages": [{"role": "user", "content": "Weather?"}]}) as resp:
         assert resp.status_code == 200 and resp.headers["x-leeroo-expert"] == "llama"
-        event = None
-        for line in resp.iter_lines():
-            if line.startswith("event: "):
-                event = line[len("event: "):]
-            elif line.startswith("data: "):
-                data = json.loads(line[len("data: "):])
-                if event in EVENT_TYPES:
-                    EVENT_TYPES[event].model_validate(data)
-                if event == "content_block_start":
-                    assert data["content_block"]["type"] == "tool_use"
-                if event == "content_block_delta":
-                    assert data["delta"]["type"] == "input_json_delta"
-                    partial += data["delta"]["partial_json"]
-                if event == "message_delta":
-                    assert data["delta"]["stop_reason"] == "tool_use" and "leeroo" in data
-                kinds.append(event)
+        for event, data in anthropic_events(resp):
+            if event == "content_block_start":
+                assert data["content_block"]["type"] == "tool_use"
+            if event == "content_block_delta":
+                assert data["delta"]["type"] == "input_json_delta"
+                partial += data["delta"]["partial_json"]
+            if event == "message_delta":
+                assert data["delta"]["stop_reason"] == "tool_use" and "leeroo" in data
+            kinds.append(event)
     assert kinds[:3] == ["message_start", "ping", "content_block_start"]
     assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     jsonschema.validate(json.loads(partial), PARAMS)

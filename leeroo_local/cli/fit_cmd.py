@@ -45,7 +45,7 @@ def fit(
 ) -> None:
     """Pick the most complementary experts (and their quantizations) that fit the budget."""
     from ..fit.plan import FitBudget, SourceData, plan_sources
-    from ..fit.outcome_sources import fit_degradation, fit_sources
+    from ..fit.outcome_sources import fit_degradation, fit_sources, placement_source
     from ..store import open_db
     from ..units import parse_size
 
@@ -73,10 +73,7 @@ def fit(
     if hosts:
         from ..fit.hosts_plan import plan_hosts
 
-        # placement across hosts weighs one source: --data's, else the mixed-task data (the
-        # kinds of work people bring; its experts are today's instruct models)
-        src = sources[0] if len(sources) == 1 else next(
-            (s for s in sources if s.name == "llmrouter"), sources[0])
+        src = placement_source(sources)
         report = plan_hosts(user_catalog(), src.matrix, hosts, budget, data_label=src.label,
                             degradation=fit_degradation(), log=log,
                             network_penalty=network_penalty / 100)

@@ -63,6 +63,13 @@ def fit_sources(data: str | Path | None = None, db: Database | None = None) -> l
     return [OutcomeSource(folder.name, str(folder), load_matrix(folder, with_questions=True))]
 
 
+def placement_source(sources: list[OutcomeSource]) -> OutcomeSource:
+    """The one source `fit --host` places by: the only one, else the mixed-task data (the kinds
+    of work people bring; its experts are today's instruct models)."""
+    return sources[0] if len(sources) == 1 else next(
+        (s for s in sources if s.name == "llmrouter"), sources[0])
+
+
 def fit_outcomes(data: Path | None = None, db: Database | None = None) -> tuple[OutcomeMatrix, str]:
     """The outcomes a fit chooses on, with their question texts (the router reads them), and a
     label for the report: the store's (all sources) with `db`, else the folder `data`, else the

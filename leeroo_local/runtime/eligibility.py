@@ -92,19 +92,13 @@ class Eligibility:
         fill-in-the-middle needs FIM tokens, a chat with tools (or calls and results in its
         history) a template that renders tools (MissingCapability when no member has them)."""
         if op == "embed":
-            if not any(caps.EMBEDDINGS in self.capabilities(m) for m in members):
-                raise MissingCapability(
-                    f"model: embeddings need an embedding model (one that pools), and none of "
-                    f"{', '.join(m.expert for m in members)} is one: "
-                    f"{self._to_pull(caps.EMBEDDINGS, 'an embedding GGUF')}", field="model")
-            return {caps.EMBEDDINGS}
+            return self._some_member(members, caps.EMBEDDINGS, "model", "embeddings need an "
+                                     "embedding model (one that pools)", "is one",
+                                     "an embedding GGUF")
         if fim:
-            if not any(caps.FIM in self.capabilities(m) for m in members):
-                raise MissingCapability(
-                    f"suffix: fill-in-the-middle needs an expert with FIM tokens, and none of "
-                    f"{', '.join(m.expert for m in members)} has them: "
-                    f"{self._to_pull(caps.FIM, 'a code GGUF with FIM tokens')}", field="suffix")
-            return {caps.FIM}
+            return self._some_member(members, caps.FIM, "suffix", "fill-in-the-middle needs an "
+                                     "expert with FIM tokens", "has them",
+                                     "a code GGUF with FIM tokens")
         if tools:
             lacking = [m.expert for m in members if caps.TOOLS not in self.capabilities(m)]
             if len(lacking) == len(members):
@@ -117,6 +111,16 @@ class Eligibility:
         if op == "chat" and any(caps.CHAT in self.capabilities(m) for m in members):
             return {caps.CHAT}
         return set()
+
+    def _some_member(self, members: list[Member], capability: str, field: str, need: str,
+                     verb: str, otherwise: str) -> set[str]:
+        """{capability} when a member has it; else MissingCapability naming the members and
+        what to pull (`_to_pull`)."""
+        if not any(capability in self.capabilities(m) for m in members):
+            raise MissingCapability(
+                f"{field}: {need}, and none of {', '.join(m.expert for m in members)} {verb}: "
+                f"{self._to_pull(capability, otherwise)}", field=field)
+        return {capability}
 
     def _to_pull(self, capability: str, otherwise: str) -> str:
         """What a user can do about a capability no member has: the catalog experts that state
