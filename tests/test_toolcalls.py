@@ -20,8 +20,9 @@ from leeroo_local.toolcalls.formats import family
 
 TEMPLATES = Path(__file__).resolve().parent / "chat_templates"
 QWEN = (TEMPLATES / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text(encoding="utf-8")
-LLAMA = (TEMPLATES / "meta-llama-Llama-3.3-70B-Instruct.jinja").read_text(encoding="utf-8")
-MISTRAL = (TEMPLATES / "mistralai-Mistral-Nemo-Instruct-2407.jinja").read_text(encoding="utf-8")
+LLAMA = (TEMPLATES / "meta-llama-Llama-3.1-8B-Instruct.jinja").read_text(encoding="utf-8")
+MISTRAL = (TEMPLATES / "mistralai-Mistral-7B-Instruct-v0.3.jinja").read_text(encoding="utf-8")
+NEMO = (TEMPLATES / "mistralai-Mistral-Nemo-Instruct-2407.jinja").read_text(encoding="utf-8")
 PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Forecast.",
                                             "parameters": PARAMS}}
@@ -124,9 +125,12 @@ def test_a_call_cut_short_is_kept_as_far_as_it_came():
              '<|start_header_id|>ipython<|end_header_id|>\n\n"Sunny, 21 C"<|eot_id|>',
              "Environment: ipython", '"name": "get_weather"',
              "<|start_header_id|>assistant<|end_header_id|>\n\n"]),
-    (MISTRAL, ['[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "',
-               '[TOOL_RESULTS]{"content": Sunny, 21 C, "call_id": "', "[AVAILABLE_TOOLS][",
+    (MISTRAL, ['[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "',
+               '[TOOL_RESULTS] {"content": Sunny, 21 C, "call_id": "', "[AVAILABLE_TOOLS] [",
                '"name": "get_weather"']),
+    (NEMO, ['[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "',
+            '[TOOL_RESULTS]{"content": Sunny, 21 C, "call_id": "', "[AVAILABLE_TOOLS][",
+            '"name": "get_weather"']),
 ])
 def test_the_real_templates_render_tools_calls_and_results(template, expected):
     prompt = render_chat(template, HISTORY, [WEATHER, CLOCK], bos_token="<s>", eos_token="</s>")
@@ -134,8 +138,9 @@ def test_the_real_templates_render_tools_calls_and_results(template, expected):
         assert piece in prompt, (piece, prompt)
 
 
-def test_a_clients_call_id_becomes_one_mistrals_template_accepts_the_same_each_time():
-    prompt = render_chat(MISTRAL, HISTORY, [WEATHER], bos_token="<s>", eos_token="</s>")
+@pytest.mark.parametrize("template", [MISTRAL, NEMO])
+def test_a_clients_call_id_becomes_one_mistrals_template_accepts_the_same_each_time(template):
+    prompt = render_chat(template, HISTORY, [WEATHER], bos_token="<s>", eos_token="</s>")
     mapped = template_id("call_0123456789abcdef")
     assert len(mapped) == 9 and mapped.isalnum() and prompt.count(f'"{mapped}"') == 2
     assert template_id("abcDEF123") == "abcDEF123"  # ours pass unchanged
@@ -149,14 +154,16 @@ def test_a_conversation_a_template_refuses_is_a_template_error_naming_messages()
 
 
 def test_each_template_is_recognised_as_its_family():
-    assert [family(t) for t in (QWEN, LLAMA, MISTRAL, "{{ tools }}")] == [
-        "hermes", "llama3", "mistral", "json"]
+    assert [family(t) for t in (QWEN, LLAMA, MISTRAL, NEMO, "{{ tools }}")] == [
+        "hermes", "llama3", "mistral", "mistral", "json"]
 
 
 @pytest.mark.parametrize("template, prefill, key, text", [
     (QWEN, "<tool_call>\n", "arguments", '{"name": "get_weather", "arguments": {"city": "Oslo"}}'),
     (LLAMA, "", "parameters", '{"name": "get_weather", "parameters": {"city": "Oslo"}}'),
-    (MISTRAL, "[TOOL_CALLS]", "arguments",
+    (MISTRAL, "[TOOL_CALLS] ", "arguments",
+     '[{"name": "get_weather", "arguments": {"city": "Oslo"}}]'),
+    (NEMO, "[TOOL_CALLS]", "arguments",
      '[{"name": "get_weather", "arguments": {"city": "Oslo"}}]'),
 ])
 def test_a_forced_call_has_the_familys_opening_and_a_schema_its_call_follows(template, prefill,
@@ -173,11 +180,12 @@ def test_a_forced_call_has_the_familys_opening_and_a_schema_its_call_follows(tem
     jsonschema.validate(json.loads(wrong.replace('{"city": "Oslo"}', "{}")), required)
 
 
-def test_mistral_v0_3s_spaced_opening_is_kept():
-    spaced = MISTRAL.replace('"[TOOL_CALLS]["', '"[TOOL_CALLS] ["')
-    assert forced_call(spaced, Tools((WEATHER,), "required")).prefill == "[TOOL_CALLS] "
-    one = forced_call(MISTRAL, Tools((WEATHER,), "required", parallel=False)).schema
-    assert one["maxItems"] == 1
+def test_mistral_v0_3s_spaced_opening_is_kept_and_nemos_is_not():
+    assert forced_call(MISTRAL, Tools((WEATHER,), "required")).prefill == "[TOOL_CALLS] "
+    assert forced_call(NEMO, Tools((WEATHER,), "required")).prefill == "[TOOL_CALLS]"
+    for template in (MISTRAL, NEMO):
+        one = forced_call(template, Tools((WEATHER,), "required", parallel=False)).schema
+        assert one["maxItems"] == 1
 
 
 def test_tools_and_tool_choice_are_checked_and_converted():

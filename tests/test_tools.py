@@ -1,6 +1,6 @@
 """Tool calls on `serve`, driven by the official `openai` and `anthropic` SDKs, whole and streamed:
 a round trip (call, tool result, final answer) on tiny experts that carry the real chat templates
-of Qwen2.5, Llama 3.x and Mistral (tests/chat_templates), on the worker and llama-server
+of Qwen2.5, Llama 3.1 and Mistral v0.3 (tests/chat_templates), on the worker and llama-server
 backends. Random weights never call a tool on their own: `tool_choice` required or a named
 function forces the call by grammar, which is the production path; what `auto` parses is tested
 on each family's exact text in test_toolcalls.py. Every OpenAI response and chunk is checked
@@ -34,8 +34,8 @@ from leeroo_local.universe import Member, Universe
 
 TEMPLATES = Path(__file__).resolve().parent / "chat_templates"
 EXPERTS = {"qwen": "Qwen-Qwen2.5-7B-Instruct.jinja",
-           "llama": "meta-llama-Llama-3.3-70B-Instruct.jinja",
-           "mistral": "mistralai-Mistral-Nemo-Instruct-2407.jinja"}
+           "llama": "meta-llama-Llama-3.1-8B-Instruct.jinja",
+           "mistral": "mistralai-Mistral-7B-Instruct-v0.3.jinja"}
 PARAMS = {"type": "object", "additionalProperties": False, "required": ["city", "days"],
           "properties": {"city": {"enum": ["Paris", "Oslo", "Lima"]},
                          "days": {"enum": [1, 3, 7]}}}
