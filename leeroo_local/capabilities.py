@@ -40,8 +40,10 @@ def from_header(path: Path) -> set[str]:
 
 
 def in_catalog(catalog, capability: str) -> list[str]:
-    """Catalog experts that state `capability`: what to pull when no member has it."""
-    return [e.id for e in catalog.experts if capability in e.capabilities]
+    """Catalog experts that state `capability`, smallest download first: what to pull when no
+    member has it (the first is the one suggested)."""
+    stating = [e for e in catalog.experts if capability in e.capabilities]
+    return [e.id for e in sorted(stating, key=lambda e: e.quant().size_bytes)]
 
 
 def of_expert(expert: Expert, path: Path | None) -> set[str]:
@@ -58,8 +60,3 @@ def of_expert(expert: Expert, path: Path | None) -> set[str]:
     if CHAT not in found:
         found.discard(TOOLS)  # tools are called in a chat
     return found
-
-
-def in_catalog(catalog, capability: str) -> list[str]:
-    """Catalog experts that state `capability`: what to pull when no member has it."""
-    return [e.id for e in catalog.experts if capability in e.capabilities]

@@ -51,7 +51,7 @@ SLOW_MODULES = {
     "test_packaging", "test_pool", "test_pull_repair", "test_quant", "test_quant_gemma",
     "test_remote", "test_request_path", "test_run_cli", "test_selfplay_loop", "test_serve_cli",
     "test_server", "test_server_faults", "test_service", "test_tui", "test_tui_snapshots",
-    "test_types", "test_anthropic", "test_broken_home", "test_disk_errors", "test_hostile",
+    "test_types", "test_anthropic", "test_starter_editors", "test_broken_home", "test_disk_errors", "test_hostile",
     "test_metrics", "test_structured_output", "test_fallback", "test_capabilities",
     "test_hosts_fleet", "test_tools", "test_tune_speculative",
 }

@@ -104,9 +104,10 @@ class Eligibility:
             if len(lacking) == len(members):
                 raise MissingCapability(
                     f"tools: tool calls need an expert whose chat template renders tools, and "
-                    f"none of {', '.join(lacking)} has one: add one (a Qwen2.5, Llama 3.1 or "
-                    f"Mistral v0.3 instruct GGUF, say) and put it in the universe, or send the "
-                    f"request without tools (or with tool_choice none)", field="tools")
+                    f"none of {', '.join(lacking)} has one: "
+                    f"{self._to_pull(caps.TOOLS, 'an instruct GGUF whose template renders tools')}"
+                    f"; or send the request without tools (or with tool_choice none)",
+                    field="tools")
             return {caps.CHAT, caps.TOOLS}
         if op == "chat" and any(caps.CHAT in self.capabilities(m) for m in members):
             return {caps.CHAT}
