@@ -53,13 +53,16 @@ POOL = 5
 def holdout_task(matrix, fit_rows, hold_rows, columns) -> fit_predictions.FoldTask:
     """The shipped trainer on all the fit questions, predicting the held-out ones: one more
     fold task (every shipped question has a text)."""
-    from leeroo_local.policy.train import texts_of
+    from leeroo_local.policy.train import kinds_of, texts_of
 
     sub = matrix.select(columns)
     _, texts = texts_of(sub)
+    kinds = kinds_of(sub, range(len(sub.question_ids)))
     return fit_predictions.FoldTask([texts[i] for i in fit_rows],
                                     sub.scores[fit_rows].astype(np.float64),
-                                    [texts[i] for i in hold_rows], hold_rows, fit_predictions.SEED)
+                                    [texts[i] for i in hold_rows], hold_rows, fit_predictions.SEED,
+                                    [kinds[i] for i in fit_rows],
+                                    fit_predictions.column_costs(sub))
 
 
 def small_pool(report_cs, pred, budget: FitBudget) -> dict:

@@ -208,3 +208,19 @@ def test_a_damaged_cache_file_is_recomputed(tmp_path, catalog):
     assert fit_predictions.load(path, first.key) is None
     again = fit_predictions.predictions(matrix, columns)
     assert again.source == "computed" and np.array_equal(again.scores, first.scores)
+
+
+def test_fit_trains_policy_trains_recipe_with_each_questions_kind_and_the_costs(tmp_path):
+    """fit judges a universe by the policy that will route it: each fold's trainer gets the
+    training questions' kinds (for the kind estimate) and the experts' costs (for the blend's
+    cost sweep), as `policy train` does."""
+    scores, columns, texts, _ = topic_matrix(60, seed=1)
+    matrix = load_matrix(write_folder(tmp_path / "kinds", scores, columns, texts=texts,
+                                      costs=[7.0, 13.0, 3.0]))
+    tasks, fold, _ = fit_predictions.fold_tasks(matrix, columns)
+    assert len(tasks) == fit_predictions.FOLDS
+    for task in tasks:
+        train = [i for i in range(60) if fold[i] >= 0 and i not in set(task.test_rows.tolist())]
+        assert task.train_kinds == [["math", "law"][i % 2] for i in train]
+        assert task.costs.tolist() == [7.0, 13.0, 3.0]
+    assert fit_predictions.run_fold(tasks[0]).shape == (len(tasks[0].test_rows), 3)

@@ -31,7 +31,7 @@ from ..diskerrors import removed_on_failure
 from ..errors import DataError
 from ..store.outcomes import OutcomeMatrix, default_data_dir
 
-RECIPE = 1      # raise when the trainer changes what it predicts
+RECIPE = 2      # raise when the trainer changes what it predicts (2: the shipped policy's recipe)
 FOLDS = 5
 SEED = 0
 SHIPPED_FILE = "fit_predictions.npz"
@@ -62,12 +62,13 @@ class Predictions:
 
 
 def _config():
-    """The head's features as the shipped matrix was computed: words only (form tokens, on by
-    default since policy v3, would change the key and send every fit to minutes of training;
-    rebuild the shipped matrix and raise RECIPE to adopt them)."""
+    """The features `policy train` uses (words and form tokens, policy v3 on): fit judges a
+    universe by how the policy it will ship routes, so its predictions come from that recipe
+    (head, kind estimate and neighbourhood blend), not from the head alone (RECIPE 1 did; it
+    understated routing on the mixed-task data, where the kind of work decides)."""
     from ..policy.features import FeatureConfig
 
-    return FeatureConfig(form=False)
+    return FeatureConfig()
 
 
 def data_key(matrix: OutcomeMatrix, columns: Sequence[str], folds: int = FOLDS,
@@ -94,15 +95,26 @@ class FoldTask:
     test_texts: list[str]
     test_rows: np.ndarray
     seed: int
+    train_kinds: list[str | None] | None = None  # each training question's task, if known
+    costs: np.ndarray | None = None              # per column, for the blend's cost sweep
 
 
 def run_fold(task: FoldTask) -> np.ndarray:
-    """Train the policy on the fold's training questions; predict its held-out ones."""
-    from ..policy.train import design, fit_model, transform
+    """Train the policy (`policy train`'s recipe) on the fold's training questions; predict its
+    held-out ones."""
+    from ..policy.recipe import fit_policy
 
-    d = design(task.train_texts, _config())
-    model, _, _ = fit_model(d.X, task.train_y, task.seed)
-    return model.predict(transform(d.featurizer, d.idf, task.test_texts))
+    costs = task.costs if task.costs is not None else np.ones(task.train_y.shape[1])
+    kinds = task.train_kinds if task.train_kinds and any(task.train_kinds) else None
+    fitted = fit_policy(task.train_texts, task.train_y, costs, _config(), seed=task.seed,
+                        kinds=kinds)
+    return fitted.predict(task.test_texts)
+
+
+def column_costs(matrix: OutcomeMatrix) -> np.ndarray:
+    """Each column's cost as `policy train` reads it (experts.csv; 1.0 where unknown)."""
+    costs = np.asarray(matrix.costs(default=np.nan), dtype=np.float64)
+    return np.where(np.isfinite(costs), costs, 1.0)
 
 
 def fold_tasks(matrix: OutcomeMatrix, columns: Sequence[str], folds: int = FOLDS,
@@ -110,11 +122,13 @@ def fold_tasks(matrix: OutcomeMatrix, columns: Sequence[str], folds: int = FOLDS
     """The folds' tasks, each question's fold (-1: no text) and the base-rate predictions
     that questions without text keep."""
     from ..policy.model import base_rates
-    from ..policy.train import texts_of
+    from ..policy.train import kinds_of, texts_of
 
     sub = matrix.select(list(columns))
     Y = sub.scores.astype(np.float64)
     rows, texts = texts_of(sub)
+    kind = dict(zip(rows, kinds_of(sub, rows)))
+    costs = column_costs(sub)
     rows = np.asarray(rows, dtype=int)
     fold = np.full(len(sub.question_ids), -1)
     if rows.size:
@@ -124,7 +138,8 @@ def fold_tasks(matrix: OutcomeMatrix, columns: Sequence[str], folds: int = FOLDS
     for f in range(folds if rows.size >= 2 * folds else 0):
         train, test = rows[fold[rows] != f], rows[fold[rows] == f]
         tasks.append(FoldTask([text_of[i] for i in train], Y[train],
-                              [text_of[i] for i in test], test, seed))
+                              [text_of[i] for i in test], test, seed,
+                              [kind[i] for i in train], costs))
     return tasks, fold, np.broadcast_to(base_rates(Y), Y.shape).copy()
 
 
