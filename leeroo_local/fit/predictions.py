@@ -2,10 +2,11 @@
 
 The routed fit objective (fit_routed) needs, for each question, the score the shipped trainer's
 policy would predict for each candidate, from a policy that never saw that question. K folds
-over the questions; in each, one policy is trained (leeroo_local.policy.train: vocabulary, idf
-and L2 strength chosen on the training folds only) on all candidate columns at once, so the
-greedy can then try any universe without training again. Its logistic outputs are per expert, so
-an expert's predictions barely depend on which other experts are trained beside it.
+over the questions; in each, one policy is trained with `policy train`'s recipe (policy.recipe:
+vocabulary, idf, L2 strength, kind model and blend chosen on the training folds only) on all
+candidate columns at once, so the greedy can then try any universe without training again. Its
+head and kind estimate are per expert, so an expert's predictions barely depend on which other
+experts are trained beside it (only the blend's weights are shared).
 
 Minutes on the shipped data, so the matrix is cached under $LEEROO_HOME/cache/fit, keyed by a
 hash of the data (question ids, columns, outcomes, texts) and of the recipe (folds, seed, feature
