@@ -140,10 +140,11 @@ def test_fit_across_hosts_refuses_swap_and_bad_specs():
 
 
 def test_save_across_hosts_needs_the_hosts_added_and_names_them_in_the_universe():
-    refused = runner.invoke(app, ["fit", "--ram", "6GB", "--host", "desk=gpu:24GB", "--save"])
+    # budgets where the plan uses both machines (neither holds all three mixed-task experts)
+    refused = runner.invoke(app, ["fit", "--ram", "8GB", "--host", "desk=gpu:16GB", "--save"])
     assert refused.exit_code != 0 and "hosts add" in str(refused.exception or refused.output)
     save_hosts([Host(name="desk", url="http://127.0.0.1:9/v1", kind="leeroo")])
-    out = fit_json("--ram", "6GB", "--host", "desk=gpu:24GB", "--save")
+    out = fit_json("--ram", "8GB", "--host", "desk=gpu:16GB", "--save")
     universe = load_universe()
     placed = {(e["id"], e["host"]) for e in out["experts"]}
     assert any(h == "desk" for _, h in placed) and any(h == "local" for _, h in placed)
