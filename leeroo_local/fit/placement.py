@@ -19,26 +19,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from .greedy import Choice, take_best_move
 from .routed import _gains, _state, order_by_gain, routed_score, shares
 
 _EPS = 1e-12
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Chosen virtual candidates (indices into the expanded arrays) in greedy order."""
-
-    members: tuple[int, ...]
-    gains: tuple[float, ...]
-    running: tuple[float, ...]
-    score: float
-    strategy: str
-    alternatives: dict[str, float] = field(default_factory=dict)
-    dropped: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,21 +117,12 @@ def _improve(x: Expanded, capacity, ratio: bool, members, max_items, min_gain, b
                 extra = x.cost[c] / capacity[x.host[c]] - x.cost[old] / capacity[x.host[old]]
                 moves.append((routed_score(x.quality, x.pred, swapped) - score, float(extra),
                               int(c), old))
-        moves = [mv for mv in moves if mv[0] > threshold]
-        if not moves:
+        if not take_best_move(moves, members, threshold, ratio):
             return members
-        if ratio:
-            _, _, new, old = max(moves, key=lambda mv: mv[0] / mv[1] if mv[1] > _EPS else math.inf)
-        else:
-            _, _, new, old = max(moves, key=lambda mv: (mv[0], -mv[1]))
-        if old is None:
-            members.append(new)
-        else:
-            members[members.index(old)] = new
 
 
 def place(x: Expanded, capacity, *, max_items: int | None = None, min_gain: float = 0.0,
-          min_share: float = 0.0) -> Placement | None:
+          min_share: float = 0.0) -> Choice | None:
     """The best of cost-benefit greedy, plain greedy and the best single pair (routed.fit's
     contract, over hosts). None when no pair fits."""
     capacity = np.asarray(capacity, np.float64)
@@ -170,9 +149,9 @@ def place(x: Expanded, capacity, *, max_items: int | None = None, min_gain: floa
     strategy = max(results, key=lambda s: (round(scores[s], 12), bool(results[s]),
                                            -float(x.cost[results[s]].sum())))
     order, gains, running = order_by_gain(x.quality, x.pred, results[strategy])
-    return Placement(members=tuple(order), gains=tuple(gains), running=tuple(running),
-                     score=running[-1], strategy=strategy, alternatives=scores,
-                     dropped=tuple(dropped[strategy]))
+    return Choice(members=tuple(order), gains=tuple(gains), running=tuple(running),
+                  score=running[-1], cost=float(x.cost[order].sum()), strategy=strategy,
+                  alternatives=scores, dropped=tuple(dropped[strategy]))
 
 
 def exhaustive(x: Expanded, capacity, max_items: int | None = None) -> tuple[list[int], float]:
